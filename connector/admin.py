@@ -1,0 +1,214 @@
+"""Admin: connections (with warehouse mappings inline) and read-only sync logs."""
+
+from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
+
+from .forms import ConnectionForm
+from .models import Connection, SyncRun, WarehouseMapping
+from .services.connection_check import check_connection
+
+
+class WarehouseMappingInline(admin.TabularInline):
+    model = WarehouseMapping
+    extra = 1
+    fields = ("destination_id", "warehouse_id")
+
+
+def _report_to_messages(request, connection, items) -> None:
+    for item in items:
+        level = messages.SUCCESS if item.ok else messages.ERROR
+        messages.add_message(request, level, f"{connection.name} · {item.field}: {item.message}")
+
+
+@admin.register(Connection)
+class ConnectionAdmin(admin.ModelAdmin):
+    form = ConnectionForm
+    inlines = [WarehouseMappingInline]
+    list_display = (
+        "name",
+        "enabled",
+        "platform",
+        "brightpearl_account",
+        "sync_interval_minutes",
+        "check_status",
+        "last_run",
+    )
+    list_filter = ("enabled", "platform", "brightpearl_auth_mode", "last_check_ok")
+    search_fields = ("name", "brightpearl_account", "platform_shop_name")
+    readonly_fields = ("check_report", "last_run_summary", "created_at", "updated_at")
+    actions = ["check_selected", "sync_selected_now"]
+    save_on_top = True
+    fieldsets = (
+        (None, {"fields": ("name", "enabled")}),
+        (
+            "Brightpearl",
+            {
+                "fields": (
+                    "brightpearl_account",
+                    "brightpearl_datacentre",
+                    "brightpearl_auth_mode",
+                    "brightpearl_app_ref",
+                    "brightpearl_account_token",
+                    "brightpearl_staff_token",
+                    "brightpearl_installed_integration_instance_id",
+                )
+            },
+        ),
+        (
+            "Brightpearl OAuth (instance apps only)",
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    "brightpearl_dev_ref",
+                    "brightpearl_client_secret",
+                    "brightpearl_access_token",
+                    "brightpearl_refresh_token",
+                    "brightpearl_token_expires_at",
+                ),
+            },
+        ),
+        (
+            "Returns platform",
+            {
+                "fields": (
+                    "platform",
+                    "platform_api_key",
+                    "platform_shop_name",
+                    "platform_api_url",
+                    "platform_webhook_secret",
+                )
+            },
+        ),
+        (
+            "Sales credits and refunds",
+            {
+                "fields": (
+                    "refund_method_code",
+                    "credit_status_id",
+                    "credit_channel_id",
+                    "customer_ref_prefix",
+                    "received_status_id",
+                    "fee_nominal_code",
+                )
+            },
+        ),
+        (
+            "Schedule and flows",
+            {
+                "fields": (
+                    "sync_interval_minutes",
+                    "create_credits",
+                    "record_refunds",
+                    "update_platform",
+                    "close_credits",
+                    "create_goods_in_when_processed_elsewhere",
+                )
+            },
+        ),
+        ("Status", {"fields": ("check_report", "last_run_summary", "created_at", "updated_at")}),
+    )
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return fieldsets
+        stored = [f"clear_{n}" for n in Connection.SECRET_FIELDS if getattr(obj, n)]
+        if not stored:
+            return fieldsets
+        return (
+            *fieldsets,
+            ("Remove stored secrets", {"classes": ("collapse",), "fields": stored}),
+        )
+
+    @admin.display(description="check", boolean=True)
+    def check_status(self, obj: Connection):
+        return obj.last_check_ok
+
+    @admin.display(description="last run")
+    def last_run(self, obj: Connection):
+        run = obj.sync_runs.order_by("-started_at").first()
+        return f"{run.get_status_display()} · {run.started_at:%Y-%m-%d %H:%M}" if run else "—"
+
+    @admin.display(description="last check")
+    def check_report(self, obj: Connection):
+        if not obj.last_check_at:
+            return "Not checked yet: use the “Check connection” action."
+        rows = format_html_join(
+            "",
+            "<li>{} <strong>{}</strong>: {}</li>",
+            (("✔" if i.get("ok") else "✘", i.get("field"), i.get("message"))
+             for i in obj.last_check_report),
+        )
+        return format_html("<p>{}</p><ul>{}</ul>", f"{obj.last_check_at:%Y-%m-%d %H:%M:%S %Z}",
+                           rows)
+
+    @admin.display(description="last sync run")
+    def last_run_summary(self, obj: Connection):
+        run = obj.sync_runs.order_by("-started_at").first()
+        if run is None:
+            return "No run yet."
+        counts = ", ".join(f"{k}: {v}" for k, v in sorted((run.counts or {}).items()))
+        return (
+            f"{run.get_status_display()} ({run.get_trigger_display()}) at "
+            f"{run.started_at:%Y-%m-%d %H:%M:%S}; {counts or 'no items'}; "
+            f"{run.brightpearl_requests} Brightpearl requests. {run.message}"
+        )
+
+    def response_post_save_change(self, request, obj):
+        self._check_after_save(request, obj)
+        return super().response_post_save_change(request, obj)
+
+    def response_post_save_add(self, request, obj):
+        self._check_after_save(request, obj)
+        return super().response_post_save_add(request, obj)
+
+    def _check_after_save(self, request, obj: Connection) -> None:
+        """Saved either way; staff see at once whether Brightpearl accepts the settings."""
+        items = check_connection(obj)
+        failed = [i for i in items if not i.ok]
+        if failed:
+            _report_to_messages(request, obj, failed)
+        else:
+            messages.success(request, f"{obj.name}: Brightpearl accepted every setting.")
+
+    @admin.action(description="Check connection against Brightpearl")
+    def check_selected(self, request, queryset):
+        for connection in queryset:
+            _report_to_messages(request, connection, check_connection(connection))
+
+    @admin.action(description="Run sync now")
+    def sync_selected_now(self, request, queryset):
+        from django.db import transaction
+
+        from .tasks import sync_connection
+
+        for connection in queryset:
+            transaction.on_commit(
+                lambda pk=connection.pk: sync_connection.delay(pk, trigger=SyncRun.Trigger.ADMIN)
+            )
+        messages.info(request, f"Sync queued for {queryset.count()} connection(s).")
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(admin.ModelAdmin):
+    list_display = (
+        "pk",
+        "connection",
+        "trigger",
+        "status",
+        "started_at",
+        "finished_at",
+        "brightpearl_requests",
+        "message",
+    )
+    list_filter = ("connection", "trigger", "status")
+    date_hierarchy = "started_at"
+    list_select_related = ("connection",)
+    show_full_result_count = False
+    raw_id_fields = ("connection",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

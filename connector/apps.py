@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class ConnectorConfig(AppConfig):
+    name = "connector"
+    verbose_name = "Returns ↔ Brightpearl connector"
+
+    def ready(self) -> None:
+        from . import checks, signals  # noqa: F401  (registers system checks and signal handlers)

@@ -1,0 +1,293 @@
+"""A merchant's connection between one returns-platform store and one Brightpearl account.
+
+Everything the Loop and ReturnGO Brightpearl guides ask a merchant for lives here. Secrets are
+encrypted at rest (django-fernet-encrypted-fields) and never rendered back by the admin.
+"""
+
+import secrets
+
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from encrypted_fields.fields import EncryptedCharField, EncryptedTextField
+
+account_code_validator = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+    "Enter the Brightpearl account code (the alphanumeric login ID, e.g. 'store-name'), "
+    "not the numeric account ID.",
+)
+datacentre_validator = RegexValidator(
+    r"^[a-z0-9][a-z0-9-]*$", "Enter a datacentre code such as euw1 or use1 (lowercase)."
+)
+app_ref_validator = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+    "Enter the app reference exactly as Brightpearl shows it (letters, digits, '_' and '-').",
+)
+refund_method_code_validator = RegexValidator(
+    r"^\d{4}$",
+    "Enter the 4-digit bank account nominal code (Brightpearl: Accounting › List bank accounts), "
+    "e.g. 1200.",
+)
+nominal_code_validator = RegexValidator(r"^\d{4}$", "Enter a 4-digit nominal code, e.g. 4000.")
+
+POSITIVE = [MinValueValidator(1, "Enter a positive whole number (a Brightpearl ID).")]
+
+
+def new_webhook_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class AuthMode(models.TextChoices):
+    PRIVATE_ACCOUNT_TOKEN = "private_account", "Private app – account token"
+    PRIVATE_STAFF_TOKEN = "private_staff", "Private app – staff token"
+    OAUTH = "oauth", "OAuth instance app"
+
+
+class Platform(models.TextChoices):
+    LOOP = "loop", "Loop Returns"
+    RETURNGO = "returngo", "ReturnGO"
+    GENERIC = "generic", "Generic JSON intake API"
+
+
+class Connection(models.Model):
+    """One merchant's link; every service function takes one of these first."""
+
+    # Names of fields that hold secrets: encrypted, write-only in the admin, never logged.
+    SECRET_FIELDS = (
+        "brightpearl_account_token",
+        "brightpearl_staff_token",
+        "brightpearl_client_secret",
+        "brightpearl_access_token",
+        "brightpearl_refresh_token",
+        "platform_api_key",
+        "platform_webhook_secret",
+    )
+
+    name = models.CharField(max_length=100, unique=True)
+    enabled = models.BooleanField(
+        default=True, help_text="Disabled connections are not synced and their schedule is paused."
+    )
+
+    # --- Brightpearl -----------------------------------------------------------------------
+    brightpearl_account = models.CharField(
+        "Brightpearl account code", max_length=64, validators=[account_code_validator]
+    )
+    brightpearl_datacentre = models.CharField(
+        "Brightpearl datacentre",
+        max_length=16,
+        default="euw1",
+        validators=[datacentre_validator],
+        help_text="euw1 (Europe) or use1 (US East), as in your Brightpearl login address.",
+    )
+    brightpearl_auth_mode = models.CharField(
+        "authentication", max_length=20, choices=AuthMode, default=AuthMode.PRIVATE_ACCOUNT_TOKEN
+    )
+    brightpearl_app_ref = models.CharField(
+        "app reference", max_length=64, validators=[app_ref_validator]
+    )
+    brightpearl_account_token = EncryptedCharField(
+        "account token", max_length=255, blank=True, null=True
+    )
+    brightpearl_staff_token = EncryptedCharField(
+        "staff token", max_length=255, blank=True, null=True
+    )
+    brightpearl_dev_ref = models.CharField(
+        "developer reference (OAuth)", max_length=64, blank=True, validators=[app_ref_validator]
+    )
+    brightpearl_client_secret = EncryptedCharField(
+        "client secret (OAuth)", max_length=255, blank=True, null=True
+    )
+    brightpearl_access_token = EncryptedTextField("access token (OAuth)", blank=True, null=True)
+    brightpearl_refresh_token = EncryptedTextField("refresh token (OAuth)", blank=True, null=True)
+    brightpearl_token_expires_at = models.DateTimeField(
+        "access token expires at (OAuth)", blank=True, null=True
+    )
+    brightpearl_installed_integration_instance_id = models.PositiveIntegerField(
+        "installed integration instance ID",
+        blank=True,
+        null=True,
+        validators=POSITIVE,
+        help_text="OAuth apps: sent with externalRef so Brightpearl rejects duplicate credits.",
+    )
+
+    # --- Returns platform ------------------------------------------------------------------
+    platform = models.CharField(max_length=20, choices=Platform, default=Platform.LOOP)
+    platform_api_key = EncryptedCharField(
+        "platform API key",
+        max_length=255,
+        blank=True,
+        null=True,
+        help_text="Loop: API key with Return, Order and Destinations (read) scopes. "
+        "ReturnGO: Settings › Integrations › API.",
+    )
+    platform_shop_name = models.CharField(
+        "shop name",
+        max_length=255,
+        blank=True,
+        help_text="ReturnGO: the shop URL from the store selector, e.g. example.myshopify.com.",
+    )
+    platform_api_url = models.URLField(
+        "platform API URL",
+        blank=True,
+        help_text="Leave empty for the platform's public API; set it to point at a sandbox.",
+    )
+    platform_webhook_secret = EncryptedCharField(
+        "platform webhook signing secret",
+        max_length=255,
+        blank=True,
+        null=True,
+        help_text="Loop: the webhook secret from the Developer Tools page (verifies X-Loop-Signature).",
+    )
+
+    # --- How credits and refunds are made --------------------------------------------------
+    refund_method_code = models.CharField(
+        "refund method code",
+        max_length=4,
+        validators=[refund_method_code_validator],
+        help_text="The 4-digit nominal code of the bank account refunds are paid from "
+        "(Accounting › List bank accounts).",
+    )
+    credit_status_id = models.PositiveIntegerField(
+        "sales-credit status ID",
+        blank=True,
+        null=True,
+        validators=POSITIVE,
+        help_text="Status for new sales credits. Empty: Brightpearl's configured default.",
+    )
+    credit_channel_id = models.PositiveIntegerField(
+        "sales-credit channel ID",
+        blank=True,
+        null=True,
+        validators=POSITIVE,
+        help_text="Channel for new sales credits. Empty: Brightpearl's default.",
+    )
+    customer_ref_prefix = models.CharField(
+        "customer-reference prefix",
+        max_length=20,
+        blank=True,
+        help_text="Put before the RMA number in the credit's customer reference, e.g. 'RMA-'.",
+    )
+    received_status_id = models.PositiveIntegerField(
+        "'received' status ID",
+        blank=True,
+        null=True,
+        validators=POSITIVE,
+        help_text="Optional sales-credit status that means 'everything received'.",
+    )
+    fee_nominal_code = models.CharField(
+        "fee nominal code",
+        max_length=4,
+        blank=True,
+        validators=[nominal_code_validator],
+        help_text="Nominal code for fee rows (restocking, return shipping). Empty: the "
+        "account's sales nominal code.",
+    )
+
+    # --- Schedule and flows ----------------------------------------------------------------
+    sync_interval_minutes = models.PositiveIntegerField(
+        "sync every (minutes)",
+        default=15,
+        validators=[MinValueValidator(1, "The sync interval must be at least 1 minute.")],
+    )
+    create_credits = models.BooleanField("create sales credits", default=True)
+    record_refunds = models.BooleanField("record refunds", default=True)
+    update_platform = models.BooleanField(
+        "process / flag returns on the platform", default=True
+    )
+    close_credits = models.BooleanField(
+        "close credits once processed and refunded",
+        default=False,
+        help_text="Like Loop's integration: invoice the sales credit when the return is done.",
+    )
+    create_goods_in_when_processed_elsewhere = models.BooleanField(
+        "receive in Brightpearl when processed on the platform",
+        default=True,
+        help_text="When a return is processed on the platform first, create the goods-in note.",
+    )
+
+    # --- Webhooks and state ----------------------------------------------------------------
+    webhook_secret = EncryptedCharField(max_length=255, default=new_webhook_secret, editable=False)
+    last_check_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_check_ok = models.BooleanField(null=True, editable=False)
+    last_check_report = models.JSONField(default=list, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:  # never include secrets
+        return f"<Connection {self.pk} {self.name!r} {self.platform}→{self.brightpearl_account}>"
+
+    def normalise(self) -> None:
+        """Strip stray spaces from every text field: the most common setup fault."""
+        for field in self._meta.concrete_fields:
+            value = getattr(self, field.attname)
+            if isinstance(value, str):
+                setattr(self, field.attname, value.strip())
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        self.normalise()
+        errors = {}
+        if self.brightpearl_auth_mode == AuthMode.PRIVATE_ACCOUNT_TOKEN:
+            if not self.brightpearl_account_token:
+                errors["brightpearl_account_token"] = "An account token is required for this mode."
+        elif self.brightpearl_auth_mode == AuthMode.PRIVATE_STAFF_TOKEN:
+            if not self.brightpearl_staff_token:
+                errors["brightpearl_staff_token"] = "A staff token is required for this mode."
+        elif self.brightpearl_auth_mode == AuthMode.OAUTH:
+            if not self.brightpearl_dev_ref:
+                errors["brightpearl_dev_ref"] = "OAuth needs the developer reference."
+            if not (self.brightpearl_access_token or self.brightpearl_refresh_token):
+                errors["brightpearl_refresh_token"] = (
+                    "OAuth needs a refresh token (or an access token)."
+                )
+        if self.platform in (Platform.LOOP, Platform.RETURNGO) and not self.platform_api_key:
+            errors["platform_api_key"] = "This platform needs an API key."
+        if self.platform == Platform.RETURNGO and not self.platform_shop_name:
+            errors["platform_shop_name"] = "ReturnGO needs the shop name (x-shop-name)."
+        if errors:
+            raise ValidationError(errors)
+
+    def save(self, *args, **kwargs) -> None:
+        self.normalise()
+        super().save(*args, **kwargs)
+
+    @property
+    def schedule_name(self) -> str:
+        return f"connector-sync-{self.pk}"
+
+
+class WarehouseMapping(models.Model):
+    """Returns-platform destination → Brightpearl warehouse. No mapping: the original order's."""
+
+    connection = models.ForeignKey(
+        Connection, on_delete=models.CASCADE, related_name="warehouse_mappings"
+    )
+    destination_id = models.CharField(
+        "platform destination ID",
+        max_length=64,
+        help_text="Loop destination ID / ReturnGO return location as the platform reports it.",
+    )
+    warehouse_id = models.PositiveIntegerField(
+        "Brightpearl warehouse ID", validators=POSITIVE
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "destination_id"], name="unique_destination_per_connection"
+            )
+        ]
+        ordering = ["destination_id"]
+
+    def __str__(self) -> str:
+        return f"{self.destination_id} → warehouse {self.warehouse_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.destination_id = (self.destination_id or "").strip()
+        super().save(*args, **kwargs)

@@ -1,0 +1,1 @@
+"""Business rules: plain functions that take a connection first and do one job."""

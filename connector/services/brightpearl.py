@@ -1,0 +1,78 @@
+"""Build a Brightpearl client for a connection.
+
+The throttle budget is per Brightpearl account and shared by every process: in Redis when
+REDIS_URL is set (production, CI), in memory otherwise (the laptop demo runs one worker).
+"""
+
+from functools import cache
+
+from django.conf import settings
+from django.utils import timezone
+
+from brightpearl import BrightpearlClient, MemoryThrottleStore, OAuthAuth, PrivateAppAuth
+
+from ..models import AuthMode, Connection
+
+
+@cache
+def _throttle_store():
+    if settings.REDIS_URL:
+        from brightpearl import RedisThrottleStore
+
+        return RedisThrottleStore(settings.REDIS_URL)
+    return MemoryThrottleStore()
+
+
+def _auth_for(connection: Connection):
+    if connection.brightpearl_auth_mode == AuthMode.OAUTH:
+        return OAuthAuth(
+            app_ref=connection.brightpearl_app_ref,
+            dev_ref=connection.brightpearl_dev_ref,
+            access_token=connection.brightpearl_access_token or "",
+            refresh_token=connection.brightpearl_refresh_token or "",
+            client_secret=connection.brightpearl_client_secret or None,
+        )
+    if connection.brightpearl_auth_mode == AuthMode.PRIVATE_STAFF_TOKEN:
+        return PrivateAppAuth(
+            app_ref=connection.brightpearl_app_ref,
+            staff_token=connection.brightpearl_staff_token or "",
+        )
+    return PrivateAppAuth(
+        app_ref=connection.brightpearl_app_ref,
+        account_token=connection.brightpearl_account_token or "",
+    )
+
+
+def _persist_tokens(connection_id: int):
+    """Store a rotated OAuth token pair at once: the old refresh token no longer works."""
+
+    def save(tokens) -> None:
+        connection = Connection.objects.get(pk=connection_id)
+        connection.brightpearl_access_token = tokens.access_token
+        connection.brightpearl_refresh_token = tokens.refresh_token
+        if tokens.expires_in:
+            connection.brightpearl_token_expires_at = timezone.now() + timezone.timedelta(
+                seconds=tokens.expires_in
+            )
+        connection.save(
+            update_fields=[
+                "brightpearl_access_token",
+                "brightpearl_refresh_token",
+                "brightpearl_token_expires_at",
+                "updated_at",
+            ]
+        )
+
+    return save
+
+
+def client_for(connection: Connection, *, timeout: float | None = None) -> BrightpearlClient:
+    return BrightpearlClient(
+        account=connection.brightpearl_account,
+        datacentre=connection.brightpearl_datacentre,
+        auth=_auth_for(connection),
+        base_url_template=settings.BRIGHTPEARL_API_URL,
+        timeout=timeout or settings.BRIGHTPEARL_TIMEOUT,
+        throttle_store=_throttle_store(),
+        on_token_refresh=_persist_tokens(connection.pk),
+    )

@@ -1,0 +1,1 @@
+"""Platform-neutral returns (RMAs, lines, refunds) and the returns-platform adapters."""

@@ -1,0 +1,210 @@
+"""Staff configure connections in the admin: pages render, input is cleaned, secrets stay secret."""
+
+import pytest
+from django.contrib import admin
+from django.db import connection as db
+from django.urls import reverse
+
+from connector.models import Connection, SyncRun
+
+from .factories import ConnectionFactory, WarehouseMappingFactory
+
+pytestmark = pytest.mark.django_db
+
+SECRET_VALUES = {
+    "brightpearl_account_token": "bp-account-token-5f0c9a",
+    "platform_api_key": "loop-key-77aa21",
+    "platform_webhook_secret": "loop-webhook-secret-1b2c",
+}
+
+
+@pytest.fixture
+def staff(admin_client):
+    return admin_client
+
+
+@pytest.fixture
+def populated(django_capture_on_commit_callbacks):
+    """One object of every kind the admin shows (a connection also creates its beat task)."""
+    with django_capture_on_commit_callbacks(execute=True):
+        connection = ConnectionFactory(**SECRET_VALUES)
+    WarehouseMappingFactory(connection=connection)
+    SyncRun.objects.create(connection=connection, status=SyncRun.Status.SUCCEEDED)
+    return connection
+
+
+def admin_url(model, view, *args):
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+@pytest.mark.parametrize("model", list(admin.site._registry), ids=lambda m: m._meta.label)
+def test_every_admin_page_renders(staff, admin_user, rf, populated, model):
+    request = rf.get("/")
+    request.user = admin_user
+    assert staff.get(admin_url(model, "changelist")).status_code == 200
+    assert staff.get(admin_url(model, "changelist"), {"q": "shop"}).status_code == 200
+    if admin.site._registry[model].has_add_permission(request):
+        assert staff.get(admin_url(model, "add")).status_code == 200
+    obj = model.objects.first()
+    if obj is not None:
+        assert staff.get(admin_url(model, "change", obj.pk)).status_code == 200
+
+
+def form_data(**overrides):
+    data = {
+        "name": "Acme",
+        "enabled": "on",
+        "brightpearl_account": "acme",
+        "brightpearl_datacentre": "euw1",
+        "brightpearl_auth_mode": "private_account",
+        "brightpearl_app_ref": "acme_returns",
+        "brightpearl_account_token": "tok-123",
+        "platform": "returngo",
+        "platform_api_key": "rg-key-1",
+        "platform_shop_name": "acme.myshopify.com",
+        "refund_method_code": "1200",
+        "sync_interval_minutes": "15",
+        "create_credits": "on",
+        "record_refunds": "on",
+        "update_platform": "on",
+        "warehouse_mappings-TOTAL_FORMS": "0",
+        "warehouse_mappings-INITIAL_FORMS": "0",
+        "warehouse_mappings-MIN_NUM_FORMS": "0",
+        "warehouse_mappings-MAX_NUM_FORMS": "1000",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_stray_spaces_are_stripped_from_every_credential_and_code(staff):
+    response = staff.post(
+        admin_url(Connection, "add"),
+        form_data(
+            brightpearl_account="  acme ",
+            brightpearl_app_ref=" acme_returns\t",
+            brightpearl_account_token="  tok-123  ",
+            platform_api_key=" rg-key-1 ",
+            platform_shop_name=" acme.myshopify.com ",
+            refund_method_code=" 1200 ",
+            customer_ref_prefix=" RMA- ",
+            **{
+                "warehouse_mappings-TOTAL_FORMS": "1",
+                "warehouse_mappings-0-destination_id": "  loc-1 ",
+                "warehouse_mappings-0-warehouse_id": "3",
+            },
+        ),
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    saved = Connection.objects.get(name="Acme")
+    assert saved.brightpearl_account == "acme"
+    assert saved.brightpearl_app_ref == "acme_returns"
+    assert saved.brightpearl_account_token == "tok-123"
+    assert saved.platform_api_key == "rg-key-1"
+    assert saved.platform_shop_name == "acme.myshopify.com"
+    assert saved.refund_method_code == "1200"
+    assert saved.customer_ref_prefix == "RMA-"
+    assert saved.warehouse_mappings.get().destination_id == "loc-1"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("refund_method_code", "12a0", "4-digit bank account nominal code"),
+        ("refund_method_code", "120", "4-digit bank account nominal code"),
+        ("credit_status_id", "0", "positive whole number"),
+        ("credit_status_id", "-4", "positive whole number"),
+        ("credit_channel_id", "abc", "whole number"),
+        ("received_status_id", "0", "positive whole number"),
+        ("sync_interval_minutes", "0", "at least 1 minute"),
+        ("brightpearl_account", "my account", "account code"),
+        ("brightpearl_account_token", "", "account token is required"),
+        ("platform_shop_name", "", "shop name"),
+    ],
+)
+def test_malformed_fields_get_a_form_error_and_nothing_is_saved(staff, field, value, message):
+    response = staff.post(admin_url(Connection, "add"), form_data(**{field: value}))
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert field in errors, errors
+    assert message in " ".join(errors[field])
+    assert not Connection.objects.exists()
+
+
+def test_secrets_are_encrypted_in_the_database(populated):
+    with db.cursor() as cursor:
+        cursor.execute(
+            "SELECT brightpearl_account_token, platform_api_key, platform_webhook_secret, "
+            "webhook_secret FROM connector_connection WHERE id = %s",
+            [populated.pk],
+        )
+        raw = cursor.fetchone()
+    for stored, plain in zip(raw[:3], SECRET_VALUES.values(), strict=True):
+        assert plain not in stored
+        assert stored.startswith("gAAAA")  # a Fernet token
+    assert populated.webhook_secret not in raw[3]
+    reloaded = Connection.objects.get(pk=populated.pk)
+    assert reloaded.brightpearl_account_token == SECRET_VALUES["brightpearl_account_token"]
+
+
+def test_secrets_never_appear_in_admin_pages(staff, populated):
+    pages = [
+        staff.get(admin_url(Connection, "change", populated.pk)),
+        staff.get(admin_url(Connection, "changelist")),
+        staff.get(admin_url(Connection, "history", populated.pk)),
+    ]
+    for page in pages:
+        html = page.content.decode()
+        for secret in (*SECRET_VALUES.values(), populated.webhook_secret):
+            assert secret not in html
+    change_page = pages[0].content.decode()
+    assert "set — leave blank to keep it" in change_page
+
+
+def test_blank_secret_keeps_the_stored_one_and_clear_removes_it(staff, populated):
+    url = admin_url(Connection, "change", populated.pk)
+    data = form_data(
+        name=populated.name,
+        brightpearl_account=populated.brightpearl_account,
+        brightpearl_account_token="",
+        platform="loop",
+        platform_api_key="",
+        platform_shop_name="",
+        platform_webhook_secret="",
+        **{
+            "warehouse_mappings-TOTAL_FORMS": "1",
+            "warehouse_mappings-INITIAL_FORMS": "1",
+            "warehouse_mappings-0-id": str(populated.warehouse_mappings.get().pk),
+            "warehouse_mappings-0-connection": str(populated.pk),
+            "warehouse_mappings-0-destination_id": populated.warehouse_mappings.get().destination_id,
+            "warehouse_mappings-0-warehouse_id": "2",
+        },
+    )
+    response = staff.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    populated.refresh_from_db()
+    assert populated.brightpearl_account_token == SECRET_VALUES["brightpearl_account_token"]
+    assert populated.platform_webhook_secret == SECRET_VALUES["platform_webhook_secret"]
+
+    response = staff.post(url, {**data, "clear_platform_webhook_secret": "on"})
+    assert response.status_code == 302
+    populated.refresh_from_db()
+    assert populated.platform_webhook_secret is None
+    assert populated.platform_api_key == SECRET_VALUES["platform_api_key"]
+
+
+def test_duplicate_destination_mapping_is_a_form_error(staff):
+    response = staff.post(
+        admin_url(Connection, "add"),
+        form_data(
+            **{
+                "warehouse_mappings-TOTAL_FORMS": "2",
+                "warehouse_mappings-0-destination_id": "loc-1",
+                "warehouse_mappings-0-warehouse_id": "3",
+                "warehouse_mappings-1-destination_id": "loc-1",
+                "warehouse_mappings-1-warehouse_id": "4",
+            }
+        ),
+    )
+    assert response.status_code == 200
+    assert not Connection.objects.exists()
+    assert "Please correct the duplicate data for destination_id" in response.content.decode()
