@@ -128,9 +128,20 @@ BRIGHTPEARL_API_URL = env.str(
     "BRIGHTPEARL_API_URL",
     default="https://{datacentre}.brightpearlconnect.com/public-api/{account}",
 )
+# OAuth token endpoint; Brightpearl's docs name several, so it is configurable.
+BRIGHTPEARL_OAUTH_TOKEN_URL = env.str(
+    "BRIGHTPEARL_OAUTH_TOKEN_URL", default="https://oauth.brightpearl.com/token/{account}"
+)
 BRIGHTPEARL_TIMEOUT = env.float("BRIGHTPEARL_TIMEOUT", default=30.0)
 # Public base URL of this service, used to build the webhook URIs registered in Brightpearl.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+
+# How long a sales-credit POST of a crashed worker may still be in flight at Brightpearl.
+CREDIT_ATTEMPT_LEASE_SECONDS = env.int("CREDIT_ATTEMPT_LEASE_SECONDS", default=120)
+
+# Sync logs: successful/skipped runs are pruned after this many days, failures kept longer.
+SYNC_LOG_KEEP_DAYS = env.int("SYNC_LOG_KEEP_DAYS", default=14)
+SYNC_LOG_KEEP_FAILED_DAYS = env.int("SYNC_LOG_KEEP_FAILED_DAYS", default=90)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -1,11 +1,14 @@
 """Admin: connections (with warehouse mappings inline) and read-only sync logs."""
 
 from django.contrib import admin, messages
+from django.db.models import Q
 from django.utils.html import format_html, format_html_join
 
 from .forms import ConnectionForm
-from .models import Connection, SyncRun, WarehouseMapping
+from .models import Connection, RefundPayment, SalesCredit, SyncEvent, SyncRun, WarehouseMapping
 from .services.connection_check import check_connection
+from .services.retry import retry_items
+from .tasks import enqueue_sync
 
 
 class WarehouseMappingInline(admin.TabularInline):
@@ -136,11 +139,14 @@ class ConnectionAdmin(admin.ModelAdmin):
         rows = format_html_join(
             "",
             "<li>{} <strong>{}</strong>: {}</li>",
-            (("✔" if i.get("ok") else "✘", i.get("field"), i.get("message"))
-             for i in obj.last_check_report),
+            (
+                ("✔" if i.get("ok") else "✘", i.get("field"), i.get("message"))
+                for i in obj.last_check_report
+            ),
         )
-        return format_html("<p>{}</p><ul>{}</ul>", f"{obj.last_check_at:%Y-%m-%d %H:%M:%S %Z}",
-                           rows)
+        return format_html(
+            "<p>{}</p><ul>{}</ul>", f"{obj.last_check_at:%Y-%m-%d %H:%M:%S %Z}", rows
+        )
 
     @admin.display(description="last sync run")
     def last_run_summary(self, obj: Connection):
@@ -178,19 +184,13 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Run sync now")
     def sync_selected_now(self, request, queryset):
-        from django.db import transaction
-
-        from .tasks import sync_connection
-
-        for connection in queryset:
-            transaction.on_commit(
-                lambda pk=connection.pk: sync_connection.delay(pk, trigger=SyncRun.Trigger.ADMIN)
-            )
+        enqueue_sync([c.pk for c in queryset], SyncRun.Trigger.ADMIN)
         messages.info(request, f"Sync queued for {queryset.count()} connection(s).")
 
 
 @admin.register(SyncRun)
 class SyncRunAdmin(admin.ModelAdmin):
+    actions = ["run_sync_now"]
     list_display = (
         "pk",
         "connection",
@@ -201,14 +201,117 @@ class SyncRunAdmin(admin.ModelAdmin):
         "brightpearl_requests",
         "message",
     )
-    list_filter = ("connection", "trigger", "status")
+    list_filter = ("connection", "trigger", "status", "started_at")
     date_hierarchy = "started_at"
     list_select_related = ("connection",)
     show_full_result_count = False
     raw_id_fields = ("connection",)
+    search_fields = ("message",)
 
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    @admin.action(description="Run sync now (for these runs' connections)")
+    def run_sync_now(self, request, queryset):
+        ids = sorted({run.connection_id for run in queryset})
+        enqueue_sync(ids, SyncRun.Trigger.ADMIN)
+        messages.info(request, f"Sync queued for {len(ids)} connection(s).")
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Logs and bindings are written by the connector, never by hand."""
+
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SyncEvent)
+class SyncEventAdmin(ReadOnlyAdmin):
+    list_display = (
+        "created_at",
+        "connection",
+        "kind",
+        "outcome",
+        "rma_number",
+        "order_number",
+        "credit_id",
+        "message",
+    )
+    list_filter = ("connection", "kind", "outcome", "run__status", "created_at")
+    search_fields = ("order_number", "rma_number", "credit_id")
+    search_help_text = "Order number, RMA number or sales-credit ID"
+    date_hierarchy = "created_at"
+    list_select_related = ("connection",)
+    raw_id_fields = ("run", "connection", "rma")
+    actions = ["retry_selected"]
+
+    def get_search_results(self, request, queryset, search_term):
+        """Order number, RMA number (exact, case-insensitive) or credit ID."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        query = Q(order_number__iexact=term) | Q(rma_number__iexact=term)
+        if term.lstrip("#") != term:
+            query |= Q(order_number__iexact=term.lstrip("#"))
+        else:
+            query |= Q(order_number__iexact=f"#{term}")
+        if term.isdigit():
+            query |= Q(credit_id=int(term))
+        return queryset.filter(query), False
+
+    @admin.action(description="Retry selected items")
+    def retry_selected(self, request, queryset):
+        connections = retry_items([e.rma_id for e in queryset if e.rma_id is not None])
+        messages.info(request, f"Retry queued for {len(connections)} connection(s).")
+
+
+@admin.register(SalesCredit)
+class SalesCreditAdmin(ReadOnlyAdmin):
+    list_display = (
+        "rma",
+        "connection",
+        "state",
+        "credit_id",
+        "order_number",
+        "parent_order_id",
+        "attempts",
+        "adopted",
+        "processed_at",
+        "last_error",
+    )
+    list_filter = ("connection", "state", "adopted")
+    search_fields = ("order_number", "customer_ref", "credit_id", "rma__rma_number")
+    list_select_related = ("connection", "rma")
+    raw_id_fields = ("connection", "rma")
+    actions = ["retry_selected"]
+
+    @admin.action(description="Retry selected items")
+    def retry_selected(self, request, queryset):
+        connections = retry_items([b.rma_id for b in queryset])
+        messages.info(request, f"Retry queued for {len(connections)} connection(s).")
+
+
+@admin.register(RefundPayment)
+class RefundPaymentAdmin(ReadOnlyAdmin):
+    list_display = (
+        "refund",
+        "connection",
+        "state",
+        "payment_id",
+        "transaction_ref",
+        "payment_method_code",
+        "attempts",
+        "last_error",
+    )
+    list_filter = ("connection", "state")
+    search_fields = ("transaction_ref", "payment_id", "sales_credit__credit_id")
+    list_select_related = ("connection", "refund")
+    raw_id_fields = ("connection", "refund", "sales_credit")

@@ -40,70 +40,107 @@ def database_url_for_subprocess() -> str:
 
 
 @pytest.fixture
-def celery_worker_process(postgres, redis_url, transactional_db, tmp_path):
-    """A real `celery worker` process on Redis, on a queue of its own, using the test database.
-
-    Yields a handle with `.queue` and `.stop(sig)`; the test process's Celery app publishes to
-    that queue for the duration of the test.
-    """
-    import signal
-    import subprocess
-    import sys
-    import time
+def celery_worker(postgres, redis_url, transactional_db, tmp_path):
+    """Start real `celery worker` processes on Redis, on a queue of their own, using the test
+    database: `handle = celery_worker(**extra_env)`. The test process's Celery app publishes to
+    that queue for the duration of the test; every worker is stopped at the end."""
     import uuid
 
     from config.celery_app import app
 
     queue = f"test-{uuid.uuid4().hex[:10]}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url_for_subprocess(),
-        "REDIS_URL": redis_url,
-        "CELERY_BROKER_URL": redis_url,
-        "CELERY_TASK_DEFAULT_QUEUE": queue,
-        "BRIGHTPEARL_API_URL": settings.BRIGHTPEARL_API_URL,
-    }
-    log = tmp_path / "worker.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue,
-             "--concurrency=1", "--pool=prefork", "--loglevel=INFO", "--without-gossip",
-             "--without-mingle", "--without-heartbeat", "-n", f"{queue}@%h"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )
     old_queue = app.conf.task_default_queue
     app.conf.task_default_queue = queue
+    handles = []
 
-    class Handle:
-        def __init__(self):
-            self.queue, self.proc, self.log = queue, proc, log
-
-        def wait_ready(self, timeout=30):
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                if b"ready." in log.read_bytes():
-                    return
-                if proc.poll() is not None:
-                    break
-                time.sleep(0.1)
-            raise RuntimeError(f"celery worker did not start:\n{log.read_text()[-3000:]}")
-
-        def stop(self, sig=signal.SIGTERM):
-            if proc.poll() is None:
-                proc.send_signal(sig)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-
-    handle = Handle()
-    try:
+    def start(**extra_env) -> WorkerHandle:
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url_for_subprocess(),
+            "REDIS_URL": redis_url,
+            "CELERY_BROKER_URL": redis_url,
+            "CELERY_TASK_DEFAULT_QUEUE": queue,
+            "BRIGHTPEARL_API_URL": settings.BRIGHTPEARL_API_URL,
+            **{k: str(v) for k, v in extra_env.items()},
+        }
+        handle = WorkerHandle(queue, env, tmp_path / f"worker-{len(handles)}.log")
+        handles.append(handle)
         handle.wait_ready()
-        yield handle
+        return handle
+
+    try:
+        yield start
     finally:
         app.conf.task_default_queue = old_queue
-        handle.stop()
+        for handle in handles:
+            handle.stop()
+
+
+class WorkerHandle:
+    """One `celery worker` process (prefork, one child)."""
+
+    def __init__(self, queue: str, env: dict, log):
+        import subprocess
+        import sys
+
+        self.queue, self.log = queue, log
+        with open(log, "wb") as out:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "config",
+                    "worker",
+                    "-Q",
+                    queue,
+                    "--concurrency=1",
+                    "--pool=prefork",
+                    "--loglevel=INFO",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                    "-n",
+                    f"{queue}@%h",
+                ],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def wait_ready(self, timeout=30):
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if b"ready." in self.log.read_bytes():
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError(f"celery worker did not start:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-5000:]
+
+    def children(self) -> list[int]:
+        from pathlib import Path
+
+        kids = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        return [int(pid) for pid in kids.read_text().split()] if kids.exists() else []
+
+    def stop(self):
+        import signal
+        import subprocess
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
 def wait_until(predicate, timeout=20.0, interval=0.1):
@@ -117,3 +154,23 @@ def wait_until(predicate, timeout=20.0, interval=0.1):
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def sandbox():
+    """The Brightpearl sandbox on a free loopback port, for the whole session."""
+    from brightpearl.sandbox import SandboxServer
+
+    server = SandboxServer(host="127.0.0.1", port=0).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def sandbox_account(sandbox):
+    """A fresh Brightpearl sandbox account with default reference data."""
+    from tests.brightpearl.conftest import make_sandbox_account
+
+    return make_sandbox_account(sandbox)

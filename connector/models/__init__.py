@@ -1,6 +1,17 @@
-"""Connector models: connections and their warehouse mappings, sync logs."""
+"""Connector models: connections and their warehouse mappings, bindings, sync logs."""
 
+from .bindings import BindingState, RefundPayment, SalesCredit
 from .connection import AuthMode, Connection, Platform, WarehouseMapping
-from .synclog import SyncRun
+from .synclog import SyncEvent, SyncRun
 
-__all__ = ["AuthMode", "Connection", "Platform", "SyncRun", "WarehouseMapping"]
+__all__ = [
+    "AuthMode",
+    "BindingState",
+    "Connection",
+    "Platform",
+    "RefundPayment",
+    "SalesCredit",
+    "SyncEvent",
+    "SyncRun",
+    "WarehouseMapping",
+]

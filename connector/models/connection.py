@@ -135,7 +135,8 @@ class Connection(models.Model):
         max_length=255,
         blank=True,
         null=True,
-        help_text="Loop: the webhook secret from the Developer Tools page (verifies X-Loop-Signature).",
+        help_text="Loop: the webhook secret from the Developer Tools page "
+        "(verifies X-Loop-Signature).",
     )
 
     # --- How credits and refunds are made --------------------------------------------------
@@ -190,9 +191,7 @@ class Connection(models.Model):
     )
     create_credits = models.BooleanField("create sales credits", default=True)
     record_refunds = models.BooleanField("record refunds", default=True)
-    update_platform = models.BooleanField(
-        "process / flag returns on the platform", default=True
-    )
+    update_platform = models.BooleanField("process / flag returns on the platform", default=True)
     close_credits = models.BooleanField(
         "close credits once processed and refunded",
         default=False,
@@ -206,6 +205,15 @@ class Connection(models.Model):
 
     # --- Webhooks and state ----------------------------------------------------------------
     webhook_secret = EncryptedCharField(max_length=255, default=new_webhook_secret, editable=False)
+    platform_watermark = models.DateTimeField(
+        "platform polled up to",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Newest platform update seen; the next poll starts a little before it.",
+    )
+    sync_lease_owner = models.CharField(max_length=64, blank=True, editable=False)
+    sync_lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_check_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_check_ok = models.BooleanField(null=True, editable=False)
     last_check_report = models.JSONField(default=list, blank=True, editable=False)
@@ -273,9 +281,7 @@ class WarehouseMapping(models.Model):
         max_length=64,
         help_text="Loop destination ID / ReturnGO return location as the platform reports it.",
     )
-    warehouse_id = models.PositiveIntegerField(
-        "Brightpearl warehouse ID", validators=POSITIVE
-    )
+    warehouse_id = models.PositiveIntegerField("Brightpearl warehouse ID", validators=POSITIVE)
 
     class Meta:
         constraints = [

@@ -34,3 +34,55 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connection} {self.get_trigger_display()} run {self.pk}: {self.status}"
+
+
+class SyncEvent(models.Model):
+    """One item within a run: what was done to which RMA, and why it succeeded or not."""
+
+    class Kind(models.TextChoices):
+        INTAKE = "intake", "Intake"
+        CREDIT = "credit", "Sales credit"
+        RECEIPT = "receipt", "Receipt"
+        REFUND = "refund", "Refund"
+        PROCESS = "process", "Process on platform"
+        FLAG = "flag", "Flag on platform"
+        GOODS_IN = "goods_in", "Goods-in note"
+        CLOSE = "close", "Close credit"
+
+    class Outcome(models.TextChoices):
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+        FLAGGED = "flagged", "Flagged"
+
+    run = models.ForeignKey(
+        SyncRun, on_delete=models.CASCADE, related_name="events", null=True, blank=True
+    )
+    connection = models.ForeignKey(
+        "connector.Connection", on_delete=models.CASCADE, related_name="sync_events"
+    )
+    kind = models.CharField(max_length=10, choices=Kind)
+    outcome = models.CharField(max_length=10, choices=Outcome)
+    rma = models.ForeignKey(
+        "returns.Rma",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="sync_events",
+        verbose_name="RMA",
+    )
+    rma_number = models.CharField("RMA number", max_length=64, blank=True, db_index=True)
+    order_number = models.CharField(max_length=64, blank=True, db_index=True)
+    credit_id = models.PositiveBigIntegerField(
+        "sales credit ID", null=True, blank=True, db_index=True
+    )
+    message = models.TextField(blank=True)
+    brightpearl_ruid = models.CharField("Brightpearl request ID", max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["connection", "kind", "outcome"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.get_outcome_display()}: {self.rma_number}"

@@ -4,6 +4,7 @@ The throttle budget is per Brightpearl account and shared by every process: in R
 REDIS_URL is set (production, CI), in memory otherwise (the laptop demo runs one worker).
 """
 
+from datetime import timedelta
 from functools import cache
 
 from django.conf import settings
@@ -28,8 +29,9 @@ def _auth_for(connection: Connection):
         return OAuthAuth(
             app_ref=connection.brightpearl_app_ref,
             dev_ref=connection.brightpearl_dev_ref,
-            access_token=connection.brightpearl_access_token or "",
-            refresh_token=connection.brightpearl_refresh_token or "",
+            # No access token yet: the first call is refused and the refresh token is used.
+            access_token=connection.brightpearl_access_token or "none-yet",
+            refresh_token=connection.brightpearl_refresh_token or None,
             client_secret=connection.brightpearl_client_secret or None,
         )
     if connection.brightpearl_auth_mode == AuthMode.PRIVATE_STAFF_TOKEN:
@@ -46,13 +48,13 @@ def _auth_for(connection: Connection):
 def _persist_tokens(connection_id: int):
     """Store a rotated OAuth token pair at once: the old refresh token no longer works."""
 
-    def save(tokens) -> None:
+    def save(tokens: dict) -> None:
         connection = Connection.objects.get(pk=connection_id)
-        connection.brightpearl_access_token = tokens.access_token
-        connection.brightpearl_refresh_token = tokens.refresh_token
-        if tokens.expires_in:
-            connection.brightpearl_token_expires_at = timezone.now() + timezone.timedelta(
-                seconds=tokens.expires_in
+        connection.brightpearl_access_token = tokens.get("access_token") or ""
+        connection.brightpearl_refresh_token = tokens.get("refresh_token") or ""
+        if tokens.get("expires_in"):
+            connection.brightpearl_token_expires_at = timezone.now() + timedelta(
+                seconds=int(tokens["expires_in"])
             )
         connection.save(
             update_fields=[
@@ -72,6 +74,7 @@ def client_for(connection: Connection, *, timeout: float | None = None) -> Brigh
         datacentre=connection.brightpearl_datacentre,
         auth=_auth_for(connection),
         base_url_template=settings.BRIGHTPEARL_API_URL,
+        token_url=settings.BRIGHTPEARL_OAUTH_TOKEN_URL,
         timeout=timeout or settings.BRIGHTPEARL_TIMEOUT,
         throttle_store=_throttle_store(),
         on_token_refresh=_persist_tokens(connection.pk),

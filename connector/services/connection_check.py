@@ -33,8 +33,9 @@ def _status_check(statuses: dict[int, dict], status_id: int, field: str, label: 
             f"{label} {status_id} ({status.get('name')}) is a status for "
             f"{status.get('orderTypeCode')} orders, not sales credits.",
         )
-    return CheckItem(field, True, f"{label} {status_id} is the sales-credit status "
-                                  f"'{status.get('name')}'.")
+    return CheckItem(
+        field, True, f"{label} {status_id} is the sales-credit status '{status.get('name')}'."
+    )
 
 
 def check_connection(connection: Connection, *, save: bool = True) -> list[CheckItem]:
@@ -72,9 +73,7 @@ def _check_settings(connection, client, config) -> list[CheckItem]:
         statuses = {s["statusId"]: s for s in client.get_order_statuses()}
         if connection.credit_status_id:
             items.append(
-                _status_check(
-                    statuses, connection.credit_status_id, "credit_status_id", "Status"
-                )
+                _status_check(statuses, connection.credit_status_id, "credit_status_id", "Status")
             )
         if connection.received_status_id:
             items.append(
@@ -140,9 +139,7 @@ def _check_refund_method(connection, client) -> CheckItem:
     methods = [
         m
         for m in client.get_payment_methods()
-        if any(
-            str(b.get("bankAccountNominalCode")) == code for b in m.get("bankAccounts") or []
-        )
+        if any(str(b.get("bankAccountNominalCode")) == code for b in m.get("bankAccounts") or [])
     ]
     if not methods:
         return CheckItem(

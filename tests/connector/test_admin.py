@@ -162,6 +162,7 @@ def test_secrets_never_appear_in_admin_pages(staff, populated):
 
 def test_blank_secret_keeps_the_stored_one_and_clear_removes_it(staff, populated):
     url = admin_url(Connection, "change", populated.pk)
+    mapping = populated.warehouse_mappings.get()
     data = form_data(
         name=populated.name,
         brightpearl_account=populated.brightpearl_account,
@@ -173,9 +174,9 @@ def test_blank_secret_keeps_the_stored_one_and_clear_removes_it(staff, populated
         **{
             "warehouse_mappings-TOTAL_FORMS": "1",
             "warehouse_mappings-INITIAL_FORMS": "1",
-            "warehouse_mappings-0-id": str(populated.warehouse_mappings.get().pk),
+            "warehouse_mappings-0-id": str(mapping.pk),
             "warehouse_mappings-0-connection": str(populated.pk),
-            "warehouse_mappings-0-destination_id": populated.warehouse_mappings.get().destination_id,
+            "warehouse_mappings-0-destination_id": mapping.destination_id,
             "warehouse_mappings-0-warehouse_id": "2",
         },
     )

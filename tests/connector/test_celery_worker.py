@@ -1,18 +1,71 @@
-"""The scheduled task runs in a real Celery worker on Redis and records a sync run."""
+"""Real Celery workers on Redis run the sync: results, and crash safety under SIGKILL."""
+
+import os
+import signal
 
 import pytest
 
-from connector.models import SyncRun
+from connector.models import BindingState, SalesCredit, SyncRun
 from connector.tasks import sync_connection
 from tests.conftest import wait_until
 
-from .factories import ConnectionFactory
+pytestmark = pytest.mark.slow
 
 
-@pytest.mark.slow
-def test_real_worker_runs_the_sync_task_and_records_the_run(celery_worker_process):
-    connection = ConnectionFactory()
-    sync_connection.delay(connection.pk, trigger=SyncRun.Trigger.ADMIN)
-    run = wait_until(lambda: SyncRun.objects.filter(connection=connection).first())
+def approved_return(world):
+    sku = f"KETTLE-{world.bp.code}"
+    sale = world.sale([(sku, 1, "30.00", "6.00")])
+    world.loop_return(sale, [{"sku": sku}])
+    return sale
+
+
+def test_real_worker_runs_the_sync_and_records_the_run(world, celery_worker):
+    celery_worker()
+    sale = approved_return(world)
+    sync_connection.delay(world.connection.pk, trigger=SyncRun.Trigger.ADMIN)
+    run = wait_until(
+        lambda: (
+            SyncRun.objects.filter(connection=world.connection)
+            .exclude(status=SyncRun.Status.RUNNING)
+            .first()
+        ),
+        timeout=30,
+    )
     assert run.trigger == SyncRun.Trigger.ADMIN
-    assert run.finished_at is not None
+    assert run.status == SyncRun.Status.SUCCEEDED, run.message
+    assert run.brightpearl_requests > 0
+    assert [c["parentOrderId"] for c in world.credits()] == [sale.order_id]
+
+
+def test_worker_killed_mid_post_is_redelivered_and_creates_no_duplicate(world, celery_worker):
+    worker = celery_worker(CREDIT_ATTEMPT_LEASE_SECONDS=3)
+    sale = approved_return(world)
+    # The credit POST takes 2 s at Brightpearl, and is written even though its caller dies.
+    world.bp.control.add_fault(
+        r"^/order-service/sales-credit/?$", "delay", method="POST", seconds=2, times=1
+    )
+    sync_connection.delay(world.connection.pk)
+
+    def post_in_flight():
+        return (
+            any(
+                r["method"] == "POST" and "sales-credit" in r["path"]
+                for r in world.bp.control.requests()
+            )
+            or SalesCredit.objects.filter(state=BindingState.ATTEMPTING).exists()
+        )
+
+    wait_until(post_in_flight, timeout=30, interval=0.02)
+    [child] = worker.children()
+    os.kill(child, signal.SIGKILL)
+
+    binding = wait_until(
+        lambda: SalesCredit.objects.filter(state=BindingState.CREATED).first(), timeout=40
+    )
+    assert [c["parentOrderId"] for c in world.credits()] == [sale.order_id]
+    assert binding.credit_id == world.credits()[0]["id"]
+    assert "WorkerLostError" in worker.output() or "SIGKILL" in worker.output()
+    # Every run ended in a recorded state, none left running.
+    wait_until(
+        lambda: not SyncRun.objects.filter(status=SyncRun.Status.RUNNING).exists(), timeout=20
+    )

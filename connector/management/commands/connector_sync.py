@@ -1,0 +1,47 @@
+"""python manage.py connector_sync <connection> [--dry-run]: one sync in the foreground."""
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from connector.models import SyncRun
+from connector.services.sync import run_sync
+
+from .connector_check import find_connection
+
+
+class Command(BaseCommand):
+    help = "Run one sync of a connection now and print what it did."
+
+    def add_arguments(self, parser):
+        parser.add_argument("name", help="connection name (or numeric ID)")
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="read from the platform and Brightpearl, write nothing; show the credits it "
+            "would create",
+        )
+
+    def handle(self, *args, name: str, dry_run: bool, **options):
+        connection = find_connection(name)
+        result = run_sync(connection, trigger=SyncRun.Trigger.COMMAND, dry_run=dry_run)
+        if dry_run:
+            for line in result.printed:
+                self.stdout.write(line)
+            self.stdout.write(
+                f"dry run: {dict(result.counts)}; {result.requests_made} Brightpearl requests; "
+                "nothing was written"
+            )
+            return
+        for event in result.events.order_by("pk"):
+            self.stdout.write(
+                f"{event.kind:9} {event.outcome:9} {event.rma_number or '-':12} "
+                f"{event.credit_id or '':>8} {event.message}"
+            )
+        self.stdout.write(
+            f"run {result.pk}: {result.status}; counts {json.dumps(result.counts, sort_keys=True)}"
+            f"; {result.brightpearl_requests} Brightpearl requests"
+            + (f"; {result.message}" if result.message else "")
+        )
+        if result.status == SyncRun.Status.FAILED:
+            raise CommandError(result.message)

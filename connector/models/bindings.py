@@ -1,0 +1,106 @@
+"""Bindings: the link between a neutral record and the Brightpearl document made for it.
+
+A binding is what makes "exactly once" hold. It is created before any write to Brightpearl and
+says whether an earlier attempt may have reached Brightpearl (state ``attempting``), so a retry
+searches Brightpearl first instead of posting again.
+"""
+
+from django.db import models
+
+
+class BindingState(models.TextChoices):
+    PENDING = "pending", "Not attempted"
+    ATTEMPTING = "attempting", "Attempted — may exist in Brightpearl"
+    CREATED = "created", "Created"
+    FAILED = "failed", "Failed (Brightpearl refused it)"
+    BLOCKED = "blocked", "Blocked (RMA flagged, nothing created)"
+
+
+class SalesCredit(models.Model):
+    """The Brightpearl sales credit made for one RMA."""
+
+    connection = models.ForeignKey(
+        "connector.Connection", on_delete=models.CASCADE, related_name="sales_credits"
+    )
+    rma = models.OneToOneField(
+        "returns.Rma", on_delete=models.CASCADE, related_name="sales_credit", verbose_name="RMA"
+    )
+    external_ref = models.CharField(
+        "external reference",
+        max_length=64,
+        unique=True,
+        help_text="Stable key sent as the credit's externalRef; how we find it again.",
+    )
+    customer_ref = models.CharField("customer reference", max_length=64, blank=True)
+    parent_order_id = models.PositiveBigIntegerField("original order ID", null=True, blank=True)
+    order_number = models.CharField(max_length=64, blank=True, db_index=True)
+    credit_id = models.PositiveBigIntegerField(
+        "sales credit ID", null=True, blank=True, db_index=True
+    )
+    warehouse_id = models.PositiveIntegerField(null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    state = models.CharField(
+        max_length=12, choices=BindingState, default=BindingState.PENDING, db_index=True
+    )
+    adopted = models.BooleanField(
+        default=False,
+        help_text="Found already in Brightpearl (lost answer or another integration).",
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    attempt_owner = models.CharField(max_length=64, blank=True)
+    attempt_started_at = models.DateTimeField(null=True, blank=True)
+    row_map = models.JSONField(
+        "credit rows", default=dict, blank=True, help_text="RMA line ID → credit row ID."
+    )
+    planned_rows = models.JSONField(
+        default=list, blank=True, help_text="Rows as sent: RMA line, externalRef, product, units."
+    )
+    order_row_units = models.JSONField(
+        default=dict, blank=True, help_text="Original order row ID → units this credit returns."
+    )
+    last_error = models.TextField(blank=True)
+    received_via_goods_in = models.BooleanField(
+        default=False, help_text="We created the goods-in note (return processed elsewhere)."
+    )
+    platform_flag_reason = models.TextField(
+        blank=True, help_text="The last reason sent to the platform; not re-sent unchanged."
+    )
+    processed_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "credit_id"], name="one_binding_per_credit"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Sales credit {self.credit_id or '(none yet)'} for {self.rma_id}"
+
+
+class RefundPayment(models.Model):
+    """The Brightpearl customer payment (PAYMENT) recording one platform refund."""
+
+    connection = models.ForeignKey(
+        "connector.Connection", on_delete=models.CASCADE, related_name="refund_payments"
+    )
+    refund = models.OneToOneField(
+        "returns.Refund", on_delete=models.CASCADE, related_name="payment"
+    )
+    sales_credit = models.ForeignKey(SalesCredit, on_delete=models.CASCADE, related_name="payments")
+    transaction_ref = models.CharField(
+        max_length=64, unique=True, help_text="Deterministic: Brightpearl refuses a second use."
+    )
+    payment_method_code = models.CharField(max_length=36, blank=True)
+    payment_id = models.PositiveBigIntegerField(null=True, blank=True)
+    state = models.CharField(max_length=12, choices=BindingState, default=BindingState.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Payment {self.payment_id or '(none yet)'} for refund {self.refund_id}"

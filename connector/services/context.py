@@ -1,0 +1,102 @@
+"""What one sync run carries: the connection, its clients, the run row, counts and caches.
+
+Every step records a SyncEvent through `record`, so staff can see each item's outcome and why.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from brightpearl import BrightpearlClient, BrightpearlError
+
+from ..models import Connection, SyncEvent, SyncRun
+from .brightpearl import client_for
+from .platforms import adapter_for
+
+logger = logging.getLogger("connector.sync")
+
+
+@dataclass
+class SyncContext:
+    connection: Connection
+    run: SyncRun | None = None
+    # Identifies this execution (not the task: a redelivered task is a new execution).
+    owner: str = field(default_factory=lambda: f"exec-{uuid.uuid4().hex[:16]}")
+    # When a follow-up run should look again at attempts another execution left in flight.
+    retry_at: datetime | None = None
+    dry_run: bool = False
+    counts: Counter = field(default_factory=Counter)
+    cache: dict[str, Any] = field(default_factory=dict)
+    _client: BrightpearlClient | None = None
+    _platform: Any = None
+    platform_loaded: bool = False
+    printed: list[str] = field(default_factory=list)
+
+    @property
+    def client(self) -> BrightpearlClient:
+        if self._client is None:
+            self._client = client_for(self.connection)
+        return self._client
+
+    @property
+    def platform(self):
+        if not self.platform_loaded:
+            self._platform = adapter_for(self.connection)
+            self.platform_loaded = True
+        return self._platform
+
+    @property
+    def requests_made(self) -> int:
+        return self._client.request_count if self._client is not None else 0
+
+    def record(
+        self,
+        kind: str,
+        outcome: str,
+        message: str,
+        *,
+        rma=None,
+        credit_id: int | None = None,
+        error: BaseException | None = None,
+    ) -> SyncEvent | None:
+        self.counts[f"{kind}_{outcome}"] += 1
+        ruid = ""
+        if isinstance(error, BrightpearlError) and error.ruid:
+            ruid = str(error.ruid)
+        elif self._client is not None and self._client.last_ruid:
+            ruid = str(self._client.last_ruid)
+        line = f"{kind} {outcome}: {rma.rma_number if rma else ''} {message}".strip()
+        self.printed.append(line)
+        logger.info("connection %s: %s", self.connection.pk, line)
+        if self.dry_run:
+            return None
+        if credit_id is None and rma is not None:
+            binding = getattr(rma, "sales_credit", None) if _has_binding(rma) else None
+            credit_id = binding.credit_id if binding else None
+        return SyncEvent.objects.create(
+            run=self.run,
+            connection=self.connection,
+            kind=kind,
+            outcome=outcome,
+            rma=rma,
+            rma_number=(rma.rma_number if rma else "")[:64],
+            order_number=(rma.order_name if rma else "")[:64],
+            credit_id=credit_id,
+            message=message,
+            brightpearl_ruid=ruid[:64],
+        )
+
+
+def _has_binding(rma) -> bool:
+    from django.core.exceptions import ObjectDoesNotExist
+
+    try:
+        rma.sales_credit  # noqa: B018
+    except ObjectDoesNotExist:
+        return False
+    return True

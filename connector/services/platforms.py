@@ -1,0 +1,23 @@
+"""Build the returns-platform adapter for a connection (the connector owns the credentials)."""
+
+from returns.platforms import REGISTRY, ReturnsPlatform, get_platform
+
+from ..models import Connection
+
+
+def has_adapter(connection: Connection) -> bool:
+    """The generic intake platform pushes to us; it has nothing to poll or write back to."""
+    return connection.platform in REGISTRY
+
+
+def adapter_for(connection: Connection, **options) -> ReturnsPlatform | None:
+    if not has_adapter(connection):
+        return None
+    return get_platform(
+        connection.platform,
+        api_key=connection.platform_api_key or "",
+        shop_name=connection.platform_shop_name,
+        base_url=connection.platform_api_url,
+        webhook_secret=connection.platform_webhook_secret or "",
+        **options,
+    )

@@ -1,0 +1,344 @@
+"""Receipts: what Brightpearl received against our credits, per RMA line, and what the platform
+is told about it (process when everything expected is in; flag with the reason otherwise).
+
+One code path for polling and webhooks: both call `update_receipts` with the credits concerned.
+Goods-in movements carry the credit row ID in `purchaseOrderRowId` [Brightpearl docs]; a
+movement into the warehouse's quarantine location is received but not restocked.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from brightpearl import MAX_IDS_PER_CALL, BrightpearlError
+from returns import lifecycle
+from returns.intake import advance
+from returns.models import Rma, RmaLine
+from returns.platforms.base import ReceiptLine
+
+from ..models import BindingState, SalesCredit, SyncEvent
+from .context import SyncContext
+
+Kind, Outcome = SyncEvent.Kind, SyncEvent.Outcome
+OPEN_STATUSES = (
+    lifecycle.CREDITED,
+    lifecycle.PARTIALLY_RECEIVED,
+    lifecycle.RECEIVED,
+    lifecycle.CLOSED,
+    lifecycle.FLAGGED,
+)
+
+
+@dataclass
+class Tally:
+    """What the goods-in notes of one credit add up to."""
+
+    received: dict[int, int] = field(default_factory=lambda: defaultdict(int))  # line → units
+    restocked: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    unexpected: list[str] = field(default_factory=list)
+    notes: int = 0
+
+
+def tally_receipts(
+    binding_row_map: dict[str, list[int]],
+    notes: Iterable[dict],
+    quarantine_locations: set[int],
+) -> Tally:
+    """Pure: map goods-in movements to RMA lines through the credit row IDs."""
+    row_to_line = {int(r): int(line) for line, rows in binding_row_map.items() for r in rows}
+    tally = Tally()
+    for note in notes:
+        if str(note.get("goodsNoteStatus", "")).upper() == "CANCELLED":
+            continue
+        tally.notes += 1
+        for move in note.get("goodsMoved") or []:
+            quantity = int(Decimal(str(move.get("quantity") or 0)))
+            row_id = move.get("purchaseOrderRowId")
+            line_id = row_to_line.get(int(row_id)) if row_id else None
+            if line_id is None:
+                tally.unexpected.append(
+                    f"{quantity} × product {move.get('productId')} (row {row_id}) that is not "
+                    "on the return"
+                )
+                continue
+            tally.received[line_id] += quantity
+            if int(move.get("destinationLocationId") or 0) not in quarantine_locations:
+                tally.restocked[line_id] += quantity
+    return tally
+
+
+def receipt_candidates(connection) -> list[SalesCredit]:
+    return list(
+        SalesCredit.objects.filter(
+            connection=connection, state=BindingState.CREATED, processed_at__isnull=True
+        )
+        .filter(rma__status__in=OPEN_STATUSES)
+        .select_related("rma")
+        .order_by("pk")
+    )
+
+
+def update_receipts(ctx: SyncContext, bindings: list[SalesCredit] | None = None) -> None:
+    bindings = receipt_candidates(ctx.connection) if bindings is None else bindings
+    bindings = [b for b in bindings if b.credit_id]
+    for start in range(0, len(bindings), MAX_IDS_PER_CALL):
+        group = bindings[start : start + MAX_IDS_PER_CALL]
+        credit_ids = [b.credit_id for b in group]
+        try:
+            notes = ctx.client.get_goods_in_notes(order_ids=credit_ids)
+            statuses = _credit_statuses(ctx, credit_ids)
+        except BrightpearlError as exc:
+            ctx.record(
+                Kind.RECEIPT, Outcome.FAILED, f"Could not read goods-in notes: {exc}", error=exc
+            )
+            continue
+        by_credit: dict[int, list[dict]] = defaultdict(list)
+        for note in notes.values():
+            by_credit[int(note.get("orderId") or 0)].append(note)
+        for binding in group:
+            try:
+                apply_receipt(
+                    ctx,
+                    binding,
+                    by_credit.get(binding.credit_id, []),
+                    statuses.get(binding.credit_id),
+                )
+            except BrightpearlError as exc:
+                ctx.record(
+                    Kind.RECEIPT,
+                    Outcome.FAILED,
+                    f"Brightpearl error: {exc}",
+                    rma=binding.rma,
+                    error=exc,
+                )
+
+
+def _credit_statuses(ctx: SyncContext, credit_ids: list[int]) -> dict[int, int]:
+    """Credit ID → order status ID, only when a 'received' status is configured."""
+    if not ctx.connection.received_status_id:
+        return {}
+    return {
+        int(order["id"]): int((order.get("orderStatus") or {}).get("orderStatusId") or 0)
+        for order in ctx.client.get_orders(credit_ids)
+    }
+
+
+def _quarantine_locations(ctx: SyncContext, warehouse_id: int | None) -> set[int]:
+    cache: dict[int, set[int]] = ctx.cache.setdefault("quarantine", {})
+    if not warehouse_id:
+        return set()
+    if warehouse_id not in cache:
+        location = ctx.client.get_quarantine_location(warehouse_id)
+        cache[warehouse_id] = {int(location["id"])} if location and location.get("id") else set()
+    return cache[warehouse_id]
+
+
+def apply_receipt(
+    ctx: SyncContext, binding: SalesCredit, notes: list[dict], status_id: int | None
+) -> None:
+    rma = binding.rma
+    lines = {line.pk: line for line in rma.lines.all()}
+    quarantine = _quarantine_locations(ctx, binding.warehouse_id)
+    tally = tally_receipts(binding.row_map or {}, notes, quarantine)
+
+    changed = []
+    for line_id, line in lines.items():
+        received, restocked = tally.received.get(line_id, 0), tally.restocked.get(line_id, 0)
+        if (line.quantity_received, line.quantity_restocked) != (received, restocked):
+            changed.append(
+                f"{line.sku}: {received}/{line.quantity} received, {restocked} restocked"
+            )
+            line.quantity_received, line.quantity_restocked = received, restocked
+            if not ctx.dry_run:
+                line.save(update_fields=["quantity_received", "quantity_restocked"])
+    if changed:
+        ctx.record(
+            Kind.RECEIPT,
+            Outcome.SUCCEEDED,
+            "; ".join(changed),
+            rma=rma,
+            credit_id=binding.credit_id,
+        )
+
+    expected = sum(line.quantity for line in lines.values())
+    got = sum(tally.received.get(pk, 0) for pk in lines)
+    marked_received = bool(status_id and status_id == ctx.connection.received_status_id)
+    surplus = [
+        f"{tally.received[pk] - line.quantity} more × {line.sku} than returned"
+        for pk, line in lines.items()
+        if tally.received.get(pk, 0) > line.quantity
+    ]
+    problems = [f"Brightpearl received {u}" for u in tally.unexpected] + [
+        f"Brightpearl received {s}" for s in surplus
+    ]
+    if marked_received and got < expected:
+        short = [
+            f"{line.quantity - tally.received.get(pk, 0)} × {line.sku}"
+            for pk, line in lines.items()
+            if tally.received.get(pk, 0) < line.quantity
+        ]
+        problems.append(f"Credit marked received but missing {', '.join(short)}")
+    if problems:
+        flag_rma(ctx, rma, "; ".join(problems) + ".", binding=binding)
+        return
+    if expected and got >= expected:
+        if ctx.dry_run:
+            return
+        with transaction.atomic():
+            advance(Rma.objects.select_for_update().get(pk=rma.pk), lifecycle.RECEIVED)
+        process_rma(ctx, binding)
+    elif got:
+        if not ctx.dry_run:
+            advance(rma, lifecycle.PARTIALLY_RECEIVED)
+    elif rma.status == lifecycle.CLOSED and not binding.received_via_goods_in:
+        receive_processed_elsewhere(ctx, binding)
+
+
+def receipt_lines(rma: Rma) -> list[ReceiptLine]:
+    return [
+        ReceiptLine(
+            sku=line.sku,
+            platform_line_ids=list(line.platform_line_ids or []),
+            quantity_expected=line.quantity,
+            quantity_received=line.quantity_received,
+            quantity_restocked=line.quantity_restocked,
+        )
+        for line in RmaLine.objects.filter(rma=rma)
+    ]
+
+
+def process_rma(ctx: SyncContext, binding: SalesCredit) -> None:
+    """Everything expected is in: tell the platform to process the return (once)."""
+    rma = Rma.objects.get(pk=binding.rma_id)
+    if binding.processed_at or not ctx.connection.update_platform:
+        return
+    platform = ctx.platform
+    if platform is not None:
+        try:
+            platform.mark_received(rma, receipt_lines(rma))
+            platform.process(rma)
+        except Exception as exc:  # platform errors are typed per adapter; record, retry later
+            ctx.record(
+                Kind.PROCESS,
+                Outcome.FAILED,
+                f"The platform refused to process: {exc}",
+                rma=rma,
+                credit_id=binding.credit_id,
+            )
+            return
+    SalesCredit.objects.filter(pk=binding.pk).update(processed_at=timezone.now())
+    binding.processed_at = timezone.now()
+    advance(rma, lifecycle.PROCESSED)
+    ctx.record(
+        Kind.PROCESS,
+        Outcome.SUCCEEDED,
+        "Everything expected arrived; return processed on the platform."
+        if platform is not None
+        else "Everything expected arrived.",
+        rma=rma,
+        credit_id=binding.credit_id,
+    )
+
+
+def flag_rma(
+    ctx: SyncContext, rma: Rma, reason: str, *, binding: SalesCredit | None = None
+) -> None:
+    """Flag with the reason, locally and on the platform, but never the same reason twice."""
+    binding = binding or SalesCredit.objects.filter(rma=rma).first()
+    already_sent = binding is not None and binding.platform_flag_reason == reason
+    if rma.flag_reason == reason and rma.flagged and already_sent:
+        return
+    if ctx.dry_run:
+        ctx.record(Kind.FLAG, Outcome.SKIPPED, f"Dry run: would flag: {reason}", rma=rma)
+        return
+    Rma.objects.filter(pk=rma.pk).update(flagged=True, flag_reason=reason)
+    rma.flagged, rma.flag_reason = True, reason
+    advance(rma, lifecycle.FLAGGED)
+    platform = ctx.platform if ctx.connection.update_platform else None
+    if platform is not None and not already_sent:
+        try:
+            platform.flag(rma, reason)
+        except Exception as exc:
+            ctx.record(
+                Kind.FLAG,
+                Outcome.FAILED,
+                f"Could not flag on the platform: {exc}. Reason: {reason}",
+                rma=rma,
+            )
+            return
+        if binding is not None:
+            SalesCredit.objects.filter(pk=binding.pk).update(platform_flag_reason=reason)
+    ctx.record(
+        Kind.FLAG,
+        Outcome.FLAGGED,
+        reason,
+        rma=rma,
+        credit_id=binding.credit_id if binding else None,
+    )
+
+
+def receive_processed_elsewhere(ctx: SyncContext, binding: SalesCredit) -> None:
+    """The return was processed on the platform before Brightpearl received anything: receive
+    the credit's items so stock and the platform agree (like Loop's integration)."""
+    if not ctx.connection.create_goods_in_when_processed_elsewhere or ctx.dry_run:
+        return
+    credit = ctx.client.get_sales_credits([binding.credit_id])
+    if not credit:
+        return
+    credit = credit[0]
+    warehouse_id = binding.warehouse_id or credit.get("warehouseId")
+    location = _default_location(ctx, warehouse_id)
+    moves = [
+        {
+            "productId": row["productId"],
+            "purchaseOrderRowId": row["id"],
+            "quantity": int(Decimal(str(row["quantity"]))),
+            "destinationLocationId": location,
+            "productValue": {
+                "currency": (credit.get("currency") or {}).get("code") or binding.currency,
+                "value": str(Decimal(str(row["net"])) / Decimal(str(row["quantity"])))
+                if Decimal(str(row["quantity"]))
+                else "0",
+            },
+        }
+        for row in credit.get("rows") or []
+        if row.get("productId")
+    ]
+    if not moves:
+        return
+    note_id = ctx.client.create_goods_in_note(
+        binding.credit_id,
+        {
+            "transfer": False,
+            "warehouseId": warehouse_id,
+            "receivedOn": timezone.now().isoformat(),
+            # Unique across all goods-in notes in Brightpearl: a retry cannot receive twice.
+            "userBatchReference": binding.external_ref,
+            "goodsMoved": moves,
+        },
+    )
+    SalesCredit.objects.filter(pk=binding.pk).update(
+        received_via_goods_in=True, processed_at=timezone.now()
+    )
+    ctx.record(
+        Kind.GOODS_IN,
+        Outcome.SUCCEEDED,
+        f"Return was processed on the platform first; received it in Brightpearl "
+        f"(goods-in note {note_id}).",
+        rma=binding.rma,
+        credit_id=binding.credit_id,
+    )
+
+
+def _default_location(ctx: SyncContext, warehouse_id: int) -> int | None:
+    quarantine = _quarantine_locations(ctx, warehouse_id)
+    for location in ctx.client.get_warehouse_locations(warehouse_id):
+        if int(location.get("id") or 0) not in quarantine:
+            return int(location["id"])
+    return None

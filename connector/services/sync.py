@@ -1,0 +1,159 @@
+"""One sync run of a connection: pull from the platform → credits → receipts → refunds.
+
+Pushes to the platform (process / flag) happen inside the receipt step. Each step records its
+items as SyncEvents; the run records its counts and the Brightpearl requests it used.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.utils import timezone
+
+from brightpearl import AuthError, BrightpearlError
+from returns import lifecycle
+from returns.intake import upsert_rma
+from returns.platforms.errors import PlatformError
+
+from ..models import Connection, SyncEvent, SyncRun
+from .context import SyncContext
+from .credits import create_credits, release_attempts
+from .leases import acquire_run_lease, release_run_lease
+from .receipts import update_receipts
+from .refunds import record_refunds
+
+logger = logging.getLogger("connector.sync")
+Kind, Outcome = SyncEvent.Kind, SyncEvent.Outcome
+
+# Poll a little before the newest update seen: upserts are idempotent, late writes are not lost.
+WATERMARK_OVERLAP = timedelta(minutes=5)
+FIRST_POLL_WINDOW = timedelta(days=30)
+CLOCK_SKEW = timedelta(minutes=15)
+
+
+def pull_from_platform(ctx: SyncContext) -> None:
+    platform = ctx.platform
+    if platform is None:
+        return
+    connection = ctx.connection
+    since = connection.platform_watermark or timezone.now() - FIRST_POLL_WINDOW
+    since -= WATERMARK_OVERLAP
+    # The platform's clock may run ahead of ours: look a little into "the future" too.
+    feed = platform.fetch_changed(since, timezone.now() + CLOCK_SKEW)
+    for neutral in feed:
+        if (
+            not neutral.refunds
+            and lifecycle.map_platform_status(neutral.platform, neutral.platform_status)
+            == lifecycle.CLOSED
+        ):
+            # A finished return's refunds may be only in its details (Loop's list omits them).
+            neutral.refunds = platform.refunds(neutral.external_id)
+        if ctx.dry_run:
+            ctx.counts["pulled"] += 1
+            continue
+        rma, created = upsert_rma(connection, neutral)
+        ctx.counts["pulled"] += 1
+        if created or rma.problems:
+            ctx.record(
+                Kind.INTAKE,
+                Outcome.FLAGGED if rma.problems else Outcome.SUCCEEDED,
+                rma.problems or f"New return from {connection.get_platform_display()}.",
+                rma=rma,
+            )
+    if feed.max_updated_at and not ctx.dry_run:
+        Connection.objects.filter(pk=connection.pk).update(platform_watermark=feed.max_updated_at)
+        connection.platform_watermark = feed.max_updated_at
+
+
+STEPS = (
+    ("pull", pull_from_platform),
+    ("credits", create_credits),
+    ("receipts", update_receipts),
+    ("refunds", record_refunds),
+)
+
+
+def run_sync(
+    connection: Connection,
+    *,
+    trigger: str = SyncRun.Trigger.BEAT,
+    owner: str | None = None,
+    dry_run: bool = False,
+) -> SyncRun | SyncContext:
+    """Run every step once. Returns the SyncRun (or, for a dry run, the context to print)."""
+    ctx = SyncContext(connection=connection, dry_run=dry_run)
+    lease_owner = owner or ctx.owner
+    if dry_run:
+        _run_steps(ctx)
+        return ctx
+    if not acquire_run_lease(connection.pk, lease_owner):
+        return SyncRun.objects.create(
+            connection=connection,
+            trigger=trigger,
+            status=SyncRun.Status.SKIPPED,
+            message="Skipped: a sync of this connection is already running.",
+            finished_at=timezone.now(),
+        )
+    # We hold the lease, so a run still marked "running" died with its worker: say so.
+    SyncRun.objects.filter(connection=connection, status=SyncRun.Status.RUNNING).update(
+        status=SyncRun.Status.FAILED,
+        finished_at=timezone.now(),
+        message="Interrupted: its worker was lost; a later run resumed the work.",
+    )
+    run = SyncRun.objects.create(connection=connection, trigger=trigger)
+    ctx.run = run
+    try:
+        error = _run_steps(ctx)
+    finally:
+        release_attempts(ctx.owner)
+        release_run_lease(connection.pk, lease_owner)
+    if ctx.retry_at:
+        schedule_follow_up(connection.pk, ctx.retry_at)
+    failed = sum(v for k, v in ctx.counts.items() if k.endswith("_failed"))
+    if error:
+        run.status, run.message = SyncRun.Status.FAILED, error
+    elif failed:
+        run.status = SyncRun.Status.PARTIAL
+        run.message = f"{failed} item(s) failed; see the events."
+    else:
+        run.status = SyncRun.Status.SUCCEEDED
+    run.counts = dict(ctx.counts)
+    run.brightpearl_requests = ctx.requests_made
+    run.finished_at = timezone.now()
+    run.save()
+    return run
+
+
+def schedule_follow_up(connection_id: int, when) -> None:
+    """Attempts left in flight by a crashed execution: look again when their lease ends."""
+    from django.db import transaction
+
+    from ..tasks import sync_connection
+
+    delay = max(1.0, (when - timezone.now()).total_seconds() + 1)
+    transaction.on_commit(
+        lambda: sync_connection.apply_async(
+            (connection_id,), {"trigger": SyncRun.Trigger.BEAT}, countdown=delay
+        )
+    )
+
+
+def _run_steps(ctx: SyncContext) -> str:
+    """Run the steps; a step that fails as a whole stops the run with a clear message."""
+    for name, step in STEPS:
+        try:
+            step(ctx)
+        except AuthError as exc:
+            return f"Brightpearl refused the credentials during {name}: {exc}"
+        except BrightpearlError as exc:
+            return f"Brightpearl error during {name}: {exc}"
+        except PlatformError as exc:
+            if name == "pull":
+                ctx.record(
+                    Kind.INTAKE, Outcome.FAILED, f"Could not read returns from the platform: {exc}"
+                )
+                logger.warning("connection %s: platform pull failed: %s", ctx.connection.pk, exc)
+                continue  # the rest can still run on what we already have
+            return f"Returns platform error during {name}: {exc}"
+    return ""

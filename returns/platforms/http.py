@@ -1,0 +1,169 @@
+"""A small JSON-over-HTTP client shared by the platform clients.
+
+Headers are built in one place, every call has a timeout, 429 is waited out with capped
+exponential backoff (honouring Retry-After), and every failure becomes a typed
+`returns.platforms.errors` exception carrying status, body and the remote request ID.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from .errors import (
+    AuthError,
+    NotFound,
+    PlatformError,
+    RateLimited,
+    ServerError,
+    TransportError,
+    ValidationError,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
+REQUEST_ID_HEADERS = ("x-request-id", "x-amzn-requestid", "x-amz-apigw-id", "x-amzn-trace-id")
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD"})
+
+
+class JsonHttpClient:
+    """One client per platform account; no module-level state."""
+
+    user_agent = "returns-brightpearl-connector/0.1"
+
+    def __init__(
+        self,
+        base_url: str,
+        headers: Mapping[str, str],
+        *,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        max_retries: int = 4,
+        backoff: float = 1.0,
+        backoff_cap: float = 60.0,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self._headers = {"Accept": "application/json", "User-Agent": self.user_agent, **headers}
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.backoff_cap = backoff_cap
+        self.session = session or requests.Session()
+        self.sleep = sleep
+        self.calls = 0  # requests actually sent, retries included
+
+    # -- hooks -------------------------------------------------------------------------------
+    def before_send(self, method: str, url: str) -> None:
+        """Called before every attempt (ReturnGO spends its daily budget here)."""
+
+    def error_code_and_message(self, body: Any, fallback: str) -> tuple[str, str]:
+        return "", fallback
+
+    # -- plumbing ----------------------------------------------------------------------------
+    def url_for(self, path_or_url: str) -> str:
+        if path_or_url.startswith(("http://", "https://")):
+            self._check_same_origin(path_or_url)
+            return path_or_url
+        return urljoin(self.base_url + "/", path_or_url.lstrip("/"))
+
+    def _check_same_origin(self, url: str) -> None:
+        """Never send the API key to a host the platform named in a response (nextPageUrl)."""
+        ours, theirs = urlsplit(self.base_url), urlsplit(url)
+        if (ours.scheme, ours.netloc) != (theirs.scheme, theirs.netloc):
+            raise TransportError(f"refusing to follow a URL on another host: {theirs.netloc}")
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.backoff_cap)
+        base = min(self.backoff * (2**attempt), self.backoff_cap)
+        return base / 2 + random.uniform(0, base / 2)  # jitter: spread concurrent retries
+
+    def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+        json_body: Any = None,
+        send_body: bool = True,
+    ) -> Any:
+        """Send one call; return the decoded JSON (or text). Raise a typed error on failure."""
+        method = method.upper()
+        url = self.url_for(path_or_url)
+        data = None
+        headers = dict(self._headers)
+        if json_body is not None and send_body:
+            data = json.dumps(json_body, separators=(",", ":")).encode()
+            headers["Content-Type"] = "application/json"
+        attempt = 0
+        while True:
+            self.before_send(method, url)
+            self.calls += 1
+            try:
+                response = self.session.request(
+                    method, url, params=params, data=data, headers=headers, timeout=self.timeout
+                )
+            except requests.RequestException as exc:
+                if method in IDEMPOTENT_METHODS and attempt < self.max_retries:
+                    self.sleep(self._delay(attempt, None))
+                    attempt += 1
+                    continue
+                raise TransportError(f"{method} {url}: {exc.__class__.__name__}: {exc}") from exc
+            status = response.status_code
+            retry_after = _retry_after(response)
+            if status == 429 and attempt < self.max_retries:
+                delay = self._delay(attempt, retry_after)
+                logger.info("rate limited on %s %s; waiting %.2fs", method, url, delay)
+                self.sleep(delay)
+                attempt += 1
+                continue
+            if status >= 500 and method in IDEMPOTENT_METHODS and attempt < self.max_retries:
+                self.sleep(self._delay(attempt, retry_after))
+                attempt += 1
+                continue
+            return self._decode(method, url, response, retry_after)
+
+    def _decode(self, method: str, url: str, response: requests.Response, retry_after) -> Any:
+        status = response.status_code
+        request_id = next(
+            (response.headers[h] for h in REQUEST_ID_HEADERS if h in response.headers), ""
+        )
+        text = response.text
+        try:
+            body: Any = response.json() if text.strip() else None
+        except ValueError:
+            body = text
+        if status < 400:
+            return body
+        code, message = self.error_code_and_message(body, f"{method} {urlsplit(url).path}")
+        kwargs = {"status": status, "code": code, "body": body, "request_id": request_id}
+        if status in (401, 403):
+            raise AuthError(message, **kwargs)
+        if status == 404:
+            raise NotFound(message, **kwargs)
+        if status == 429:
+            raise RateLimited(message, retry_after=retry_after, **kwargs)
+        if status in (400, 409, 422):
+            raise ValidationError(message, **kwargs)
+        if status >= 500:
+            raise ServerError(message, **kwargs)
+        raise PlatformError(message, **kwargs)
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None

@@ -1,0 +1,1 @@
+"""Loop Returns: client, adapter, sandbox."""

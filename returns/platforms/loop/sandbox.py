@@ -1,0 +1,615 @@
+"""A Loop Returns sandbox: a real HTTP server speaking the parts of Loop's API the connector uses.
+
+    sandbox = LoopSandbox(port=0).start()        # background thread
+    adapter = get_platform("loop", api_key=sandbox.api_key, base_url=sandbox.api_url)
+    rid = sandbox.add_return(order_name="#1001", lines=[{"sku": "A", "quantity": 2}])["id"]
+
+    python -m returns.platforms.loop.sandbox --port 8901      # from a shell
+
+Shapes follow docs/returns-platforms.md: one line item per unit, money as strings, paginated
+list with `nextPageUrl`, action errors as `{"errors":{"message","code"}}`, 401 envelope as
+published, 300 calls/min per key (configurable). Control API (no auth) under `/_sandbox/`:
+
+    POST /_sandbox/reset                      forget everything (config kept)
+    POST /_sandbox/config                     {api_key, rate_limit: [[calls, seconds]…],
+                                               webhook_url, webhook_secret,
+                                               allow_flagged_process, action_error_status}
+    POST /_sandbox/returns                    seed one return (see `add_return`)
+    GET  /_sandbox/returns/<id>               the stored return
+    PATCH /_sandbox/returns/<id>              {state?, fire?: trigger} as Loop's admin would
+    POST /_sandbox/returns/<id>/refunds       {amount, currency?, gateway?}
+    GET  /_sandbox/returns/<id>/notes
+    GET  /_sandbox/actions                    every write the API accepted, in order
+    POST /_sandbox/destinations               {id?, name, type?, enabled?}
+    POST /_sandbox/webhooks/fire              {return_id, trigger} → delivery record (synchronous)
+    GET  /_sandbox/deliveries                 webhook deliveries made so far
+
+No Django imports here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import itertools
+import json
+import re
+import secrets
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+from ..sandbox_http import HttpError, Request, Response, SandboxServer, parse_limits, utcnow
+
+API_PREFIX = "/api/v1"
+DEFAULT_STATES = ("open", "closed", "expired")
+ALL_STATES = ("open", "closed", "cancelled", "expired", "review")
+MAX_WINDOW = timedelta(days=120)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise HttpError(
+            422, {"errors": {"message": f"Invalid date: {value}", "code": "VALIDATION"}}
+        ) from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _money(value: Any) -> str:
+    return str(Decimal(str(value)).quantize(Decimal("0.01")))
+
+
+def _loop_error(status: int, message: str, code: str) -> HttpError:
+    return HttpError(status, {"errors": {"message": message, "code": code}})
+
+
+class LoopSandbox(SandboxServer):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        api_key: str | None = None,
+        rate_limit: list[tuple[int, float]] | None = None,
+        webhook_url: str = "",
+        webhook_secret: str = "",
+    ):
+        super().__init__(host, port)
+        self.api_key = api_key or "loop_" + secrets.token_hex(8)
+        self.limiter.configure(rate_limit if rate_limit is not None else [(300, 60.0)])
+        self.webhook_url = webhook_url
+        self.webhook_secret = webhook_secret or secrets.token_hex(16)
+        self.allow_flagged_process = False
+        self.action_error_status = 422
+        self.reset()
+
+    @property
+    def api_url(self) -> str:
+        return self.url + API_PREFIX
+
+    # -- Python helpers (the control API calls these too) -------------------------------------
+    def reset(self) -> None:
+        with self.lock:
+            self.returns: dict[int, dict] = {}
+            self.notes: dict[int, list[dict]] = {}
+            self.actions: list[dict] = []
+            self.destinations: list[dict] = []
+            self.deliveries = []
+            self.requests_seen = []
+            self._ids = itertools.count(1001)
+            self._line_ids = itertools.count(50001)
+            self._note_ids = itertools.count(1)
+
+    def configure(self, **options: Any) -> None:
+        with self.lock:
+            if "rate_limit" in options:
+                self.limiter.configure(options.pop("rate_limit"))
+            for name in (
+                "api_key",
+                "webhook_url",
+                "webhook_secret",
+                "allow_flagged_process",
+                "action_error_status",
+            ):
+                if name in options:
+                    setattr(self, name, options.pop(name))
+            if options:
+                raise ValueError(f"unknown sandbox options: {sorted(options)}")
+
+    def add_return(
+        self,
+        *,
+        lines: list[dict] | None = None,
+        order_name: str = "#1001",
+        order_id: str | None = None,
+        currency: str = "USD",
+        customer: str = "customer@example.com",
+        state: str = "open",
+        destination_id: str | None = None,
+        created_at: datetime | None = None,
+        updated_at: datetime | None = None,
+        id: int | None = None,  # noqa: A002 - Loop's field name
+        fire: bool = True,
+        **extra: Any,
+    ) -> dict:
+        """Seed a return. `lines`: [{sku, quantity=1, price, discount, tax, outcome, reason,
+        title, provider_line_item_id}] — each unit becomes its own Loop line item."""
+        with self.lock:
+            return_id = int(id) if id is not None else next(self._ids)
+            created = created_at or utcnow()
+            items = []
+            for position, spec in enumerate(lines or [{"sku": "SKU-1"}], start=1):
+                provider_line = spec.get("provider_line_item_id") or f"{return_id}{position:03d}"
+                for _ in range(int(spec.get("quantity", 1))):
+                    items.append(
+                        {
+                            "line_item_id": next(self._line_ids),
+                            "provider_line_item_id": str(provider_line),
+                            "product_id": spec.get("product_id", 7000 + position),
+                            "variant_id": spec.get("variant_id", 8000 + position),
+                            "sku": spec.get("sku", f"SKU-{position}"),
+                            "barcode": spec.get("barcode", ""),
+                            "title": spec.get("title", spec.get("sku", "Item")),
+                            "price": _price(spec.get("price", "10.00")),
+                            "discount": _price(spec.get("discount", "0")),
+                            "tax": _price(spec.get("tax", "0")),
+                            "refund": _price(spec.get("price", "10.00")),
+                            "returned_at": None,
+                            "exchange_variant": None,
+                            "outcome": spec.get("outcome", "refund"),
+                            "return_reason": spec.get("reason", "Too small"),
+                            "parent_return_reason": spec.get("parent_reason", ""),
+                            "return_comment": spec.get("comment", ""),
+                        }
+                    )
+            product_total = sum(
+                (Decimal(i["price"]) for i in items if _numeric(i["price"])), Decimal(0)
+            )
+            discount_total = sum(
+                (Decimal(i["discount"]) for i in items if _numeric(i["discount"])), Decimal(0)
+            )
+            tax_total = sum((Decimal(i["tax"]) for i in items if _numeric(i["tax"])), Decimal(0))
+            total = product_total - discount_total + tax_total
+            record = {
+                "id": return_id,
+                "state": state,
+                "created_at": _iso(created),
+                "updated_at": _iso(updated_at or created),
+                "edited_at": _iso(updated_at or created),
+                "order_id": 90000 + return_id,
+                "order_name": order_name,
+                "provider_order_id": str(order_id or 5_000_000_000 + return_id),
+                "order_number": order_name.lstrip("#"),
+                "customer": customer,
+                "currency": currency,
+                "total": _money(total),
+                "return_product_total": _money(product_total),
+                "return_discount_total": _money(discount_total),
+                "return_tax_total": _money(tax_total),
+                "return_total": _money(total),
+                "return_credit_total": "0.00",
+                "exchange_product_total": "0.00",
+                "exchange_discount_total": "0.00",
+                "exchange_tax_total": "0.00",
+                "exchange_total": "0.00",
+                "exchange_credit_total": "0.00",
+                "gift_card": "0.00",
+                "handling_fee": _money(extra.pop("handling_fee", "0")),
+                "refund": _money(total),
+                "upsell": "0.00",
+                "carrier": "USPS",
+                "tracking_number": f"9400{return_id:08d}",
+                "label_status": "new",
+                "label_url": None,
+                "destination_id": destination_id,
+                "line_items": items,
+                "exchanges": [],
+                "refunds": [],
+            }
+            record.update(extra)
+            self.returns[return_id] = record
+        if fire:
+            self._auto_fire(return_id, "return.created")
+        return json.loads(json.dumps(record))
+
+    def get_return(self, return_id: int | str) -> dict:
+        with self.lock:
+            return json.loads(json.dumps(self._get(return_id)))
+
+    def set_state(self, return_id: int | str, state: str, fire: str | None = None) -> dict:
+        """Change a return as the merchant would in Loop's admin; optionally fire a webhook."""
+        with self.lock:
+            record = self._get(return_id)
+            record["state"] = state
+            self._touch(record)
+        if fire:
+            self._auto_fire(int(return_id), fire)
+        return self.get_return(return_id)
+
+    def add_refund(self, return_id: int | str, amount: Any, **fields: Any) -> dict:
+        with self.lock:
+            record = self._get(return_id)
+            refund = {
+                "gateway": fields.get("gateway", "shopify_payments"),
+                "amount": _money(amount),
+                "currency": fields.get("currency", record["currency"]),
+                "provider_refund_id": str(
+                    fields.get("provider_refund_id", f"rf{record['id']}{len(record['refunds'])}")
+                ),
+                "provider": fields.get("provider", "shopify"),
+                "line_items": [i["line_item_id"] for i in record["line_items"]],
+            }
+            record["refunds"].append(refund)
+            self._touch(record)
+            return dict(refund)
+
+    def add_destination(self, name: str, **fields: Any) -> dict:
+        with self.lock:
+            destination = {
+                "id": int(fields.get("id", 100 + len(self.destinations) + 1)),
+                "type": fields.get("type", "warehouse"),
+                "name": name,
+                "enabled": bool(fields.get("enabled", True)),
+                "address": fields.get("address", {"city": "Bristol", "country_code": "GB"}),
+            }
+            self.destinations.append(destination)
+            return dict(destination)
+
+    def notes_for(self, return_id: int | str) -> list[dict]:
+        with self.lock:
+            return list(self.notes.get(int(return_id), []))
+
+    def actions_for(self, return_id: int | str) -> list[str]:
+        with self.lock:
+            return [a["action"] for a in self.actions if a["return_id"] == int(return_id)]
+
+    def webhook_body(self, return_id: int | str, trigger: str) -> bytes:
+        """The exact bytes Loop would sign and send: compact JSON."""
+        with self.lock:
+            record = self._get(return_id)
+            topic = trigger.split(".")[0]
+            payload = {"topic": topic, "trigger": trigger, "shop_id": 42, **record}
+            if trigger.startswith("return.processing"):
+                payload = {
+                    "topic": "return.processing",
+                    "trigger": trigger,
+                    "return_id": record["id"],
+                    "return_state": record["state"],
+                    "message": "Processing failed",
+                    "source": "api",
+                }
+            return json.dumps(payload, separators=(",", ":")).encode()
+
+    def sign(self, body: bytes, secret: str | None = None) -> str:
+        key = (secret if secret is not None else self.webhook_secret).encode()
+        return base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode()
+
+    def fire_webhook(
+        self, return_id: int | str, trigger: str = "return.updated", url: str | None = None
+    ) -> dict:
+        """Deliver one signed webhook now, over HTTP; returns the delivery record."""
+        body = self.webhook_body(return_id, trigger)
+        target = url or self.webhook_url
+        if not target:
+            raise ValueError("no webhook URL configured")
+        return self.deliver(target, body, {"X-Loop-Signature": self.sign(body)}, wait=True)
+
+    # -- internals ---------------------------------------------------------------------------
+    def _get(self, return_id: int | str) -> dict:
+        try:
+            return self.returns[int(return_id)]
+        except (KeyError, ValueError):
+            raise _loop_error(404, "Return not found.", "NOT_FOUND") from None
+
+    def _touch(self, record: dict) -> None:
+        now = utcnow().replace(microsecond=0)
+        # never move updated_at backwards, even within one second
+        previous = _parse_time(record["updated_at"])
+        if previous and now <= previous:
+            now = previous + timedelta(seconds=1)
+        record["updated_at"] = record["edited_at"] = _iso(now)
+
+    def _auto_fire(self, return_id: int, trigger: str) -> None:
+        if self.webhook_url:
+            body = self.webhook_body(return_id, trigger)
+            self.deliver(self.webhook_url, body, {"X-Loop-Signature": self.sign(body)}, wait=False)
+
+    def _record(self, action: str, return_id: int, body: Any = None) -> None:
+        self.actions.append(
+            {"action": action, "return_id": return_id, "body": body, "at": _iso(utcnow())}
+        )
+
+    # -- HTTP --------------------------------------------------------------------------------
+    def route(self, request: Request) -> Response:
+        with self.lock:
+            self.requests_seen.append((request.method, request.path))
+        if request.path.startswith("/_sandbox/"):
+            return self._control(request)
+        if not request.path.startswith(API_PREFIX + "/"):
+            raise HttpError(404, {"errors": {"message": "Not found.", "code": "NOT_FOUND"}})
+        if request.headers.get("x-authorization") != self.api_key:
+            raise HttpError(
+                401,
+                {
+                    "error": {
+                        "code": "401",
+                        "http_code": "GEN-UNAUTHORIZED",
+                        "message": "Unauthorized.",
+                    }
+                },
+            )
+        wait = self.limiter.hit()
+        if wait is not None:
+            raise HttpError(429, {"message": "Too Many Attempts."})
+        path = request.path[len(API_PREFIX) :]
+        with self.lock:
+            return self._api(request, path)
+
+    def _api(self, request: Request, path: str) -> Response:
+        if request.method == "GET" and path == "/warehouse/return/list":
+            return self._list(request)
+        if request.method == "GET" and path == "/warehouse/return/details":
+            return_id = request.arg("return_id")
+            if not return_id:
+                raise _loop_error(422, "return_id is required.", "VALIDATION")
+            return Response(200, self._get(return_id))
+        if request.method == "GET" and path == "/destinations":
+            return Response(200, {"destinations": self.destinations})
+        match = re.fullmatch(r"/warehouse/return/(\d+)/(\w+)", path)
+        if match:
+            return_id, action = int(match.group(1)), match.group(2)
+            if request.method == "GET" and action == "notes":
+                notes = self.notes.get(return_id)
+                self._get(return_id)
+                if not notes:
+                    raise _loop_error(422, "No notes found for this return.", "NOT_FOUND")
+                return Response(200, {"notes": notes})
+            if request.method == "POST" and action in (
+                "process",
+                "flag",
+                "note",
+                "close",
+                "cancel",
+            ):
+                return getattr(self, f"_action_{action}")(request, self._get(return_id))
+        raise HttpError(404, {"errors": {"message": "Not found.", "code": "NOT_FOUND"}})
+
+    def _list(self, request: Request) -> Response:
+        field_name = request.arg("filter", "created_at")
+        if field_name not in ("created_at", "updated_at"):
+            raise _loop_error(422, "filter must be created_at or updated_at.", "VALIDATION")
+        start, end = _parse_time(request.arg("from")), _parse_time(request.arg("to"))
+        if start is None and end is None:
+            end = utcnow()
+            start = end - timedelta(hours=24)
+        elif start is None:
+            start = end - timedelta(hours=24)
+        elif end is None:
+            end = utcnow()
+        if end - start > MAX_WINDOW:
+            raise _loop_error(422, "The date range cannot exceed 120 days.", "VALIDATION")
+        state = request.arg("state")
+        if state and state not in ALL_STATES:
+            raise _loop_error(422, f"Invalid state: {state}", "VALIDATION")
+        states = (state,) if state else DEFAULT_STATES
+        matches = sorted(
+            (
+                r
+                for r in self.returns.values()
+                if r["state"] in states and start <= _parse_time(r[field_name]) <= end
+            ),
+            key=lambda r: (r[field_name], r["id"]),
+        )
+        if request.arg("paginate") != "true":
+            return Response(200, matches)
+        page_size = max(1, min(int(request.arg("pageSize", "100")), 750))
+        offset = int(request.arg("cursor", "0") or 0)
+        page = matches[offset : offset + page_size]
+        query = {k: v[-1] for k, v in request.query.items() if k != "cursor"}
+
+        def link(cursor: int) -> str:
+            return f"{self.api_url}/warehouse/return/list?{urlencode({**query, 'cursor': cursor})}"
+
+        return Response(
+            200,
+            {
+                "returns": page,
+                "nextPageUrl": link(offset + page_size)
+                if offset + page_size < len(matches)
+                else None,
+                "previousPageUrl": link(max(offset - page_size, 0)) if offset else None,
+            },
+        )
+
+    def _refuse(self, message: str, code: str) -> HttpError:
+        return _loop_error(self.action_error_status, message, code)
+
+    def _action_process(self, request: Request, record: dict) -> Response:
+        state = record["state"]
+        if state == "review" and not self.allow_flagged_process:
+            raise self._refuse(
+                "Return is flagged and cannot be processed.", "UNPROCESSABLE_FLAGGED_RETURN"
+            )
+        if state not in ("open", "review"):
+            raise self._refuse(
+                f"Return is {state} and therefore cannot be processed.", "UNPROCESSABLE_RETURN"
+            )
+        record["state"] = "closed"
+        self._touch(record)
+        if not record["refunds"] and any(i["outcome"] == "refund" for i in record["line_items"]):
+            self.add_refund(record["id"], record["refund"])
+        self._record("process", record["id"], request.json())
+        self._auto_fire(record["id"], "return.closed")
+        return Response(200, True)
+
+    def _action_flag(self, request: Request, record: dict) -> Response:
+        if request.body.strip():
+            raise self._refuse("Custom parameters are not supported.", "UNEXPECTED_ERROR")
+        if record["state"] not in ("open", "review"):
+            raise self._refuse(
+                f"Return is {record['state']} and cannot be flagged.", "UNPROCESSABLE_RETURN"
+            )
+        record["state"] = "review"
+        self._touch(record)
+        self._record("flag", record["id"])
+        self._auto_fire(record["id"], "return.updated")
+        return Response(200, True)
+
+    def _action_note(self, request: Request, record: dict) -> Response:
+        body = request.json(default={}) or {}
+        content = body.get("content") if isinstance(body, dict) else None
+        if not content or not isinstance(content, str):
+            raise _loop_error(422, "The content field is required.", "VALIDATION")
+        if len(content) >= 255:
+            raise _loop_error(422, "The content must be less than 255 characters.", "VALIDATION")
+        note = {"id": next(self._note_ids), "content": content, "created_at": _iso(utcnow())}
+        self.notes.setdefault(record["id"], []).append(note)
+        self._record("note", record["id"], {"content": content})
+        return Response(200, True)
+
+    def _action_close(self, request: Request, record: dict) -> Response:
+        if record["state"] not in ("open", "review"):
+            raise self._refuse(
+                f"Return is {record['state']} and cannot be closed.", "UNPROCESSABLE_RETURN"
+            )
+        record["state"] = "closed"
+        self._touch(record)
+        self._record("close", record["id"])
+        self._auto_fire(record["id"], "return.closed")
+        return Response(200, True)
+
+    def _action_cancel(self, request: Request, record: dict) -> Response:
+        if record["state"] != "open":
+            raise self._refuse(
+                f"Return is {record['state']} and cannot be cancelled.", "UNPROCESSABLE_RETURN"
+            )
+        record["state"] = "cancelled"
+        self._touch(record)
+        self._record("cancel", record["id"])
+        self._auto_fire(record["id"], "return.updated")
+        return Response(200, True)
+
+    # -- control API -------------------------------------------------------------------------
+    def _control(self, request: Request) -> Response:
+        path = request.path[len("/_sandbox") :].rstrip("/")
+        body = request.json(default={}) or {}
+        if request.method == "POST" and path == "/reset":
+            self.reset()
+            return Response(200, {"ok": True})
+        if request.method == "POST" and path == "/config":
+            try:
+                self.configure(**body)
+            except ValueError as exc:
+                raise HttpError(400, {"error": str(exc)}) from exc
+            return Response(200, {"ok": True})
+        if request.method == "GET" and path == "/config":
+            return Response(
+                200,
+                {
+                    "api_key": self.api_key,
+                    "api_url": self.api_url,
+                    "webhook_url": self.webhook_url,
+                    "webhook_secret": self.webhook_secret,
+                },
+            )
+        if request.method == "POST" and path == "/returns":
+            for key in ("created_at", "updated_at"):
+                if body.get(key):
+                    body[key] = _parse_time(body[key])
+            return Response(201, self.add_return(**body))
+        if request.method == "GET" and path == "/actions":
+            with self.lock:
+                return Response(200, {"actions": list(self.actions)})
+        if request.method == "GET" and path == "/deliveries":
+            with self.lock:
+                return Response(200, {"deliveries": list(self.deliveries)})
+        if request.method == "POST" and path == "/destinations":
+            return Response(201, self.add_destination(**body))
+        if request.method == "POST" and path == "/webhooks/fire":
+            return Response(
+                200,
+                self.fire_webhook(
+                    body["return_id"], body.get("trigger", "return.updated"), body.get("url")
+                ),
+            )
+        match = re.fullmatch(r"/returns/(\d+)(/refunds|/notes)?", path)
+        if match:
+            return_id, sub = match.group(1), match.group(2)
+            if sub is None and request.method == "GET":
+                return Response(200, self.get_return(return_id))
+            if sub is None and request.method == "PATCH":
+                if "state" in body:
+                    self.set_state(return_id, body["state"], fire=body.get("fire"))
+                return Response(200, self.get_return(return_id))
+            if sub == "/refunds" and request.method == "POST":
+                return Response(201, self.add_refund(return_id, **body))
+            if sub == "/notes" and request.method == "GET":
+                return Response(200, {"notes": self.notes_for(return_id)})
+        raise HttpError(404, {"error": f"no sandbox route {request.method} {request.path}"})
+
+
+def _numeric(value: Any) -> bool:
+    try:
+        Decimal(str(value))
+    except ArithmeticError:
+        return False
+    return True
+
+
+def _price(value: Any) -> str:
+    """Money as Loop sends it (a string); non-numeric seeds pass through for bad-input tests."""
+    return _money(value) if _numeric(value) else str(value)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Loop Returns sandbox server")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8901)
+    parser.add_argument("--api-key", default="loop-sandbox-key")
+    parser.add_argument("--rate-limit", default="300/60", help="calls/seconds[,…]")
+    parser.add_argument("--webhook-url", default="")
+    parser.add_argument("--webhook-secret", default="loop-sandbox-webhook-secret")
+    parser.add_argument("--seed-demo", action="store_true", help="seed three returns")
+    args = parser.parse_args(argv)
+    sandbox = LoopSandbox(
+        args.host,
+        args.port,
+        api_key=args.api_key,
+        rate_limit=parse_limits(args.rate_limit),
+        webhook_url=args.webhook_url,
+        webhook_secret=args.webhook_secret,
+    )
+    if args.seed_demo:
+        sandbox.add_destination("Main warehouse", id=101)
+        sandbox.add_return(
+            order_name="#1001",
+            destination_id="101",
+            fire=False,
+            lines=[{"sku": "TSHIRT-M", "quantity": 2, "price": "25.00"}],
+        )
+        sandbox.add_return(
+            order_name="#1002",
+            fire=False,
+            lines=[{"sku": "JEANS-32", "price": "60.00", "tax": "12.00"}],
+        )
+        sandbox.add_return(order_name="#1003", state="review", fire=False)
+    sandbox.serve_forever(
+        on_ready=lambda url: print(
+            f"Loop sandbox on {url}{API_PREFIX}  key={sandbox.api_key}", flush=True
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

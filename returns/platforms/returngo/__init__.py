@@ -1,0 +1,1 @@
+"""ReturnGO: client, adapter, sandbox."""

@@ -1,0 +1,256 @@
+"""ReturnGO adapter: ReturnGO's RMA JSON ↔ neutral records, and the writes the connector makes.
+
+ReturnGO has no "flag"/"review" state and no receive/restock API for items: a flag is a
+comment, "received" is the shipment moving to Received. Webhooks are authenticated by the
+secret in the URL (checked by the connector view) and are only hints — act after `fetch`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from html import escape
+from typing import Any
+
+from ..base import (
+    ChangeFeed,
+    Destination,
+    NeutralLine,
+    NeutralRefund,
+    NeutralRma,
+    ReceiptLine,
+    ReturnsPlatform,
+    WebhookEvent,
+    external_id_of,
+)
+from ..errors import ValidationError, WebhookParseError
+from ..parsing import amount, timestamp
+from ..parsing import text as as_text
+from .client import DailyCallBudget, ReturnGOClient, rma_id
+
+# What the connector's verbs mean in ReturnGO statuses (a design choice, see
+# docs/returns-platforms.md). `process` = everything arrived: finish the return (Done);
+# `close` = end it without outcomes (Canceled).
+PROCESS_STATUS = "Done"
+CLOSE_STATUS = "Canceled"
+FINAL_STATUSES = frozenset({"Done", "Canceled", "Rejected"})
+SHIPMENT_RECEIVED = frozenset({"Received", "Validated"})
+
+
+def is_refund_transaction(transaction: dict) -> bool:
+    """UNCONFIRMED (§6.8): only `RefundToPaymentMethod` is documented as a refund type; store
+    credit / gift card variants are guessed by name. `InvoicePayment` is money *in*."""
+    kind = as_text(transaction.get("type"))
+    return kind.startswith("Refund") or kind in {"StoreCredit", "GiftCard"}
+
+
+def money_of(value: Any, side: str) -> tuple[Any, str]:
+    """A ReturnGO money object → (amount, currency) on the chosen side (presentment | shop)."""
+    if not isinstance(value, dict):
+        return amount(value), ""
+    if side == "shop":
+        return amount(value.get("shopAmount")), as_text(value.get("shopCurrency"))
+    return amount(value.get("amount")), as_text(value.get("currency"))
+
+
+def to_neutral(data: dict, side: str = "presentment") -> NeutralRma:
+    summary = data.get("rmaSummary") or {}
+    order = data.get("orderDetails") or {}
+    currency = ""
+    lines = []
+    for item in data.get("items") or []:
+        price, price_currency = money_of(item.get("paidPrice"), side)
+        currency = currency or price_currency
+        reason = as_text(item.get("returnReason"))
+        if item.get("extendedReason"):
+            reason = (
+                f"{reason}: {item['extendedReason']}" if reason else as_text(item["extendedReason"])
+            )
+        lines.append(
+            NeutralLine(
+                platform_line_id=as_text(item.get("returnedItemId")),
+                sku=as_text(item.get("sku")).strip(),
+                quantity=item.get("quantity", 1),  # one item per unit (UNCONFIRMED §2.4)
+                title=as_text(item.get("fullName") or item.get("productName")),
+                order_line_id=as_text(item.get("shopLineItemId")),
+                unit_price=price,
+                tax=money_of(item.get("paidTax"), side)[0],
+                tax_included=bool(item.get("taxIncluded")),
+                restocking_fee=money_of(item.get("restockingFee"), side)[0],
+                return_fee=money_of(item.get("returnFee"), side)[0],
+                shipment_fee=money_of(item.get("shipmentFee"), side)[0],
+                reason=reason,
+                outcome=as_text(item.get("resolutionType")),
+                raw=item,
+            )
+        )
+    email = ""
+    for shipment in data.get("shipments") or []:
+        email = as_text((shipment.get("customerAddress") or {}).get("email"))
+        if email:
+            break
+    totals = {}
+    if data.get("cancellationFee") is not None:
+        totals["cancellation_fee"] = money_of(data["cancellationFee"], side)[0]
+    number = as_text(summary.get("rmaId") or data.get("rmaId"))
+    return NeutralRma(
+        platform="returngo",
+        external_id=rma_id(number),
+        platform_status=as_text(summary.get("status")),
+        rma_number=f"RMA{rma_id(number)}" if number else "",
+        order_id=as_text(order.get("orderId")),
+        order_name=as_text(order.get("order_name") or summary.get("order_name")),
+        currency=currency.upper(),
+        customer_email=email,
+        created_at=timestamp(data.get("createdAt")),
+        updated_at=timestamp(data.get("lastUpdated")),
+        totals=totals,
+        lines=lines,
+        refunds=[
+            to_refund(t, side) for t in data.get("transactions") or [] if is_refund_transaction(t)
+        ],
+        raw=data,
+    )
+
+
+def to_refund(transaction: dict, side: str = "presentment") -> NeutralRefund:
+    value, currency = money_of(transaction.get("amount"), side)
+    return NeutralRefund(
+        external_id=as_text(transaction.get("id")),
+        amount=value,
+        currency=currency.upper(),
+        method=as_text(transaction.get("type")),
+        status=as_text(transaction.get("status")),
+        refunded_at=timestamp(transaction.get("lastUpdated") or transaction.get("createdAt")),
+        raw=transaction,
+    )
+
+
+class ReturnGOPlatform(ReturnsPlatform):
+    kind = "returngo"
+
+    def __init__(
+        self,
+        *,
+        currency_side: str = "presentment",
+        budget: DailyCallBudget | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.currency_side = currency_side
+        self.client = ReturnGOClient(
+            self.api_key, self.shop_name, self.base_url, budget=budget, **self.client_options
+        )
+
+    # -- reads -------------------------------------------------------------------------------
+    def fetch_changed(self, since: datetime, until: datetime | None = None) -> ChangeFeed:
+        """One list call per 500 changed RMAs plus one detail call per changed RMA. Whether
+        ReturnGO combines two `rma_updated_at` bounds is UNCONFIRMED, so `until` is applied
+        here, not sent."""
+
+        def rmas():
+            seen: set[str] = set()
+            for summary in self.client.list_rmas(since):
+                key = rma_id(summary.get("rmaId"))
+                if key in seen:
+                    continue
+                seen.add(key)
+                neutral = self.fetch(key)
+                if until and neutral.updated_at and neutral.updated_at > until:
+                    continue
+                yield neutral
+
+        return ChangeFeed(rmas())
+
+    def fetch(self, external_id: str) -> NeutralRma:
+        return to_neutral(self.client.get_rma(external_id), self.currency_side)
+
+    def refunds(self, rma: Any) -> list[NeutralRefund]:
+        return [
+            to_refund(t, self.currency_side)
+            for t in self.client.transactions([external_id_of(rma)])
+            if is_refund_transaction(t)
+        ]
+
+    def list_destinations(self) -> list[Destination]:
+        """ReturnGO publishes no destinations API; map its `storeLocationId` values by hand."""
+        return []
+
+    # -- writes ------------------------------------------------------------------------------
+    def _status(self, rma: Any) -> str:
+        return as_text((self.client.get_rma(rma).get("rmaSummary") or {}).get("status"))
+
+    def _set_status(self, rma: Any, status: str, done: frozenset[str]) -> None:
+        try:
+            self.client.set_status(rma, status)
+        except ValidationError:
+            # 400 "invalid transition": fine if it already got there (our own retry)
+            if self._status(rma) not in done:
+                raise
+
+    def process(self, rma: Any) -> None:
+        self._set_status(external_id_of(rma), PROCESS_STATUS, frozenset({PROCESS_STATUS}))
+
+    def close(self, rma: Any) -> None:
+        self._set_status(external_id_of(rma), CLOSE_STATUS, FINAL_STATUSES)
+
+    def flag(self, rma: Any, reason: str) -> None:
+        """No review state in ReturnGO: the flag is a timeline comment for the merchant."""
+        self.add_note(rma, f"Flagged by Brightpearl connector: {reason}")
+
+    def add_note(self, rma: Any, text: str) -> None:
+        self.client.add_comment(external_id_of(rma), escape(text))
+
+    def mark_received(self, rma: Any, lines: Sequence[ReceiptLine]) -> bool:
+        """Move every inbound shipment not yet received to Received. ReturnGO has no per-item
+        receive/restock API (UNCONFIRMED §6.3), so line quantities are not sent."""
+        data = self.client.get_rma(external_id_of(rma))
+        inbound = [s for s in data.get("shipments") or [] if not s.get("isOutbound")]
+        if not inbound:
+            return False
+        for shipment in inbound:
+            if as_text(shipment.get("status")) not in SHIPMENT_RECEIVED:
+                self.client.update_shipment(shipment["shipmentId"], "Received")
+        return True
+
+    # -- webhooks ----------------------------------------------------------------------------
+    def verify_webhook(self, headers: Mapping[str, str], raw_body: bytes) -> bool:
+        """ReturnGO signs nothing (UNCONFIRMED §6.2): the connector's view checks the secret
+        token in the URL in constant time before calling us."""
+        return True
+
+    def parse_webhook(self, raw_body: bytes) -> WebhookEvent:
+        try:
+            payload = json.loads(raw_body)
+        except ValueError as exc:
+            raise WebhookParseError(f"ReturnGO webhook body is not JSON: {exc}") from exc
+        if not isinstance(payload, dict):
+            raise WebhookParseError("ReturnGO webhook body is not a JSON object")
+        event = as_text(payload.get("eventName"))
+        found = webhook_rma_id(payload)
+        if not found:
+            raise WebhookParseError(f"ReturnGO webhook {event!r} names no RMA")
+        stamp = as_text(
+            payload.get("eventDate") or payload.get("lastUpdated") or payload.get("timestamp")
+        )
+        if not stamp:
+            stamp = "sha256:" + hashlib.sha256(raw_body).hexdigest()[:32]
+        return WebhookEvent(event, found, f"returngo:{found}:{event}:{stamp}")
+
+
+def webhook_rma_id(payload: dict) -> str:
+    """UNCONFIRMED (§6.2): RmaEventData's fields are unpublished. Look where it could be."""
+    candidates = [payload, payload.get("data"), payload.get("rmaSummary"), payload.get("rma")]
+    for place in candidates:
+        if isinstance(place, dict):
+            for key in ("rmaId", "rma_id", "rmaID"):
+                if place.get(key):
+                    return rma_id(place[key])
+    data = payload.get("data")
+    if isinstance(data, dict) and isinstance(data.get("rmaSummary"), dict):
+        value = data["rmaSummary"].get("rmaId")
+        if value:
+            return rma_id(value)
+    return ""

@@ -1,0 +1,630 @@
+"""A ReturnGO sandbox: a real HTTP server speaking the parts of ReturnGO's API the connector uses.
+
+    sandbox = ReturnGOSandbox(port=0).start()
+    adapter = get_platform("returngo", api_key=sandbox.api_key, shop_name=sandbox.shop_name,
+                           base_url=sandbox.url)
+    rma = sandbox.add_rma(items=[{"sku": "A", "quantity": 2, "price": "25.00"}])
+
+    python -m returns.platforms.returngo.sandbox --port 8902
+
+Shapes follow docs/returns-platforms.md §2: `x-api-key` + `x-shop-name` (401 / 403), `GET /rmas`
+summaries with `next_cursor`, full `GET /rma/{id}` with money objects
+{amount, currency, shopAmount, shopCurrency}, one item per unit, RMA and shipment status
+machines (400 on an illegal transition), transactions, 100 calls/s and 2,000/day (configurable).
+`PUT /rma/{id}/status` accepts {"status"} and comments accept {"htmlText"}: both UNCONFIRMED,
+the sandbox mirrors the adapter's assumption. Webhooks are POSTed as {eventName, rmaId,
+eventDate} (payload UNCONFIRMED) to the configured URL, which carries the secret.
+
+Control API (no auth) under `/_sandbox/`:
+
+    POST  /_sandbox/reset
+    POST  /_sandbox/config             {api_key, shop_name, rate_limit: [[calls, seconds]…],
+                                        webhook_url, shipment_moves_rma}
+    POST  /_sandbox/rmas               seed one RMA (see `add_rma`)
+    GET   /_sandbox/rmas/<id>          the stored RMA
+    PATCH /_sandbox/rmas/<id>          {status, fire?} change it as the merchant would
+    POST  /_sandbox/rmas/<id>/transactions   {amount, type?, status?}
+    GET   /_sandbox/actions            every write the API accepted
+    POST  /_sandbox/webhooks/fire      {rma_id, event, url?} → delivery record
+    GET   /_sandbox/deliveries
+
+No Django imports here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import re
+import secrets
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from ..sandbox_http import HttpError, Request, Response, SandboxServer, parse_limits, utcnow
+
+STATUSES = ("Pending", "Approved", "Received", "Validated", "Done", "Rejected", "Canceled")
+RMA_TRANSITIONS = {
+    "Pending": {"Approved", "Rejected", "Canceled"},
+    "Approved": {"Received", "Validated", "Done", "Canceled"},
+    "Received": {"Validated", "Done", "Canceled"},
+    "Validated": {"Done", "Canceled"},
+    "Done": set(),
+    "Rejected": {"Pending"},  # reopened from the dashboard
+    "Canceled": {"Pending"},
+}
+SHIPMENT_TRANSITIONS = {
+    "Pending": {"LabelCreated", "Shipped", "Received", "Canceled", "Validated"},
+    "LabelCreated": {"Shipped", "Received", "Canceled", "Validated"},
+    "Shipped": {"Received", "Canceled", "Validated"},
+    "Canceled": {"Received", "Validated"},
+    "Received": {"Validated"},
+    "Validated": set(),
+}
+OPERATORS = {
+    "lt": lambda a, b: a < b,
+    "lte": lambda a, b: a <= b,
+    "gt": lambda a, b: a > b,
+    "gte": lambda a, b: a >= b,
+    "eq": lambda a, b: a == b,
+    "neq": lambda a, b: a != b,
+}
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _when(value: str) -> datetime:
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _number(value: Any) -> Any:
+    """Money amounts are JSON numbers; non-numeric seeds pass through for bad-input tests."""
+    try:
+        return float(Decimal(str(value)))
+    except ArithmeticError:
+        return value
+
+
+def _money_obj(value: Any, currency: str, shop_currency: str, rate: Decimal) -> dict:
+    try:
+        shop = float((Decimal(str(value)) * rate).quantize(Decimal("0.01")))
+    except ArithmeticError:
+        shop = value
+    return {
+        "amount": _number(value),
+        "currency": currency,
+        "shopAmount": shop,
+        "shopCurrency": shop_currency,
+    }
+
+
+def _error(status: int, message: str) -> HttpError:
+    return HttpError(status, {"message": message})
+
+
+class ReturnGOSandbox(SandboxServer):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        api_key: str | None = None,
+        shop_name: str = "sandbox-shop.myshopify.com",
+        rate_limit: list[tuple[int, float]] | None = None,
+        webhook_url: str = "",
+    ):
+        super().__init__(host, port)
+        self.api_key = api_key or "rgo_" + secrets.token_hex(8)
+        self.shop_name = shop_name
+        self.limiter.configure(
+            rate_limit if rate_limit is not None else [(100, 1.0), (2000, 86400.0)]
+        )
+        self.webhook_url = webhook_url
+        self.shipment_moves_rma = True
+        self.reset()
+
+    # -- Python helpers ----------------------------------------------------------------------
+    def reset(self) -> None:
+        with self.lock:
+            self.rmas: dict[str, dict] = {}
+            self.actions: list[dict] = []
+            self.deliveries = []
+            self.requests_seen = []
+            self._ids = itertools.count(1001)
+            self._item_ids = itertools.count(70001)
+            self._shipment_ids = itertools.count(30001)
+            self._tx_ids = itertools.count(40001)
+
+    def configure(self, **options: Any) -> None:
+        with self.lock:
+            if "rate_limit" in options:
+                self.limiter.configure(options.pop("rate_limit"))
+            for name in ("api_key", "shop_name", "webhook_url", "shipment_moves_rma"):
+                if name in options:
+                    setattr(self, name, options.pop(name))
+            if options:
+                raise ValueError(f"unknown sandbox options: {sorted(options)}")
+
+    def add_rma(
+        self,
+        *,
+        items: list[dict] | None = None,
+        order_name: str = "#1001",
+        order_id: str | None = None,
+        status: str = "Approved",
+        currency: str = "USD",
+        shop_currency: str | None = None,
+        exchange_rate: str = "1",
+        customer_email: str = "customer@example.com",
+        shipment: bool = True,
+        created_at: datetime | None = None,
+        updated_at: datetime | None = None,
+        rma_id: str | int | None = None,
+        fire: bool = True,
+    ) -> dict:
+        """Seed an RMA. `items`: [{sku, quantity=1, price, tax, tax_included, restocking_fee,
+        return_fee, shipment_fee, reason, resolution, title}] — one ReturnGO item per unit."""
+        with self.lock:
+            number = str(rma_id if rma_id is not None else next(self._ids))
+            created = created_at or utcnow()
+            rate = Decimal(exchange_rate)
+            shop_currency = shop_currency or currency
+
+            def money(value):
+                return _money_obj(value, currency, shop_currency, rate)
+
+            shipment_id = next(self._shipment_ids) if shipment else None
+            rendered = []
+            for position, spec in enumerate(items or [{"sku": "SKU-1"}], start=1):
+                line_id = spec.get("shop_line_item_id", f"{number}{position:03d}")
+                for _ in range(int(spec.get("quantity", 1))):
+                    item_id = next(self._item_ids)
+                    rendered.append(
+                        {
+                            "shopLineItemId": str(line_id),
+                            "shopProductId": str(7000 + position),
+                            "variantId": str(8000 + position),
+                            "returnedItemId": str(item_id),
+                            "fullName": spec.get("title", spec.get("sku", "Item")),
+                            "productName": spec.get("title", spec.get("sku", "Item")),
+                            "variantName": "Default",
+                            "image": None,
+                            "sku": spec.get("sku", f"SKU-{position}"),
+                            "barcode": "",
+                            "paidPrice": money(spec.get("price", "10.00")),
+                            "paidTax": money(spec.get("tax", "0")),
+                            "taxIncluded": 1 if spec.get("tax_included") else 0,
+                            "returnReason": spec.get("reason", "Too small"),
+                            "extendedReason": spec.get("extended_reason", ""),
+                            "resolutionName": "Refund",
+                            "policyRuleName": "Default",
+                            "isAutoApprove": 0,
+                            "resolutionType": spec.get("resolution", "RefundToPaymentMethod"),
+                            "restockingFee": money(spec.get("restocking_fee", "0")),
+                            "returnFee": money(spec.get("return_fee", "0")),
+                            "shipmentFee": money(spec.get("shipment_fee", "0")),
+                            "shipmentId": shipment_id,
+                            "returnMethod": {"type": "Ship with any carrier", "name": "Mail"},
+                            "itemValidationStatusResponse": {
+                                "returnedItemId": str(item_id),
+                                "isRestockable": False,
+                                "isReturned": False,
+                                "nonRestockableReason": None,
+                                "nonReturnedReason": None,
+                                "storeLocationId": "online",
+                                "lastValidationDate": None,
+                                "lastValidatedBy": None,
+                                "thirdPartyName": None,
+                                "userDetails": None,
+                            },
+                            "exchangeItems": [],
+                            "followUpQuestions": [],
+                        }
+                    )
+            address = {
+                "name": "Pat Customer",
+                "street1": "1 High St",
+                "street2": "",
+                "city": "Leeds",
+                "state": "",
+                "zip": "LS1 1AA",
+                "country": "GB",
+                "phone": "",
+                "email": customer_email,
+            }
+            record = {
+                "rmaSummary": {
+                    "rmaId": number,
+                    "status": status,
+                    "order_name": order_name,
+                    "events": [
+                        {
+                            "eventName": "RMA_CREATED",
+                            "eventDate": _iso(created),
+                            "triggeredVia": "Return Portal",
+                            "storeLocationId": "online",
+                            "userDetails": None,
+                        }
+                    ],
+                },
+                "orderDetails": {
+                    "orderId": str(order_id or 6_000_000_000 + int(number)),
+                    "order_name": order_name,
+                },
+                "shipments": [
+                    {
+                        "shipmentId": shipment_id,
+                        "status": "Pending",
+                        "carrierName": "Royal Mail",
+                        "requestedServiceLevel": None,
+                        "actualServiceLevel": None,
+                        "trackingNumber": f"RM{number}GB",
+                        "trackingURL": None,
+                        "labelURL": None,
+                        "customerAddress": address,
+                        "returnAddress": dict(address, email=""),
+                        "isOutbound": False,
+                    }
+                ]
+                if shipment
+                else [],
+                "items": rendered,
+                "comments": [],
+                "exchangeOrders": [],
+                "exchangeItems": [],
+                "cancellationFee": money("0"),
+                "transactions": [],
+                "createdAt": _iso(created),
+                "lastUpdated": _iso(updated_at or created),
+                "isOutOfPolicy": 0,
+                "_currency": [currency, shop_currency, str(rate)],
+            }
+            self.rmas[number] = record
+        if fire:
+            self._auto_fire(number, "RMA_CREATED")
+        return self.get_rma(number)
+
+    def get_rma(self, number: str | int) -> dict:
+        with self.lock:
+            return _public(self._get(number))
+
+    def set_status(self, number: str | int, status: str, fire: bool = True) -> dict:
+        """As the merchant would in the dashboard (no transition rules)."""
+        with self.lock:
+            record = self._get(number)
+            record["rmaSummary"]["status"] = status
+            self._touch(record)
+        if fire:
+            self._auto_fire(str(number), "RMA_STATUS_UPDATED")
+        return self.get_rma(number)
+
+    def add_transaction(self, number: str | int, amount: Any, **fields: Any) -> dict:
+        with self.lock:
+            record = self._get(number)
+            currency, shop_currency, rate = record["_currency"]
+            tx = {
+                "id": str(fields.get("id", next(self._tx_ids))),
+                "type": fields.get("type", "RefundToPaymentMethod"),
+                "externalReferenceId": fields.get("external_reference_id", "gid-refund-1"),
+                "externalReferenceType": "PlatformRefundId",
+                "amount": _money_obj(amount, currency, shop_currency, Decimal(rate)),
+                "status": fields.get("status", "Success"),
+                "processor": "Shopify",
+                "bankAccountDetails": None,
+                "returnItemIds": [i["returnedItemId"] for i in record["items"]],
+                "createdAt": _iso(utcnow()),
+                "lastUpdated": _iso(utcnow()),
+            }
+            record["transactions"].append(tx)
+            self._touch(record)
+            return dict(tx)
+
+    def comments_for(self, number: str | int) -> list[dict]:
+        with self.lock:
+            return list(self._get(number)["comments"])
+
+    def actions_for(self, number: str | int) -> list[str]:
+        with self.lock:
+            return [a["action"] for a in self.actions if a["rma_id"] == str(number)]
+
+    def webhook_body(self, number: str | int, event: str) -> bytes:
+        with self.lock:
+            record = self._get(number)
+            payload = {
+                "eventName": event,
+                "rmaId": record["rmaSummary"]["rmaId"],
+                "eventDate": record["lastUpdated"],
+                "status": record["rmaSummary"]["status"],
+            }
+        return json.dumps(payload, separators=(",", ":")).encode()
+
+    def fire_webhook(
+        self, number: str | int, event: str = "RMA_STATUS_UPDATED", url: str | None = None
+    ) -> dict:
+        target = url or self.webhook_url
+        if not target:
+            raise ValueError("no webhook URL configured")
+        return self.deliver(target, self.webhook_body(number, event), {}, wait=True)
+
+    # -- internals ---------------------------------------------------------------------------
+    def _get(self, number: str | int) -> dict:
+        key = str(number)
+        key = key[3:] if key.upper().startswith("RMA") else key
+        try:
+            return self.rmas[key]
+        except KeyError:
+            raise _error(404, "RMA not found") from None
+
+    def _touch(self, record: dict) -> None:
+        now = utcnow().replace(microsecond=0)
+        previous = _when(record["lastUpdated"])
+        if now <= previous:
+            now = previous + timedelta(seconds=1)
+        record["lastUpdated"] = _iso(now)
+
+    def _auto_fire(self, number: str, event: str) -> None:
+        if self.webhook_url:
+            self.deliver(self.webhook_url, self.webhook_body(number, event), {}, wait=False)
+
+    def _record(self, action: str, number: str, body: Any) -> None:
+        self.actions.append(
+            {"action": action, "rma_id": str(number), "body": body, "at": _iso(utcnow())}
+        )
+
+    # -- HTTP --------------------------------------------------------------------------------
+    def route(self, request: Request) -> Response:
+        with self.lock:
+            self.requests_seen.append((request.method, request.path))
+        if request.path.startswith("/_sandbox/"):
+            return self._control(request)
+        if request.headers.get("x-api-key") != self.api_key:
+            raise _error(401, "Unauthorized")
+        if request.headers.get("x-shop-name") != self.shop_name:
+            raise _error(403, "no such shop for this user")
+        if self.limiter.hit() is not None:
+            raise _error(429, "Too Many Requests")
+        with self.lock:
+            return self._api(request)
+
+    def _api(self, request: Request) -> Response:
+        path, method = request.path.rstrip("/"), request.method
+        if method == "GET" and path == "/rmas":
+            return self._list_rmas(request)
+        if method == "GET" and path == "/transactions":
+            return self._list_transactions(request)
+        match = re.fullmatch(r"/rma/(\w+)(/status|/comment)?", path)
+        if match:
+            record, sub = self._get(match.group(1)), match.group(2)
+            if method == "GET" and sub is None:
+                return Response(200, _public(record))
+            if method == "PUT" and sub == "/status":
+                return self._put_status(request, record)
+            if method == "POST" and sub == "/comment":
+                return self._post_comment(request, record)
+        match = re.fullmatch(r"/shipment/(\w+)", path)
+        if match and method == "PUT":
+            return self._put_shipment(request, match.group(1))
+        raise _error(404, "Not Found")
+
+    def _pagesize(self, request: Request) -> int:
+        try:
+            size = int(request.arg("pagesize", ""))
+        except ValueError:
+            raise _error(400, "pagesize is required (1-500)") from None
+        if not 1 <= size <= 500:
+            raise _error(400, "pagesize must be between 1 and 500")
+        return size
+
+    def _page(self, request: Request, rows: list, key: str) -> Response:
+        size = self._pagesize(request)
+        try:
+            offset = int(request.arg("cursor") or 0)
+        except ValueError:
+            raise _error(400, "invalid cursor") from None
+        page = rows[offset : offset + size]
+        more = offset + size < len(rows)
+        return Response(200, {key: page, "next_cursor": str(offset + size) if more else None})
+
+    def _list_rmas(self, request: Request) -> Response:
+        self._pagesize(request)
+        rows = list(self.rmas.values())
+        for field, attr in (("rma_updated_at", "lastUpdated"), ("rma_created_at", "createdAt")):
+            for condition in request.args(field):  # repeated bounds are ANDed here (UNCONFIRMED)
+                op, _, value = condition.partition(":")
+                if op not in OPERATORS or not value:
+                    raise _error(400, f"invalid {field} filter: {condition}")
+                try:
+                    bound = _when(value)
+                except ValueError:
+                    raise _error(400, f"invalid date in {field}: {value}") from None
+                rows = [r for r in rows if OPERATORS[op](_when(r[attr]), bound)]
+        if request.arg("status"):
+            wanted = set(request.arg("status").split(","))
+            rows = [r for r in rows if r["rmaSummary"]["status"] in wanted]
+        if request.arg("order_name"):
+            wanted = set(request.arg("order_name").split(","))
+            rows = [r for r in rows if r["rmaSummary"]["order_name"] in wanted]
+        sort = (request.arg("sort_by") or "+rma_created_at").split(",")[0].strip()
+        attr = "lastUpdated" if "updated" in sort else "createdAt"
+        rows.sort(
+            key=lambda r: (r[attr], int(r["rmaSummary"]["rmaId"])), reverse=sort.startswith("-")
+        )
+        return self._page(request, [dict(r["rmaSummary"]) for r in rows], "rmas")
+
+    def _list_transactions(self, request: Request) -> Response:
+        self._pagesize(request)
+        wanted = set(filter(None, (request.arg("rma_ids") or "").split(",")))
+        rows = [
+            dict(tx, rmaId=number)
+            for number, record in self.rmas.items()
+            if not wanted or number in wanted
+            for tx in record["transactions"]
+        ]
+        return self._page(request, rows, "transactions")
+
+    def _put_status(self, request: Request, record: dict) -> Response:
+        body = request.json(default={}) or {}
+        status = body.get("status") if isinstance(body, dict) else None
+        if status not in STATUSES:
+            raise _error(400, f"invalid status: {status!r}")
+        current = record["rmaSummary"]["status"]
+        if status != current and status not in RMA_TRANSITIONS[current]:
+            raise _error(400, f"invalid status transition {current} -> {status}")
+        record["rmaSummary"]["status"] = status
+        self._touch(record)
+        self._record("status", record["rmaSummary"]["rmaId"], body)
+        self._auto_fire(record["rmaSummary"]["rmaId"], "RMA_STATUS_UPDATED")
+        return Response(200, {"rmaId": record["rmaSummary"]["rmaId"], "status": status})
+
+    def _post_comment(self, request: Request, record: dict) -> Response:
+        body = request.json(default={}) or {}
+        html = body.get("htmlText") if isinstance(body, dict) else None
+        if not html or not isinstance(html, str):
+            raise _error(400, "htmlText is required")
+        record["comments"].append(
+            {
+                "commentType": "merchant",
+                "triggeredBy": "ReturnGO API",
+                "htmlText": html,
+                "datetime": _iso(utcnow()),
+            }
+        )
+        self._touch(record)
+        self._record("comment", record["rmaSummary"]["rmaId"], body)
+        return Response(200, {"success": True})
+
+    def _put_shipment(self, request: Request, shipment_id: str) -> Response:
+        owner, shipment = None, None
+        for record in self.rmas.values():
+            for candidate in record["shipments"]:
+                if str(candidate["shipmentId"]) == shipment_id:
+                    owner, shipment = record, candidate
+        if shipment is None:
+            raise _error(404, "Shipment not found")
+        body = request.json(default={}) or {}
+        status = body.get("status", shipment["status"])
+        if status != shipment["status"] and status not in SHIPMENT_TRANSITIONS.get(
+            shipment["status"], set()
+        ):
+            raise _error(400, f"invalid shipment transition {shipment['status']} -> {status}")
+        shipment["status"] = status
+        for field in ("carrierName", "trackingNumber", "trackingURL", "labelURL"):
+            if field in body:
+                shipment[field] = body[field]
+        number = owner["rmaSummary"]["rmaId"]
+        inbound = [s for s in owner["shipments"] if not s["isOutbound"]]
+        if (
+            self.shipment_moves_rma
+            and owner["rmaSummary"]["status"] == "Approved"
+            and all(s["status"] in ("Received", "Validated") for s in inbound)
+        ):
+            owner["rmaSummary"]["status"] = "Received"
+        self._touch(owner)
+        self._record("shipment", number, dict(body, shipmentId=shipment["shipmentId"]))
+        self._auto_fire(number, "SHIPMENT_STATUS_UPDATED")
+        return Response(200, dict(shipment))
+
+    # -- control API -------------------------------------------------------------------------
+    def _control(self, request: Request) -> Response:
+        path = request.path[len("/_sandbox") :].rstrip("/")
+        body = request.json(default={}) or {}
+        if request.method == "POST" and path == "/reset":
+            self.reset()
+            return Response(200, {"ok": True})
+        if request.method == "POST" and path == "/config":
+            try:
+                self.configure(**body)
+            except ValueError as exc:
+                raise HttpError(400, {"error": str(exc)}) from exc
+            return Response(200, {"ok": True})
+        if request.method == "GET" and path == "/config":
+            return Response(
+                200,
+                {
+                    "api_key": self.api_key,
+                    "shop_name": self.shop_name,
+                    "api_url": self.url,
+                    "webhook_url": self.webhook_url,
+                },
+            )
+        if request.method == "POST" and path == "/rmas":
+            for key in ("created_at", "updated_at"):
+                if body.get(key):
+                    body[key] = _when(body[key])
+            return Response(201, self.add_rma(**body))
+        if request.method == "GET" and path == "/actions":
+            with self.lock:
+                return Response(200, {"actions": list(self.actions)})
+        if request.method == "GET" and path == "/deliveries":
+            with self.lock:
+                return Response(200, {"deliveries": list(self.deliveries)})
+        if request.method == "POST" and path == "/webhooks/fire":
+            return Response(
+                200,
+                self.fire_webhook(
+                    body["rma_id"], body.get("event", "RMA_STATUS_UPDATED"), body.get("url")
+                ),
+            )
+        match = re.fullmatch(r"/rmas/(\w+)(/transactions)?", path)
+        if match:
+            number, sub = match.group(1), match.group(2)
+            if sub is None and request.method == "GET":
+                return Response(200, self.get_rma(number))
+            if sub is None and request.method == "PATCH":
+                if "status" in body:
+                    self.set_status(number, body["status"], fire=body.get("fire", True))
+                return Response(200, self.get_rma(number))
+            if sub and request.method == "POST":
+                return Response(201, self.add_transaction(number, **body))
+        raise HttpError(404, {"error": f"no sandbox route {request.method} {request.path}"})
+
+
+def _public(record: dict) -> dict:
+    return json.loads(json.dumps({k: v for k, v in record.items() if not k.startswith("_")}))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="ReturnGO sandbox server")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8902)
+    parser.add_argument("--api-key", default="returngo-sandbox-key")
+    parser.add_argument("--shop-name", default="sandbox-shop.myshopify.com")
+    parser.add_argument("--rate-limit", default="100/1,2000/86400", help="calls/seconds[,…]")
+    parser.add_argument("--webhook-url", default="", help="include the connector's secret token")
+    parser.add_argument("--seed-demo", action="store_true", help="seed three RMAs")
+    args = parser.parse_args(argv)
+    sandbox = ReturnGOSandbox(
+        args.host,
+        args.port,
+        api_key=args.api_key,
+        shop_name=args.shop_name,
+        rate_limit=parse_limits(args.rate_limit),
+        webhook_url=args.webhook_url,
+    )
+    if args.seed_demo:
+        sandbox.add_rma(
+            order_name="#2001",
+            fire=False,
+            items=[{"sku": "TSHIRT-M", "quantity": 2, "price": "25.00"}],
+        )
+        sandbox.add_rma(
+            order_name="#2002",
+            status="Pending",
+            fire=False,
+            items=[{"sku": "JEANS-32", "price": "60.00", "tax": "10.00", "tax_included": True}],
+        )
+        sandbox.add_rma(order_name="#2003", status="Done", fire=False)
+    sandbox.serve_forever(
+        on_ready=lambda url: print(
+            f"ReturnGO sandbox on {url}  key={sandbox.api_key} shop={sandbox.shop_name}",
+            flush=True,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,280 @@
+"""What both returns-platform sandboxes share: a threaded stdlib WSGI server in a background
+thread, request parsing, a sliding-window rate limiter, and a webhook sender.
+
+Framework-free on purpose (no Django): the sandboxes run in tests, the demo and benchmarks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from socketserver import ThreadingMixIn
+from typing import Any
+from urllib.parse import parse_qs
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+logger = logging.getLogger(__name__)
+
+REASONS = {
+    200: "OK",
+    201: "Created",
+    204: "No Content",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+}
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None):
+        super().__init__(f"{status}")
+        self.status = status
+        self.body = body
+        self.headers = headers or {}
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        values = self.query.get(name)
+        return values[-1] if values else default
+
+    def args(self, name: str) -> list[str]:
+        return self.query.get(name, [])
+
+    def json(self, default: Any = None) -> Any:
+        if not self.body.strip():
+            return default
+        try:
+            return json.loads(self.body)
+        except ValueError as exc:
+            raise HttpError(400, {"error": f"invalid JSON: {exc}"}) from exc
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class RateLimiter:
+    """Sliding windows: `[(max_calls, seconds), …]`; every window must have room."""
+
+    def __init__(self, limits: list[tuple[int, float]] | None = None):
+        self.limits = list(limits or [])
+        self._calls: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def configure(self, limits: list[tuple[int, float]] | None) -> None:
+        with self._lock:
+            self.limits = [(int(n), float(s)) for n, s in (limits or [])]
+            self._calls.clear()
+
+    def hit(self) -> float | None:
+        """Record a call; None when allowed, else seconds until a slot frees up."""
+        with self._lock:
+            now = time.monotonic()
+            longest = max((s for _, s in self.limits), default=0)
+            while self._calls and self._calls[0] <= now - longest:
+                self._calls.popleft()
+            for max_calls, seconds in self.limits:
+                recent = [t for t in self._calls if t > now - seconds]
+                if len(recent) >= max_calls:
+                    return max(recent[0] + seconds - now, 0.01)
+            self._calls.append(now)
+            return None
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - stdlib signature
+        logger.debug("sandbox: " + format, *args)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def post_json(url: str, body: bytes, headers: dict[str, str], timeout: float = 10.0) -> dict:
+    """Deliver one webhook over real HTTP; the outcome is returned, never raised."""
+    if not url.startswith(("http://", "https://")):
+        return {"url": url, "status": None, "error": "webhook URL must be http(s)"}
+    request = urllib.request.Request(url, data=body, method="POST")  # noqa: S310 - checked above
+    for name, value in {"Content-Type": "application/json", **headers}.items():
+        request.add_header(name, value)
+    record = {"url": url, "body": body.decode(), "headers": headers, "at": utcnow().isoformat()}
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 - test URL
+            record["status"] = answer.status
+    except urllib.error.HTTPError as exc:
+        record["status"] = exc.code
+    except OSError as exc:
+        record["status"] = None
+        record["error"] = str(exc)
+    return record
+
+
+class SandboxServer:
+    """Base class: subclasses implement `route(request) -> Response` and keep their state
+    under `self.lock`. `start()` returns self; `.url` is then the base URL."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        self.host = host
+        self.port = port
+        self.lock = threading.RLock()
+        self.limiter = RateLimiter()
+        self.requests_seen: list[tuple[str, str]] = []
+        self._server: WSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self.deliveries: list[dict] = []
+        self._delivery_threads: list[threading.Thread] = []
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        if not self._server:
+            raise RuntimeError("sandbox not started")
+        return f"http://{self.host}:{self._server.server_port}"
+
+    def start(self) -> SandboxServer:
+        self._server = make_server(
+            self.host,
+            self.port,
+            self.wsgi_app,
+            server_class=_ThreadingServer,
+            handler_class=_QuietHandler,
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name=type(self).__name__, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def serve_forever(self, on_ready=None) -> None:
+        """Foreground mode for `python -m …sandbox`; `on_ready(url)` once the port is bound."""
+        self._server = make_server(
+            self.host,
+            self.port,
+            self.wsgi_app,
+            server_class=_ThreadingServer,
+            handler_class=_QuietHandler,
+        )
+        if on_ready:
+            on_ready(self.url)
+        try:
+            self._server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # -- webhooks ------------------------------------------------------------------------------
+    def deliver(self, url: str, body: bytes, headers: dict[str, str], wait: bool) -> dict | None:
+        """Send now (wait=True, returns the record) or from a thread (state changes made by API
+        calls: the receiver may call back into this sandbox)."""
+        if wait:
+            record = post_json(url, body, headers)
+            with self.lock:
+                self.deliveries.append(record)
+            return record
+
+        def run():
+            record = post_json(url, body, headers)
+            with self.lock:
+                self.deliveries.append(record)
+
+        thread = threading.Thread(target=run, daemon=True)
+        self._delivery_threads.append(thread)
+        thread.start()
+        return None
+
+    def wait_for_deliveries(self, timeout: float = 10.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        for thread in list(self._delivery_threads):
+            thread.join(max(deadline - time.monotonic(), 0))
+        self._delivery_threads = [t for t in self._delivery_threads if t.is_alive()]
+        with self.lock:
+            return list(self.deliveries)
+
+    # -- WSGI ----------------------------------------------------------------------------------
+    def route(self, request: Request) -> Response:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def wsgi_app(self, environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        headers = {
+            key[5:].replace("_", "-").lower(): value
+            for key, value in environ.items()
+            if key.startswith("HTTP_")
+        }
+        if environ.get("CONTENT_TYPE"):
+            headers["content-type"] = environ["CONTENT_TYPE"]
+        request = Request(
+            method=environ["REQUEST_METHOD"].upper(),
+            path=environ.get("PATH_INFO", "/") or "/",
+            query=parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True),
+            headers=headers,
+            body=body,
+        )
+        try:
+            response = self.route(request)
+        except HttpError as exc:
+            response = Response(exc.status, exc.body, exc.headers)
+        except Exception as exc:  # a sandbox bug must still answer
+            logger.exception("sandbox error")
+            response = Response(500, {"error": f"sandbox error: {exc}"})
+        if response.body is None:
+            payload = b""
+        elif isinstance(response.body, bytes):
+            payload = response.body
+        else:
+            payload = json.dumps(response.body).encode()
+        out_headers = [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
+        out_headers += list(response.headers.items())
+        status = f"{response.status} {REASONS.get(response.status, 'Status')}"
+        start_response(status, out_headers)
+        return [payload]
+
+
+def parse_limits(text: str | None) -> list[tuple[int, float]]:
+    """'300/60,2000/86400' → [(300, 60.0), (2000, 86400.0)] for the command lines."""
+    limits = []
+    for part in (text or "").split(","):
+        if part.strip():
+            calls, seconds = part.split("/")
+            limits.append((int(calls), float(seconds)))
+    return limits

@@ -1,0 +1,147 @@
+"""Exactly once, whatever fails: every fault the Brightpearl sandbox can inject ends with one
+credit per RMA and one payment per refund."""
+
+import threading
+import time
+
+import pytest
+
+from connector.models import BindingState, SalesCredit, SyncRun
+from connector.services.leases import acquire_run_lease
+from returns.models import Rma
+
+pytestmark = pytest.mark.django_db
+
+CREDIT_POST = r"^/order-service/sales-credit/?$"
+PAYMENT_POST = r"^/accounting-service/customer-payment/?$"
+
+
+def approved_return(world, sku_prefix="ITEM"):
+    sku = f"{sku_prefix}-{world.bp.code}"
+    sale = world.sale([(sku, 2, "20.00", "4.00")])
+    loop_return = world.loop_return(sale, [{"sku": sku, "quantity": 2}])
+    return sale, loop_return
+
+
+def credits_for(world, sale):
+    return [c for c in world.credits() if c["parentOrderId"] == sale.order_id]
+
+
+def test_commit_then_drop_on_the_credit_post_adopts_the_credit(world):
+    sale, loop_return = approved_return(world)
+    world.bp.control.add_fault(CREDIT_POST, "drop", method="POST", times=1)
+    run = world.sync()
+    assert len(credits_for(world, sale)) == 1
+    binding = SalesCredit.objects.get()
+    assert binding.state == BindingState.CREATED and binding.adopted
+    assert binding.credit_id == credits_for(world, sale)[0]["id"]
+    assert run.status == SyncRun.Status.SUCCEEDED
+    world.sync()
+    assert len(credits_for(world, sale)) == 1
+
+
+def test_server_error_on_the_credit_post_is_retried_after_a_search(world):
+    sale, _ = approved_return(world)
+    world.bp.control.add_fault(CREDIT_POST, "error", method="POST", status=500, times=1)
+    run = world.sync()
+    assert run.status == SyncRun.Status.PARTIAL
+    assert credits_for(world, sale) == []
+    assert SalesCredit.objects.get().state == BindingState.ATTEMPTING
+    world.sync()
+    assert len(credits_for(world, sale)) == 1
+    assert SalesCredit.objects.get().state == BindingState.CREATED
+
+
+def test_delay_past_the_client_timeout_never_duplicates(world, settings):
+    settings.BRIGHTPEARL_TIMEOUT = 0.5
+    sale, _ = approved_return(world)
+    world.bp.control.add_fault(CREDIT_POST, "delay", method="POST", seconds=1.5, times=1)
+    world.sync()
+    time.sleep(1.5)  # the delayed POST completes at the sandbox after we gave up on it
+    world.sync()
+    world.sync()
+    assert len(credits_for(world, sale)) == 1
+    assert SalesCredit.objects.get().state == BindingState.CREATED
+
+
+def test_brightpearl_validation_error_is_recorded_and_not_retried(world):
+    world.connection.credit_channel_id = 999  # no such channel: Brightpearl answers 400
+    world.connection.save()
+    sale, loop_return = approved_return(world)
+    run = world.sync()
+    binding = SalesCredit.objects.get()
+    assert binding.state == BindingState.FAILED
+    assert "channel" in binding.last_error.lower()
+    assert run.status == SyncRun.Status.PARTIAL
+    posts = lambda: sum(  # noqa: E731
+        1
+        for r in world.bp.control.requests()
+        if r["method"] == "POST" and "sales-credit" in r["path"]
+    )
+    before = posts()
+    world.sync()
+    assert posts() == before  # a 4xx is never retried by itself
+
+
+def _processed_and_refunded(world):
+    sale, loop_return = approved_return(world)
+    world.sync()
+    binding = SalesCredit.objects.get()
+    world.bp.control.receive(binding.credit_id)
+    world.sync()  # received → processed on Loop → Loop refunds
+    return binding
+
+
+def test_commit_then_drop_on_the_payment_post_records_one_payment(world):
+    binding = _processed_and_refunded(world)
+    world.bp.control.add_fault(PAYMENT_POST, "drop", method="POST", times=1)
+    world.sync()
+    world.sync()
+    payments = [p for p in world.payments() if p["orderId"] == binding.credit_id]
+    assert len(payments) == 1
+
+
+def test_server_error_on_the_payment_post_records_one_payment(world):
+    binding = _processed_and_refunded(world)
+    world.bp.control.add_fault(PAYMENT_POST, "error", method="POST", status=502, times=1)
+    world.sync()
+    world.sync()
+    payments = [p for p in world.payments() if p["orderId"] == binding.credit_id]
+    assert len(payments) == 1
+
+
+def test_an_overlapping_run_is_skipped(world):
+    approved_return(world)
+    assert acquire_run_lease(world.connection.pk, "someone-else")
+    run = world.sync()
+    assert run.status == SyncRun.Status.SKIPPED
+    assert "already running" in run.message
+    assert world.credits() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_started_at_once_one_runs_one_skips(world, postgres):
+    sale, _ = approved_return(world)
+    # Slow Brightpearl down so the first run is still going when the second starts.
+    world.bp.control.set_latency(0.2)
+    results = []
+    barrier = threading.Barrier(2)
+
+    def go():
+        from django.db import connection as db
+
+        barrier.wait()
+        try:
+            results.append(world.sync().status)
+        finally:
+            db.close()
+
+    threads = [threading.Thread(target=go) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    world.bp.control.set_latency(0)
+    assert sorted(results) == [SyncRun.Status.SKIPPED, SyncRun.Status.SUCCEEDED]
+    assert len(credits_for(world, sale)) == 1
+    assert Rma.objects.get().status == "credited"
