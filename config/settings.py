@@ -98,6 +98,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(_queue_dir / "processed"),
+        "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
     }
 else:
@@ -138,6 +139,9 @@ PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 
 # How long a sales-credit POST of a crashed worker may still be in flight at Brightpearl.
 CREDIT_ATTEMPT_LEASE_SECONDS = env.int("CREDIT_ATTEMPT_LEASE_SECONDS", default=120)
+
+# Inbound webhooks larger than this are refused (413) and recorded.
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)
 
 # Sync logs: successful/skipped runs are pruned after this many days, failures kept longer.
 SYNC_LOG_KEEP_DAYS = env.int("SYNC_LOG_KEEP_DAYS", default=14)

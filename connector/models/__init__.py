@@ -3,6 +3,7 @@
 from .bindings import BindingState, RefundPayment, SalesCredit
 from .connection import AuthMode, Connection, Platform, WarehouseMapping
 from .synclog import SyncEvent, SyncRun
+from .webhooks import WebhookEvent
 
 __all__ = [
     "AuthMode",
@@ -14,4 +15,5 @@ __all__ = [
     "SyncEvent",
     "SyncRun",
     "WarehouseMapping",
+    "WebhookEvent",
 ]

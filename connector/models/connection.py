@@ -205,6 +205,15 @@ class Connection(models.Model):
 
     # --- Webhooks and state ----------------------------------------------------------------
     webhook_secret = EncryptedCharField(max_length=255, default=new_webhook_secret, editable=False)
+    intake_token_hash = models.CharField(
+        "intake API token (SHA-256)",
+        max_length=64,
+        blank=True,
+        db_index=True,
+        editable=False,
+        help_text="Generic intake API: only a hash of the token is stored.",
+    )
+    webhooks_registered_at = models.DateTimeField(null=True, blank=True, editable=False)
     platform_watermark = models.DateTimeField(
         "platform polled up to",
         null=True,

@@ -74,7 +74,7 @@ class SyncContext:
         self.printed.append(line)
         logger.info("connection %s: %s", self.connection.pk, line)
         if self.dry_run:
-            return None
+            return None  # a dry run's local writes are rolled back; it only prints
         if credit_id is None and rma is not None:
             binding = getattr(rma, "sales_credit", None) if _has_binding(rma) else None
             credit_id = binding.credit_id if binding else None

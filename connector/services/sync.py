@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from django.db import transaction
 from django.utils import timezone
 
 from brightpearl import AuthError, BrightpearlError
@@ -49,9 +50,6 @@ def pull_from_platform(ctx: SyncContext) -> None:
         ):
             # A finished return's refunds may be only in its details (Loop's list omits them).
             neutral.refunds = platform.refunds(neutral.external_id)
-        if ctx.dry_run:
-            ctx.counts["pulled"] += 1
-            continue
         rma, created = upsert_rma(connection, neutral)
         ctx.counts["pulled"] += 1
         if created or rma.problems:
@@ -61,7 +59,7 @@ def pull_from_platform(ctx: SyncContext) -> None:
                 rma.problems or f"New return from {connection.get_platform_display()}.",
                 rma=rma,
             )
-    if feed.max_updated_at and not ctx.dry_run:
+    if feed.max_updated_at:
         Connection.objects.filter(pk=connection.pk).update(platform_watermark=feed.max_updated_at)
         connection.platform_watermark = feed.max_updated_at
 
@@ -85,7 +83,13 @@ def run_sync(
     ctx = SyncContext(connection=connection, dry_run=dry_run)
     lease_owner = owner or ctx.owner
     if dry_run:
-        _run_steps(ctx)
+        # Local writes (intake of new returns) happen so the plan is faithful, then roll back;
+        # nothing is written to Brightpearl or the platform (the steps check ctx.dry_run).
+        with transaction.atomic():
+            error = _run_steps(ctx)
+            transaction.set_rollback(True)
+        if error:
+            ctx.printed.append(error)
         return ctx
     if not acquire_run_lease(connection.pk, lease_owner):
         return SyncRun.objects.create(
@@ -127,8 +131,6 @@ def run_sync(
 
 def schedule_follow_up(connection_id: int, when) -> None:
     """Attempts left in flight by a crashed execution: look again when their lease ends."""
-    from django.db import transaction
-
     from ..tasks import sync_connection
 
     delay = max(1.0, (when - timezone.now()).total_seconds() + 1)

@@ -1,0 +1,247 @@
+"""`python manage.py demo` (what `make demo` runs): the whole connector on this machine.
+
+Starts the Brightpearl and Loop sandboxes (in this process), seeds a store whose returns tell
+the story — a credit made, a return received and processed and its refund recorded, a return
+flagged because an item was never sold on that order — creates the connection, then runs the
+web server, a Celery worker and beat, and narrates what the sync log records. Ctrl-C stops all.
+Works on a bare laptop: SQLite and a filesystem broker unless DATABASE_URL / REDIS_URL say
+otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from brightpearl.sandbox import SandboxControl, SandboxServer
+from brightpearl.sandbox.control_api import seed_account
+from brightpearl.sandbox.demo import DEMO_DATA
+from connector.models import Connection, SyncEvent, SyncRun
+from connector.tasks import sync_connection
+from returns.platforms.loop.sandbox import LoopSandbox
+
+ACCOUNT = "demo-store"
+LOOP_KEY = "loop-demo-key"
+
+
+class Command(BaseCommand):
+    help = "Run the connector against the sandboxes: web, worker, beat, and a narrated story."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8000, help="web server port")
+        parser.add_argument("--brightpearl-port", type=int, default=8900)
+        parser.add_argument("--loop-port", type=int, default=8901)
+        parser.add_argument(
+            "--exit-after", type=float, default=0, help="stop after this many seconds (tests)"
+        )
+        parser.add_argument(
+            "--exit-when-done", action="store_true", help="stop once the story has played out"
+        )
+
+    def handle(
+        self, *args, port, brightpearl_port, loop_port, exit_after, exit_when_done, **options
+    ):
+        self.say("Migrating the database…")
+        call_command("migrate", interactive=False, verbosity=0)
+        password = self.admin_user()
+
+        bp = SandboxServer(host="127.0.0.1", port=brightpearl_port).start()
+        loop = LoopSandbox("127.0.0.1", loop_port, api_key=LOOP_KEY).start()
+        token = secrets.token_urlsafe(16)
+        account = bp.state.create_account(
+            {"account": ACCOUNT, "appRef": f"{ACCOUNT}_app", "accountToken": token}
+        )
+        with bp.state.lock:
+            seed_account(account, DEMO_DATA)
+        settings.BRIGHTPEARL_API_URL = bp.api_url_template
+        connection = self.connection(token, loop)
+        returns = self.seed_returns(loop)
+
+        env = {
+            **os.environ,
+            "BRIGHTPEARL_API_URL": bp.api_url_template,
+            "DEBUG": "true",
+            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+            "PYTHONUNBUFFERED": "1",
+        }
+        manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+        celery = [sys.executable, "-m", "celery", "-A", "config"]
+        logs = settings.VAR_DIR / "demo-logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        children = {
+            "web": manage + ["runserver", f"127.0.0.1:{port}", "--noreload"],
+            "worker": celery + ["worker", "--loglevel=INFO", "--concurrency=2"],
+            "beat": celery
+            + ["beat", "--loglevel=INFO", f"--schedule={settings.VAR_DIR / 'celerybeat-schedule'}"],
+        }
+        procs = {}
+        try:
+            for name, cmd in children.items():
+                out = open(logs / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
+                procs[name] = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+            self.banner(port, password, bp, loop, logs)
+            self.story(connection, bp, returns, procs, exit_after, exit_when_done)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.say("Stopping…")
+            for proc in procs.values():
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGINT)
+            for proc in procs.values():
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            bp.stop()
+            loop.stop()
+
+    # --- setup -----------------------------------------------------------------------------
+    def say(self, text: str) -> None:
+        self.stdout.write(text)
+        self.stdout.flush()
+
+    def admin_user(self) -> str:
+        password = secrets.token_urlsafe(9)
+        user, _ = get_user_model().objects.get_or_create(
+            username="admin", defaults={"is_staff": True, "is_superuser": True}
+        )
+        user.is_staff = user.is_superuser = True
+        user.set_password(password)
+        user.save()
+        return password
+
+    def connection(self, token: str, loop: LoopSandbox) -> Connection:
+        connection, _ = Connection.objects.update_or_create(
+            name="Demo store (Loop)",
+            defaults={
+                "enabled": True,
+                "brightpearl_account": ACCOUNT,
+                "brightpearl_datacentre": "euw1",
+                "brightpearl_app_ref": f"{ACCOUNT}_app",
+                "brightpearl_account_token": token,
+                "platform": "loop",
+                "platform_api_key": LOOP_KEY,
+                "platform_api_url": loop.api_url,
+                "refund_method_code": "1200",
+                "customer_ref_prefix": "RMA-",
+                "received_status_id": 12,
+                "sync_interval_minutes": 1,
+                "platform_watermark": None,
+            },
+        )
+        connection.warehouse_mappings.update_or_create(
+            destination_id="101", defaults={"warehouse_id": 3}
+        )
+        return connection
+
+    def seed_returns(self, loop: LoopSandbox) -> dict[str, dict]:
+        loop.add_destination("Returns centre", id=101)
+        return {
+            "credit": loop.add_return(
+                order_name="#1001",
+                order_id="shop-1001",
+                currency="GBP",
+                destination_id="101",
+                lines=[{"sku": "TSHIRT-BLK-M", "quantity": 2, "price": "20.00"}],
+                fire=False,
+            ),
+            "received": loop.add_return(
+                order_name="#1002",
+                order_id="shop-1002",
+                currency="GBP",
+                lines=[
+                    {"sku": "JEANS-IND-32", "price": "70.00"},
+                    {"sku": "SOCKS-3PK", "quantity": 2, "price": "10.00"},
+                ],
+                fire=False,
+            ),
+            "flagged": loop.add_return(
+                order_name="#1003",
+                order_id="shop-1003",
+                currency="GBP",
+                lines=[{"sku": "TSHIRT-BLK-L"}, {"sku": "MUG-WHITE"}],
+                fire=False,
+            ),
+        }
+
+    def banner(self, port, password, bp, loop, logs) -> None:
+        self.say(
+            "\n"
+            f"  Admin:            http://127.0.0.1:{port}/admin/   user: admin   "
+            f"password: {password}\n"
+            f"  Brightpearl sandbox: {bp.url}   (account {ACCOUNT})\n"
+            f"  Loop sandbox:        {loop.api_url}\n"
+            f"  Process logs:        {logs}\n"
+            "  Press Ctrl-C to stop.\n"
+        )
+
+    # --- the story -------------------------------------------------------------------------
+    def story(self, connection, bp, returns, procs, exit_after, exit_when_done) -> None:
+        started = time.monotonic()
+        self.say("Asking the worker for a first sync…")
+        sync_connection.delay(connection.pk, trigger=SyncRun.Trigger.ADMIN)
+        shown: set[int] = set()
+        received = refunded = False
+        while True:
+            for name, proc in procs.items():
+                if proc.poll() is not None:
+                    raise CommandError(f"the {name} process stopped; see var/demo-logs/{name}.log")
+            for event in (
+                SyncEvent.objects.filter(connection=connection).exclude(pk__in=shown).order_by("pk")
+            ):
+                shown.add(event.pk)
+                if event.kind == SyncEvent.Kind.PROCESS and not refunded:
+                    refunded = True
+                    self.say(
+                        "Loop processed the return and refunded the customer; syncing "
+                        "again to record the refund…"
+                    )
+                    sync_connection.delay(connection.pk, trigger=SyncRun.Trigger.ADMIN)
+                self.say(
+                    f"  [{event.kind} {event.outcome}] RMA {event.rma_number or '-'}"
+                    f"{f', credit {event.credit_id}' if event.credit_id else ''}: "
+                    f"{event.message}"
+                )
+            if not received:
+                credit = self._credit_for(connection, returns["received"])
+                if credit:
+                    received = True
+                    self.say(
+                        f"The warehouse receives RMA {returns['received']['id']} "
+                        f"in Brightpearl (credit {credit})…"
+                    )
+                    SandboxControl(bp.url, ACCOUNT).receive(credit)
+                    sync_connection.delay(connection.pk, trigger=SyncRun.Trigger.ADMIN)
+            if exit_after and time.monotonic() - started > exit_after:
+                return
+            if (
+                exit_when_done
+                and SyncEvent.objects.filter(
+                    connection=connection,
+                    kind=SyncEvent.Kind.REFUND,
+                    outcome=SyncEvent.Outcome.SUCCEEDED,
+                ).exists()
+                and len(shown) == SyncEvent.objects.filter(connection=connection).count()
+            ):
+                self.say("The story has played out: every step is in the sync log.")
+                return
+            time.sleep(0.5)
+
+    @staticmethod
+    def _credit_for(connection, loop_return) -> int | None:
+        from connector.models import SalesCredit
+
+        binding = SalesCredit.objects.filter(
+            connection=connection, rma__external_id=str(loop_return["id"]), credit_id__isnull=False
+        ).first()
+        return binding.credit_id if binding else None

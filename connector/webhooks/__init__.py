@@ -1,0 +1,2 @@
+"""Inbound webhooks: one small view per source on a shared base (store → verify → parse →
+answer → process after commit)."""
