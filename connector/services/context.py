@@ -29,6 +29,8 @@ class SyncContext:
     owner: str = field(default_factory=lambda: f"exec-{uuid.uuid4().hex[:16]}")
     # When a follow-up run should look again at attempts another execution left in flight.
     retry_at: datetime | None = None
+    # The run failed as a whole for a reason that may pass (5xx, timeout, throttling).
+    transient: bool = False
     dry_run: bool = False
     counts: Counter = field(default_factory=Counter)
     cache: dict[str, Any] = field(default_factory=dict)

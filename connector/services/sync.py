@@ -12,7 +12,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from brightpearl import AuthError, BrightpearlError
+from brightpearl import AuthError, BrightpearlError, ServerError, ThrottledError, TransportError
 from returns import lifecycle
 from returns.intake import upsert_rma
 from returns.platforms.errors import PlatformError
@@ -126,6 +126,7 @@ def run_sync(
     run.brightpearl_requests = ctx.requests_made
     run.finished_at = timezone.now()
     run.save()
+    run.transient = ctx.transient  # not stored: tells the task whether to retry
     return run
 
 
@@ -148,6 +149,9 @@ def _run_steps(ctx: SyncContext) -> str:
             step(ctx)
         except AuthError as exc:
             return f"Brightpearl refused the credentials during {name}: {exc}"
+        except (ServerError, ThrottledError, TransportError) as exc:
+            ctx.transient = True
+            return f"Brightpearl was unavailable during {name}: {exc}"
         except BrightpearlError as exc:
             return f"Brightpearl error during {name}: {exc}"
         except PlatformError as exc:

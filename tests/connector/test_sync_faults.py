@@ -145,3 +145,16 @@ def test_two_runs_started_at_once_one_runs_one_skips(world, postgres):
     assert sorted(results) == [SyncRun.Status.SKIPPED, SyncRun.Status.SUCCEEDED]
     assert len(credits_for(world, sale)) == 1
     assert Rma.objects.get().status == "credited"
+
+
+def test_brightpearl_down_fails_the_run_as_transient_so_the_task_retries(world):
+    approved_return(world)
+    world.bp.control.add_fault(r"^/order-service/order-search", "error", method="GET",
+                               status=500, times=20)
+    run = world.sync()
+    assert run.status == SyncRun.Status.FAILED
+    assert "Brightpearl was unavailable during credits" in run.message
+    assert run.transient is True
+    world.bp.control.clear_faults()
+    assert world.sync().status == SyncRun.Status.SUCCEEDED
+    assert len(world.credits()) == 1
