@@ -24,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from brightpearl import (
+    MAX_IDS_PER_CALL,
     AuthError,
     BrightpearlError,
     ServerError,
@@ -115,9 +116,36 @@ def _search_sales_order(client, order_id: str, order_name: str) -> int | None:
     return None
 
 
+def credits_on_parents(ctx: SyncContext, parent_ids: Iterable[int]) -> dict[int, list[dict]]:
+    """Every credit already on these orders, in one paged search (parentOrderId is an ID set):
+    what a first attempt checks before posting, instead of two searches per RMA."""
+    found: dict[int, list[dict]] = {pid: [] for pid in parent_ids}
+    ids = sorted(found)
+    for start in range(0, len(ids), MAX_IDS_PER_CALL):
+        chunk = ids[start : start + MAX_IDS_PER_CALL]
+        for row in ctx.client.search_orders(orderTypeId=SALES_CREDIT, parentOrderId=chunk):
+            found.setdefault(int(row.get("parentOrderId") or 0), []).append(row)
+    return found
+
+
+def match_existing_credit(binding: SalesCredit, rows: Iterable[dict]) -> int | None:
+    """Ours (externalRef), or another integration's for the same RMA (customer reference)."""
+    rows = list(rows)
+    for row in rows:
+        if row.get("externalRef") == binding.external_ref:
+            return int(row["orderId"])
+    for row in rows:
+        if binding.customer_ref and str(row.get("customerRef") or "").strip() == (
+            binding.customer_ref
+        ):
+            return int(row["orderId"])
+    return None
+
+
 def find_existing_credit(client, binding: SalesCredit) -> int | None:
-    """A credit already made for this RMA: ours (externalRef), or any credit on the parent
-    order with the RMA's customer reference (a lost answer, or another integration)."""
+    """A credit already made for this RMA, searched for now: ours (externalRef), or any credit
+    on the parent order with the RMA's customer reference (a lost answer, another integration).
+    Used before every retry, where a batched result from earlier in the run could be stale."""
     for row in client.search_orders(orderTypeId=SALES_CREDIT, externalRef=binding.external_ref):
         if row.get("externalRef") == binding.external_ref:
             return int(row["orderId"])
@@ -169,6 +197,8 @@ def _claim(ctx: SyncContext, binding_id: int) -> SalesCredit | None:
             ends = binding.attempt_started_at + attempt_lease()
             ctx.retry_at = max(ctx.retry_at or ends, ends)
             return None
+        # An earlier attempt may have reached Brightpearl: search afresh before posting.
+        was_attempting = binding.state == BindingState.ATTEMPTING
         binding.state = BindingState.ATTEMPTING
         binding.attempt_owner = owner
         binding.attempt_started_at = now
@@ -176,6 +206,7 @@ def _claim(ctx: SyncContext, binding_id: int) -> SalesCredit | None:
         binding.save(
             update_fields=["state", "attempt_owner", "attempt_started_at", "attempts", "updated_at"]
         )
+    binding.was_attempting = was_attempting
     return binding
 
 
@@ -225,6 +256,9 @@ def create_credits(ctx: SyncContext, rmas: list[Rma] | None = None) -> None:
     if not rmas:
         return
     orders = find_original_orders(ctx, rmas)
+    if not ctx.dry_run:
+        parents = {int(o["id"]) for o in orders.values() if o}
+        ctx.cache["credits_on_parents"] = credits_on_parents(ctx, parents) if parents else {}
     made: list[SalesCredit] = []
     for rma in rmas:
         try:
@@ -283,7 +317,11 @@ def create_credit(ctx: SyncContext, rma: Rma, order: dict | None) -> SalesCredit
     binding.warehouse_id = plan.payload.get("warehouseId")
     binding.save(update_fields=["planned_rows", "order_row_units", "warehouse_id", "updated_at"])
 
-    existing = find_existing_credit(ctx.client, binding)
+    known = ctx.cache.get("credits_on_parents", {})
+    if binding.was_attempting or binding.parent_order_id not in known:
+        existing = find_existing_credit(ctx.client, binding)
+    else:  # a first attempt: the run's batched search of the parent orders is fresh enough
+        existing = match_existing_credit(binding, known[binding.parent_order_id])
     if existing is not None:
         _finish(ctx, binding, existing, adopted=True)
         ctx.record(

@@ -209,3 +209,50 @@ def test_duplicate_destination_mapping_is_a_form_error(staff):
     assert response.status_code == 200
     assert not Connection.objects.exists()
     assert "Please correct the duplicate data for destination_id" in response.content.decode()
+
+
+def test_saving_shows_the_brightpearl_check_and_keeps_the_connection(staff, sandbox_account):
+    response = staff.post(
+        admin_url(Connection, "add"),
+        form_data(
+            brightpearl_account=sandbox_account.code,
+            brightpearl_app_ref=sandbox_account.app_ref,
+            brightpearl_account_token="not-the-token",
+        ),
+        follow=True,
+    )
+    assert response.status_code == 200
+    saved = Connection.objects.get(name="Acme")  # saved despite the failed check
+    assert saved.last_check_ok is False
+    page = response.content.decode()
+    assert "Brightpearl refused the credentials" in page
+    assert "not-the-token" not in page
+
+
+def test_saving_good_settings_says_brightpearl_accepted_them(staff, sandbox_account):
+    response = staff.post(
+        admin_url(Connection, "add"),
+        form_data(
+            brightpearl_account=sandbox_account.code,
+            brightpearl_app_ref=sandbox_account.app_ref,
+            brightpearl_account_token=sandbox_account.account_token,
+            credit_status_id="11",
+        ),
+        follow=True,
+    )
+    assert "Brightpearl accepted every setting" in response.content.decode()
+    assert Connection.objects.get(name="Acme").last_check_ok is True
+
+
+def test_destinations_action_lists_the_platforms_destinations_and_mappings(staff, world):
+    world.loop.add_destination("Bristol returns", id=101)
+    world.loop.add_destination("Leeds", id=102)
+    world.connection.warehouse_mappings.create(destination_id="101", warehouse_id=3)
+    response = staff.post(
+        admin_url(Connection, "changelist"),
+        {"action": "show_destinations", "_selected_action": [world.connection.pk]},
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "101 &#x27;Bristol returns&#x27; → warehouse 3" in page
+    assert "102 &#x27;Leeds&#x27; (not mapped)" in page

@@ -158,3 +158,31 @@ def test_brightpearl_down_fails_the_run_as_transient_so_the_task_retries(world):
     world.bp.control.clear_faults()
     assert world.sync().status == SyncRun.Status.SUCCEEDED
     assert len(world.credits()) == 1
+
+
+def test_a_credit_another_integration_made_for_the_rma_is_adopted(world):
+    sale, loop_return = approved_return(world)
+    # e.g. Brightpearl's Shopify app already credited this return, with the same reference.
+    other = world.bp.post(
+        "/order-service/sales-credit/",
+        {
+            "customer": {"id": world.contact_id},
+            "parentId": sale.order_id,
+            "ref": f"RMA-{loop_return['id']}",
+            "rows": [
+                {
+                    "productId": world.products[sale.skus[0]],
+                    "name": "x",
+                    "quantity": "2",
+                    "taxCode": "T20",
+                    "net": "20.00",
+                    "tax": "4.00",
+                }
+            ],
+        },
+    ).json()["response"]
+    world.sync()
+    assert [c["id"] for c in credits_for(world, sale)] == [other]
+    binding = SalesCredit.objects.get()
+    assert binding.adopted and binding.credit_id == other
+    assert binding.row_map  # rows matched by product and quantity

@@ -1,0 +1,121 @@
+"""How many Brightpearl requests a sync spends per return, and where.
+
+Seeds N sales orders and N Loop returns in the sandboxes, then runs:
+  1. the credit run (N credits), 2. a receipt run after the warehouse received everything,
+  3. an idle run (nothing to do).
+Prints requests per run and per endpoint, and wall time. Loopback only; bounded by N.
+
+    python bench/sync_api_economy.py [N]      (default 50; SQLite in a temp dir unless
+                                               DATABASE_URL is set)
+"""
+
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("CONNECTOR_VAR_DIR", tempfile.mkdtemp(prefix="bench-"))
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+
+from brightpearl.sandbox import SandboxControl, SandboxServer  # noqa: E402
+from connector.models import Connection, SalesCredit, SyncRun  # noqa: E402
+from connector.services.sync import run_sync  # noqa: E402
+from returns.platforms.loop.sandbox import LoopSandbox  # noqa: E402
+
+
+def endpoint(path: str) -> str:
+    path = path.split("?")[0].split("/public-api/bench", 1)[-1]
+    return "/".join(p if not p[0].isdigit() else "{ids}" for p in path.split("/") if p)
+
+
+def main(n: int) -> None:
+    call_command("migrate", verbosity=0)
+    bp = SandboxServer(port=0).start()
+    loop = LoopSandbox(port=0).start()
+    settings.BRIGHTPEARL_API_URL = bp.api_url_template
+    control = SandboxControl(bp.url).create_account(
+        "bench", app_ref="bench_app", account_token="tok"
+    )
+    control.set_throttle(budget=100000, window_seconds=60)
+    contact = control.seed(
+        contacts=[{"firstName": "B", "lastName": "Ench", "email": "b@example.com"}]
+    )["contacts"][0]
+    control.seed(
+        products=[
+            {"sku": "SKU-A", "name": "A", "price": "10.00"},
+            {"sku": "SKU-B", "name": "B", "price": "5.00"},
+        ]
+    )
+    orders = control.seed(
+        orders=[
+            {
+                "contactId": contact,
+                "reference": f"#{i}",
+                "externalRef": f"shop-{i}",
+                "warehouseId": 2,
+                "rows": [
+                    {"sku": "SKU-A", "quantity": 2, "net": "20", "tax": "4"},
+                    {"sku": "SKU-B", "quantity": 1, "net": "5", "tax": "1"},
+                ],
+            }
+            for i in range(n)
+        ]
+    )["orders"]
+    for i in range(n):
+        loop.add_return(
+            order_name=f"#{i}",
+            order_id=f"shop-{i}",
+            currency="GBP",
+            fire=False,
+            lines=[{"sku": "SKU-A", "quantity": 2}, {"sku": "SKU-B"}],
+        )
+    Connection.objects.filter(name="bench").delete()
+    connection = Connection.objects.create(
+        name="bench",
+        brightpearl_account="bench",
+        brightpearl_app_ref="bench_app",
+        brightpearl_account_token="tok",
+        platform="loop",
+        platform_api_key=loop.api_key,
+        platform_api_url=loop.api_url,
+        refund_method_code="1200",
+    )
+
+    def measured(label: str) -> SyncRun:
+        control.clear_requests()
+        started = time.perf_counter()
+        run = run_sync(connection, trigger=SyncRun.Trigger.COMMAND)
+        elapsed = time.perf_counter() - started
+        by_endpoint = Counter(f"{r['method']} {endpoint(r['path'])}" for r in control.requests())
+        print(
+            f"\n{label}: {run.status}, {run.brightpearl_requests} Brightpearl requests "
+            f"({run.brightpearl_requests / n:.2f} per return), {elapsed:.2f} s"
+        )
+        for name, count in by_endpoint.most_common():
+            print(f"  {count:5d}  {name}")
+        return run
+
+    measured(f"1. credits for {n} returns")
+    assert len(orders) == n
+    for binding in SalesCredit.objects.filter(connection=connection):
+        control.receive(binding.credit_id)
+    measured(f"2. receipts for {n} credits (all received → processed on Loop)")
+    measured(f"3. refunds: Loop refunded {n} processed returns → {n} payments")
+    measured("4. idle run (nothing changed)")
+    bp.stop()
+    loop.stop()
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 50)
