@@ -1,6 +1,7 @@
 """Connector models: connections and their warehouse mappings, bindings, sync logs."""
 
 from .bindings import BindingState, RefundPayment, SalesCredit
+from .budget import PlatformCallBudget
 from .connection import AuthMode, Connection, Platform, WarehouseMapping
 from .synclog import SyncEvent, SyncRun
 from .webhooks import WebhookEvent
@@ -10,6 +11,7 @@ __all__ = [
     "BindingState",
     "Connection",
     "Platform",
+    "PlatformCallBudget",
     "RefundPayment",
     "SalesCredit",
     "SyncEvent",

@@ -13,6 +13,12 @@ def has_adapter(connection: Connection) -> bool:
 def adapter_for(connection: Connection, **options) -> ReturnsPlatform | None:
     if not has_adapter(connection):
         return None
+    if connection.platform == "returngo" and "budget" not in options:
+        from .call_budget import SharedDailyCallBudget, budget_key
+
+        options["budget"] = SharedDailyCallBudget(
+            budget_key(connection.platform, connection.platform_api_key or "")
+        )
     return get_platform(
         connection.platform,
         api_key=connection.platform_api_key or "",

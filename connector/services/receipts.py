@@ -192,6 +192,10 @@ def apply_receipt(
             return
         with transaction.atomic():
             advance(Rma.objects.select_for_update().get(pk=rma.pk), lifecycle.RECEIVED)
+        if rma.flagged:
+            # Everything arrived, but a human is looking at this return: leave processing to
+            # them (they clear the flag with "retry selected items", then it is processed).
+            return
         process_rma(ctx, binding)
     elif got:
         if not ctx.dry_run:
@@ -214,16 +218,33 @@ def receipt_lines(rma: Rma) -> list[ReceiptLine]:
 
 
 def process_rma(ctx: SyncContext, binding: SalesCredit) -> None:
-    """Everything expected is in: tell the platform to process the return (once)."""
+    """Everything expected is in: tell the platform to process the return (once).
+
+    A poll and a webhook (or two webhooks) may get here for the same credit at the same time:
+    `processed_at` is claimed by a conditional UPDATE before the platform is called, so only
+    one execution calls it. A platform refusal gives the claim back (a later run retries); a
+    crash between the claim and the call leaves the RMA `received` with `processed_at` set,
+    for staff to check — a return processed twice on the platform would be worse.
+    """
     rma = Rma.objects.get(pk=binding.rma_id)
     if binding.processed_at or not ctx.connection.update_platform:
         return
+    claimed_at = timezone.now()
+    if not SalesCredit.objects.filter(pk=binding.pk).update(
+        processed_at=claimed_at
+    ):
+        return  # another execution processed it (or is doing so)
+    binding.processed_at = claimed_at
     platform = ctx.platform
     if platform is not None:
         try:
             platform.mark_received(rma, receipt_lines(rma))
             platform.process(rma)
         except Exception as exc:  # platform errors are typed per adapter; record, retry later
+            SalesCredit.objects.filter(pk=binding.pk, processed_at=claimed_at).update(
+                processed_at=None
+            )
+            binding.processed_at = None
             ctx.record(
                 Kind.PROCESS,
                 Outcome.FAILED,
@@ -232,8 +253,6 @@ def process_rma(ctx: SyncContext, binding: SalesCredit) -> None:
                 credit_id=binding.credit_id,
             )
             return
-    SalesCredit.objects.filter(pk=binding.pk).update(processed_at=timezone.now())
-    binding.processed_at = timezone.now()
     advance(rma, lifecycle.PROCESSED)
     ctx.record(
         Kind.PROCESS,
@@ -262,9 +281,20 @@ def flag_rma(
     advance(rma, lifecycle.FLAGGED)
     platform = ctx.platform if ctx.connection.update_platform else None
     if platform is not None and not already_sent:
+        # Claim the reason first (conditional UPDATE), so concurrent executions flag once.
+        if binding is not None and not (
+            SalesCredit.objects.filter(pk=binding.pk)
+            .exclude(platform_flag_reason=reason)
+            .update(platform_flag_reason=reason)
+        ):
+            return  # another execution sent this reason
         try:
             platform.flag(rma, reason)
         except Exception as exc:
+            if binding is not None:
+                SalesCredit.objects.filter(pk=binding.pk, platform_flag_reason=reason).update(
+                    platform_flag_reason=""
+                )
             ctx.record(
                 Kind.FLAG,
                 Outcome.FAILED,
@@ -272,8 +302,6 @@ def flag_rma(
                 rma=rma,
             )
             return
-        if binding is not None:
-            SalesCredit.objects.filter(pk=binding.pk).update(platform_flag_reason=reason)
     ctx.record(
         Kind.FLAG,
         Outcome.FLAGGED,

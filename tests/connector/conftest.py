@@ -13,6 +13,7 @@ import pytest
 from connector.models import Connection, SyncRun
 from connector.services.sync import run_sync
 from returns.platforms.loop.sandbox import LoopSandbox
+from returns.platforms.returngo.sandbox import ReturnGOSandbox
 from tests.brightpearl.conftest import make_sandbox_account
 
 _orders = itertools.count(1001)
@@ -127,3 +128,35 @@ def world(db, sandbox, loop_server, settings, django_capture_on_commit_callbacks
         customer_ref_prefix="RMA-",
     )
     return World(bp=account, loop=loop_server, connection=connection, contact_id=contact)
+
+
+@pytest.fixture(scope="session")
+def returngo_server():
+    server = ReturnGOSandbox(port=0).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def rg_world(db, sandbox, returngo_server, loop_server, settings):
+    settings.BRIGHTPEARL_API_URL = sandbox.api_url_template
+    returngo_server.reset()
+    account = make_sandbox_account(sandbox)
+    contact = account.control.seed(
+        contacts=[{"firstName": "Grace", "lastName": "Hopper", "email": "grace@example.com"}]
+    )["contacts"][0]
+    connection = Connection.objects.create(
+        name=f"ReturnGO shop {account.code}",
+        brightpearl_account=account.code,
+        brightpearl_app_ref=account.app_ref,
+        brightpearl_account_token=account.account_token,
+        platform="returngo",
+        platform_api_key=returngo_server.api_key,
+        platform_shop_name=returngo_server.shop_name,
+        platform_api_url=returngo_server.url,
+        refund_method_code="1220",
+        customer_ref_prefix="RGO-",
+    )
+    world = World(bp=account, loop=loop_server, connection=connection, contact_id=contact)
+    world.returngo = returngo_server
+    return world

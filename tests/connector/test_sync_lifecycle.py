@@ -220,3 +220,26 @@ def test_dry_run_shows_the_credit_it_would_create(world):
     assert SalesCredit.objects.filter(state=BindingState.CREATED).count() == 0
     assert any("would create a credit" in line and sku in line for line in result.printed)
     assert rma_for(world, loop_return).status == "approved"
+
+
+def test_a_flagged_return_is_not_processed_until_staff_clear_the_flag(world, admin_client):
+    sku = "CAP-" + world.bp.code
+    sale = world.sale([(sku, 1, "15.00", "3.00")])
+    loop_return = world.loop_return(sale, [{"sku": sku}])
+    world.sync()
+    rma = rma_for(world, loop_return)
+    Rma.objects.filter(pk=rma.pk).update(
+        flagged=True, flag_reason="Checked by hand", status="flagged"
+    )
+    world.bp.control.receive(rma.sales_credit.credit_id)
+    world.sync()
+    assert "process" not in world.loop.actions_for(loop_return["id"])
+    assert rma.lines.get().quantity_received == 1
+
+    from connector.services.retry import retry_items
+
+    retry_items([rma.pk])
+    world.sync()
+    rma.refresh_from_db()
+    assert rma.status == "processed"
+    assert world.loop.actions_for(loop_return["id"]).count("process") == 1
