@@ -1,10 +1,17 @@
-"""URL routes: the admin, webhooks and the generic intake API."""
+"""URL routes: the admin, inbound webhooks and the generic intake API."""
 
 from django.contrib import admin
-from django.urls import path
+from django.contrib.auth.decorators import login_not_required
+from django.urls import include, path  # noqa: F401
 from django.views.generic import RedirectView
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("", login_not_required(RedirectView.as_view(url="/admin/", permanent=False))),
     path("admin/", admin.site.urls),
+    # Brightpearl webhooks: POST /webhooks/brightpearl/<connection>/<secret>/
+    path("webhooks/brightpearl/", include("connector.webhooks.brightpearl_urls")),
+    # Returns-platform webhooks: /webhooks/loop/<connection>/<secret>/, /webhooks/returngo/…
+    path("webhooks/", include("connector.webhooks.platform_urls")),
+    # Generic JSON intake API and its OpenAPI schema.
+    path("api/", include("connector.intake_api.urls")),
 ]

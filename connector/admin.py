@@ -39,7 +39,15 @@ class ConnectionAdmin(admin.ModelAdmin):
     list_filter = ("enabled", "platform", "brightpearl_auth_mode", "last_check_ok")
     search_fields = ("name", "brightpearl_account", "platform_shop_name")
     readonly_fields = ("check_report", "last_run_summary", "created_at", "updated_at")
-    actions = ["check_selected", "sync_selected_now"]
+    actions = [
+        "check_selected",
+        "sync_selected_now",
+        "show_destinations",
+        "register_brightpearl_webhooks",
+        "send_test_webhook",
+        "rotate_webhook_secret",
+        "issue_intake_token",
+    ]
     save_on_top = True
     fieldsets = (
         (None, {"fields": ("name", "enabled")}),
@@ -182,6 +190,28 @@ class ConnectionAdmin(admin.ModelAdmin):
         for connection in queryset:
             _report_to_messages(request, connection, check_connection(connection))
 
+    @admin.action(description="Show the platform's destinations (for warehouse mappings)")
+    def show_destinations(self, request, queryset):
+        from .services.platforms import adapter_for
+
+        for connection in queryset:
+            platform = adapter_for(connection)
+            if platform is None:
+                messages.info(request, f"{connection.name}: this platform has no destinations.")
+                continue
+            try:
+                destinations = platform.list_destinations()
+            except Exception as exc:  # shown to staff, never raised
+                messages.error(request, f"{connection.name}: could not list destinations: {exc}")
+                continue
+            mapped = {m.destination_id: m.warehouse_id for m in connection.warehouse_mappings.all()}
+            listing = "; ".join(
+                f"{d.id} {d.name!r}"
+                + (f" → warehouse {mapped[d.id]}" if d.id in mapped else " (not mapped)")
+                for d in destinations
+            )
+            messages.info(request, f"{connection.name}: {listing or 'no destinations'}")
+
     @admin.action(description="Run sync now")
     def sync_selected_now(self, request, queryset):
         enqueue_sync([c.pk for c in queryset], SyncRun.Trigger.ADMIN)
@@ -315,3 +345,7 @@ class RefundPaymentAdmin(ReadOnlyAdmin):
     search_fields = ("transaction_ref", "payment_id", "sales_credit__credit_id")
     list_select_related = ("connection", "refund")
     raw_id_fields = ("connection", "refund", "sales_credit")
+
+
+# Webhook and intake-API admin pieces register themselves against the classes above.
+from . import admin_intake, admin_webhooks  # noqa: E402,F401,I001

@@ -7,6 +7,8 @@ flow back through a re-sync.
 from __future__ import annotations
 
 from django.contrib import admin
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
 
 from .models import Refund, Rma, RmaLine
 
@@ -93,6 +95,7 @@ class RmaAdmin(admin.ModelAdmin):
                     "status",
                     "furthest_status",
                     "platform_status",
+                    "sync_events_link",
                 )
             },
         ),
@@ -118,7 +121,21 @@ class RmaAdmin(admin.ModelAdmin):
     )
 
     def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
+        return [field.name for field in self.model._meta.fields] + ["sync_events_link"]
+
+    @admin.display(description="Sync events")
+    def sync_events_link(self, obj: Rma) -> str:
+        """The connector's log for this RMA. Resolved by URL name, so `returns` does not
+        import `connector`; without the connector's admin there is simply no link."""
+        if obj is None or obj.pk is None:
+            return "-"
+        try:
+            url = reverse("admin:connector_syncevent_changelist")
+        except NoReverseMatch:
+            return "-"
+        return format_html(
+            '<a href="{}?rma__id__exact={}">Sync events for this RMA</a>', url, obj.pk
+        )
 
     def has_add_permission(self, request) -> bool:
         return False

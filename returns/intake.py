@@ -136,6 +136,12 @@ def aggregate_lines(lines: Iterable[NeutralLine], check: _Checker) -> dict[str, 
         if not group["title"] and line.title:
             group["title"] = _clip(line.title, 255)
     for group in groups.values():
+        for name in LINE_MONEY_FIELDS[1:]:  # sums of storable amounts may not be storable
+            if abs(group[name]) >= MAX_AMOUNT:
+                check.problems.append(
+                    f"{group['sku'] or 'line'} {name}: total {group[name]} is too large"
+                )
+                group[name] = Decimal(0)
         qty = group["quantity"]
         gross = group.pop("gross")
         group["unit_price"] = (gross / qty).quantize(UNIT_PLACES, ROUND_HALF_UP) if qty else 0

@@ -179,8 +179,10 @@ def sandbox_account(sandbox):
 @pytest.fixture(autouse=True)
 def _brightpearl_is_the_sandbox(request, settings):
     """No test ever reaches a real Brightpearl host: the default API URL is the sandbox."""
-    if "sandbox" in request.fixturenames or request.node.get_closest_marker("django_db") or (
-        "db" in request.fixturenames or "transactional_db" in request.fixturenames
+    if (
+        "sandbox" in request.fixturenames
+        or request.node.get_closest_marker("django_db")
+        or ("db" in request.fixturenames or "transactional_db" in request.fixturenames)
     ):
         server = request.getfixturevalue("sandbox")
         settings.BRIGHTPEARL_API_URL = server.api_url_template

@@ -39,9 +39,7 @@ class WebhookEvent(models.Model):
         "resource IDs", blank=True, help_text="An ID set as sent, e.g. 1-5,99."
     )
     dedupe_key = models.CharField(max_length=200, blank=True)
-    status = models.CharField(
-        max_length=10, choices=Status, default=Status.RECEIVED, db_index=True
-    )
+    status = models.CharField(max_length=10, choices=Status, default=Status.RECEIVED, db_index=True)
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
     processed_at = models.DateTimeField(null=True, blank=True)

@@ -21,8 +21,7 @@ def budget_key(platform: str, api_key: str) -> str:
 
 
 class SharedDailyCallBudget:
-    def __init__(self, key: str, limit: int = DAILY_CALL_LIMIT,
-                 write_reserve: int = WRITE_RESERVE):
+    def __init__(self, key: str, limit: int = DAILY_CALL_LIMIT, write_reserve: int = WRITE_RESERVE):
         self.key = key
         self.limit = limit
         self.write_reserve = min(write_reserve, limit)
@@ -47,9 +46,9 @@ class SharedDailyCallBudget:
                 PlatformCallBudget.objects.get_or_create(key=self.key, day=day)
         except IntegrityError:
             pass  # another worker created today's row first
-        spent = PlatformCallBudget.objects.filter(
-            key=self.key, day=day, used__lt=ceiling
-        ).update(used=F("used") + 1)
+        spent = PlatformCallBudget.objects.filter(key=self.key, day=day, used__lt=ceiling).update(
+            used=F("used") + 1
+        )
         if not spent:
             kind = "write" if write else "read"
             raise BudgetExhausted(

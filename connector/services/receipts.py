@@ -230,7 +230,7 @@ def process_rma(ctx: SyncContext, binding: SalesCredit) -> None:
     if binding.processed_at or not ctx.connection.update_platform:
         return
     claimed_at = timezone.now()
-    if not SalesCredit.objects.filter(pk=binding.pk).update(
+    if not SalesCredit.objects.filter(pk=binding.pk, processed_at__isnull=True).update(
         processed_at=claimed_at
     ):
         return  # another execution processed it (or is doing so)

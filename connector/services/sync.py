@@ -100,7 +100,10 @@ def run_sync(
             finished_at=timezone.now(),
         )
     # We hold the lease, so a run still marked "running" died with its worker: say so.
-    SyncRun.objects.filter(connection=connection, status=SyncRun.Status.RUNNING).update(
+    # (Webhook-driven runs do not take the lease and may be running alongside: not those.)
+    SyncRun.objects.filter(connection=connection, status=SyncRun.Status.RUNNING).exclude(
+        trigger=SyncRun.Trigger.WEBHOOK
+    ).update(
         status=SyncRun.Status.FAILED,
         finished_at=timezone.now(),
         message="Interrupted: its worker was lost; a later run resumed the work.",

@@ -10,8 +10,9 @@ pytestmark = pytest.mark.django_db
 
 def test_budget_is_shared_across_instances_and_keeps_a_reserve_for_writes():
     key = budget_key("returngo", "key-1")
-    first, second = SharedDailyCallBudget(key, limit=5, write_reserve=2), SharedDailyCallBudget(
-        key, limit=5, write_reserve=2
+    first, second = (
+        SharedDailyCallBudget(key, limit=5, write_reserve=2),
+        SharedDailyCallBudget(key, limit=5, write_reserve=2),
     )
     first.spend()
     second.spend()
@@ -27,11 +28,11 @@ def test_budget_is_shared_across_instances_and_keeps_a_reserve_for_writes():
 
 
 def test_the_returngo_adapter_of_a_connection_spends_the_shared_budget(rg_world):
-    from connector.services.platforms import adapter_for
-
     from datetime import timedelta
 
     from django.utils import timezone
+
+    from connector.services.platforms import adapter_for
 
     adapter = adapter_for(rg_world.connection)
     list(adapter.fetch_changed(timezone.now() - timedelta(days=1)))

@@ -149,8 +149,9 @@ def test_two_runs_started_at_once_one_runs_one_skips(world, postgres):
 
 def test_brightpearl_down_fails_the_run_as_transient_so_the_task_retries(world):
     approved_return(world)
-    world.bp.control.add_fault(r"^/order-service/order-search", "error", method="GET",
-                               status=500, times=20)
+    world.bp.control.add_fault(
+        r"^/order-service/order-search", "error", method="GET", status=500, times=20
+    )
     run = world.sync()
     assert run.status == SyncRun.Status.FAILED
     assert "Brightpearl was unavailable during credits" in run.message

@@ -87,7 +87,9 @@ class Command(BaseCommand):
         try:
             for name, cmd in children.items():
                 out = open(logs / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
-                procs[name] = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+                procs[name] = subprocess.Popen(  # noqa: S603 (our own fixed commands)
+                    cmd, env=env, stdout=out, stderr=subprocess.STDOUT
+                )
             self.banner(port, password, bp, loop, logs)
             self.story(connection, bp, returns, procs, exit_after, exit_when_done)
         except KeyboardInterrupt:

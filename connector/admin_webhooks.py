@@ -1,0 +1,143 @@
+"""Admin for inbound webhooks: the read-only event log (with "Reprocess selected") and the
+Connection actions that manage Brightpearl subscriptions.
+
+The Connection actions are plain functions; ConnectionAdmin lists them by name in `actions`
+and they are attached to it below. Messages never show the webhook secret (URIs are redacted).
+"""
+
+from django.contrib import admin, messages
+from django.db import transaction
+from django.utils.text import Truncator
+
+from brightpearl import BrightpearlError
+
+from .models import Connection, WebhookEvent
+from .services import subscriptions
+
+
+def _error(request, connection, exc) -> None:
+    messages.error(
+        request,
+        f"{connection.name}: Brightpearl error: {subscriptions.redact(str(exc), connection)}",
+    )
+
+
+@admin.action(description="Register Brightpearl webhooks")
+def register_brightpearl_webhooks(modeladmin, request, queryset):
+    for connection in queryset:
+        try:
+            result = subscriptions.register(connection)
+        except BrightpearlError as exc:
+            _error(request, connection, exc)
+            continue
+        endpoint = subscriptions.redact(subscriptions.webhook_uri(connection), connection)
+        messages.success(
+            request, f"{connection.name}: webhooks registered ({result.summary()}) → {endpoint}"
+        )
+
+
+@admin.action(description="Send test webhook")
+def send_test_webhook(modeladmin, request, queryset):
+    for connection in queryset:
+        try:
+            outcome = subscriptions.send_test(connection)
+        except BrightpearlError as exc:
+            _error(request, connection, exc)
+            continue
+        ok = outcome.arrived is not None and outcome.arrived.status != "rejected"
+        level = messages.SUCCESS if ok else messages.ERROR
+        messages.add_message(request, level, f"{connection.name}: {outcome.message}")
+
+
+@admin.action(description="Rotate webhook secret (and re-register)")
+def rotate_webhook_secret(modeladmin, request, queryset):
+    for connection in queryset:
+        try:
+            result = subscriptions.rotate_secret(connection)
+        except BrightpearlError as exc:
+            messages.error(
+                request,
+                f"{connection.name}: the secret was rotated but registering failed "
+                f"({subscriptions.redact(str(exc), connection)}); run "
+                "“Register Brightpearl webhooks” again.",
+            )
+            continue
+        messages.success(
+            request, f"{connection.name}: new webhook secret; re-registered ({result.summary()})."
+        )
+
+
+CONNECTION_ACTIONS = (register_brightpearl_webhooks, send_test_webhook, rotate_webhook_secret)
+
+
+def _attach_connection_actions() -> None:
+    """ConnectionAdmin names these in `actions`; make the names resolve on its class."""
+    model_admin = admin.site.get_model_admin(Connection)
+    for action in CONNECTION_ACTIONS:
+        setattr(type(model_admin), action.__name__, action)
+
+
+_attach_connection_actions()
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(admin.ModelAdmin):
+    list_display = (
+        "received_at",
+        "connection",
+        "source",
+        "event",
+        "resource_ids_short",
+        "status",
+        "attempts",
+        "note",
+    )
+    list_filter = ("connection", "source", "event", "status", "received_at")
+    search_fields = ("resource_ids",)
+    search_help_text = "Resource IDs as sent, e.g. 1-5,99"
+    date_hierarchy = "received_at"
+    list_select_related = ("connection",)
+    raw_id_fields = ("connection",)
+    show_full_result_count = False
+    actions = ["reprocess_selected"]
+    readonly_fields = [f.name for f in WebhookEvent._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="resource IDs")
+    def resource_ids_short(self, obj):
+        return Truncator(obj.resource_ids).chars(40)
+
+    @admin.display(description="outcome / error")
+    def note(self, obj):
+        return Truncator(obj.error).chars(120)
+
+    @admin.action(description="Reprocess selected")
+    def reprocess_selected(self, request, queryset):
+        """Back to `received` and queued after commit, each source by its own task. Rejected
+        events have nothing parsed to process and are left alone."""
+        from .services.platform_events import reprocess as reprocess_platform_events
+        from .webhooks.brightpearl import enqueue_processing
+
+        pks = list(queryset.values_list("pk", flat=True))
+        with transaction.atomic():
+            ids = list(
+                WebhookEvent.objects.filter(pk__in=pks, source=WebhookEvent.Source.BRIGHTPEARL)
+                .exclude(status=WebhookEvent.Status.REJECTED)
+                .values_list("pk", flat=True)
+            )
+            WebhookEvent.objects.filter(pk__in=ids).update(
+                status=WebhookEvent.Status.RECEIVED, error="", processed_at=None, attempts=0
+            )
+            enqueue_processing(ids)
+            ids += reprocess_platform_events(pks)
+        skipped = len(pks) - len(ids)
+        messages.info(
+            request,
+            f"Reprocessing queued for {len(ids)} event(s)."
+            + (f" {skipped} rejected event(s) skipped." if skipped else ""),
+        )

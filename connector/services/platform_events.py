@@ -1,0 +1,265 @@
+"""Processing one stored returns-platform webhook (Loop, ReturnGO).
+
+The webhook body is only a hint that names a return. Processing re-fetches that return from
+the platform, upserts it (idempotent, never backwards), and then does at once what serves
+latency: a newly approved RMA gets its sales credit (the same exactly-once path as the
+scheduled sync), new refunds on a credited RMA become customer payments. Everything else
+(receipts, process / flag on the platform) stays with the scheduled sync.
+
+Because every delivery re-reads the current state, duplicates, replays and out-of-order
+deliveries all end in the same place. The outcome is recorded on the `WebhookEvent`
+(processed / ignored with the reason / failed with the error) and as a `SyncRun` with trigger
+"webhook" whose `SyncEvent`s say what was done to the RMA.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from brightpearl import AuthError as BrightpearlAuthError
+from brightpearl import BrightpearlError, ServerError, ThrottledError, TransportError
+from returns import lifecycle
+from returns.intake import upsert_rma
+from returns.models import Refund, Rma
+from returns.platforms.errors import NotFound, PlatformError, RateLimited
+
+from ..models import BindingState, Connection, SyncEvent, SyncRun, WebhookEvent
+from .context import SyncContext
+from .credits import create_credits, release_attempts
+from .platforms import adapter_for
+from .refunds import record_refunds
+
+logger = logging.getLogger("connector.webhooks")
+Kind, Outcome = SyncEvent.Kind, SyncEvent.Outcome
+
+# Task-level retries of transient failures: 30 s, 1, 2, 4, 8 min … capped, then "failed".
+MAX_ATTEMPTS = 6
+BACKOFF_BASE_SECONDS = 30.0
+# The platform client retries little itself: the task's backoff is the patient one, and a
+# worker is not held for minutes by one webhook.
+CLIENT_OPTIONS = {"max_retries": 1, "backoff": 0.5, "backoff_cap": 5.0}
+TRANSIENT_BRIGHTPEARL = (ServerError, ThrottledError, TransportError)
+
+
+class RetryLater(Exception):
+    """A transient failure: the caller (the Celery task) should run it again after `delay`."""
+
+    def __init__(self, message: str, delay: float):
+        super().__init__(message)
+        self.delay = delay
+
+
+def reprocess(event_ids) -> list[int]:
+    """Staff replay of Loop / ReturnGO events: back to `received` with a fresh attempt count,
+    queued after commit. Rejected events have nothing parsed and are left alone."""
+    from ..tasks import process_platform_event
+
+    with transaction.atomic():
+        ids = list(
+            WebhookEvent.objects.filter(
+                pk__in=list(event_ids),
+                source__in=[WebhookEvent.Source.LOOP, WebhookEvent.Source.RETURNGO],
+            )
+            .exclude(status=WebhookEvent.Status.REJECTED)
+            .values_list("pk", flat=True)
+        )
+        WebhookEvent.objects.filter(pk__in=ids).update(
+            status=WebhookEvent.Status.RECEIVED, error="", processed_at=None, attempts=0
+        )
+        for pk in ids:
+            transaction.on_commit(lambda pk=pk: process_platform_event.delay(pk))
+    return ids
+
+
+def backoff_delay(attempt: int, retry_after: float | None = None) -> float:
+    """Capped exponential backoff with jitter; a platform's Retry-After is honoured (capped)."""
+    cap = float(getattr(settings, "CELERY_TASK_RETRY_BACKOFF_MAX", 30 * 60))
+    if retry_after is not None:
+        return min(max(retry_after, 1.0), cap)
+    base = min(BACKOFF_BASE_SECONDS * (2 ** max(attempt - 1, 0)), cap)
+    return base / 2 + random.uniform(0, base / 2)
+
+
+def process_event(event_id: int, *, final: bool | None = None) -> str:
+    """Process one stored webhook; returns the event's status afterwards.
+
+    Raises `RetryLater` for a transient failure unless this is the final attempt (then the
+    event ends "failed" with the error). `final=None`: decided by `MAX_ATTEMPTS`.
+    """
+    with transaction.atomic():
+        event = (
+            WebhookEvent.objects.select_for_update()
+            .select_related("connection")
+            .filter(pk=event_id)
+            .first()
+        )
+        if event is None or event.status != WebhookEvent.Status.RECEIVED:
+            return event.status if event else ""
+        event.attempts += 1
+        event.save(update_fields=["attempts"])
+    is_final = event.attempts >= MAX_ATTEMPTS if final is None else final
+
+    connection = event.connection
+    reason = _reason_to_ignore(connection, event)
+    if reason:
+        return _finish(event, WebhookEvent.Status.IGNORED, reason)
+
+    run = SyncRun.objects.create(connection=connection, trigger=SyncRun.Trigger.WEBHOOK)
+    ctx = SyncContext(connection=connection, run=run)
+    try:
+        status, message = _act(ctx, event)
+    except _Transient as exc:
+        _close_run(ctx, SyncRun.Status.FAILED, str(exc))
+        if is_final:
+            return _finish(event, WebhookEvent.Status.FAILED, f"Gave up: {exc}")
+        delay = backoff_delay(event.attempts, exc.retry_after)
+        _note_error(event, f"Attempt {event.attempts} failed, retrying in {delay:.0f}s: {exc}")
+        raise RetryLater(str(exc), delay) from exc
+    except _Permanent as exc:
+        _close_run(ctx, SyncRun.Status.FAILED, str(exc))
+        return _finish(event, WebhookEvent.Status.FAILED, str(exc))
+    except Exception as exc:  # a bug: recorded on the event, then re-raised for the log
+        _close_run(ctx, SyncRun.Status.FAILED, f"{exc.__class__.__name__}: {exc}")
+        _finish(event, WebhookEvent.Status.FAILED, f"{exc.__class__.__name__}: {exc}")
+        raise
+    finally:
+        release_attempts(ctx.owner)
+    failed = sum(v for k, v in ctx.counts.items() if k.endswith("_failed"))
+    _close_run(
+        ctx,
+        SyncRun.Status.PARTIAL if failed else SyncRun.Status.SUCCEEDED,
+        f"{failed} item(s) failed; see the events." if failed else message,
+    )
+    return _finish(event, status, message)
+
+
+class _Transient(Exception):
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class _Permanent(Exception):
+    pass
+
+
+def _reason_to_ignore(connection: Connection, event: WebhookEvent) -> str:
+    if not connection.enabled:
+        return "The connection is disabled."
+    if connection.platform != event.source:
+        return (
+            f"The connection's platform is {connection.platform}, not {event.source} "
+            "(changed after the webhook arrived)."
+        )
+    if not event.resource_ids:
+        return "The webhook names no return."
+    return ""
+
+
+def _act(ctx: SyncContext, event: WebhookEvent) -> tuple[str, str]:
+    connection = ctx.connection
+    adapter = adapter_for(connection, **CLIENT_OPTIONS)
+    external_id = event.resource_ids
+    try:
+        neutral = adapter.fetch(external_id)
+    except NotFound:
+        return (
+            WebhookEvent.Status.IGNORED,
+            f"The platform does not know return {external_id} (deleted, or not a return ID).",
+        )
+    except RateLimited as exc:
+        raise _Transient(f"Rate limited by the platform: {exc}", exc.retry_after) from exc
+    except PlatformError as exc:
+        if exc.retryable:
+            raise _Transient(f"Platform error: {exc}") from exc
+        raise _Permanent(f"The platform refused the re-fetch (not retried): {exc}") from exc
+
+    rma, created = upsert_rma(connection, neutral)
+    ctx.record(
+        Kind.INTAKE,
+        Outcome.FLAGGED if rma.problems else Outcome.SUCCEEDED,
+        rma.problems
+        or f"{'New return' if created else 'Return updated'} from webhook {event.event or '?'} "
+        f"(platform status {rma.platform_status or '?'}).",
+        rma=rma,
+    )
+    try:
+        done = _credit_if_due(ctx, rma) + _record_new_refunds(ctx, rma)
+    except BrightpearlAuthError as exc:
+        raise _Permanent(f"Brightpearl refused the credentials: {exc}") from exc
+    except TRANSIENT_BRIGHTPEARL as exc:
+        raise _Transient(f"Brightpearl error: {exc}") from exc
+    except BrightpearlError as exc:
+        raise _Permanent(f"Brightpearl refused a request (not retried): {exc}") from exc
+    rma.refresh_from_db()
+    summary = f"RMA {rma.rma_number or rma.external_id} is {rma.status}"
+    if rma.flagged:
+        summary += f" (flagged: {rma.flag_reason})"
+    return WebhookEvent.Status.PROCESSED, "; ".join([summary, *done]) + "."
+
+
+def _credit_if_due(ctx: SyncContext, rma: Rma) -> list[str]:
+    """An approved, unflagged RMA without a finished credit: make it now (exactly once —
+    `create_credits` claims the binding and searches Brightpearl before posting)."""
+    if not ctx.connection.create_credits:
+        return []
+    due = (
+        Rma.objects.filter(pk=rma.pk, status=lifecycle.APPROVED, flagged=False)
+        .exclude(
+            sales_credit__state__in=[
+                BindingState.CREATED,
+                BindingState.FAILED,
+                BindingState.BLOCKED,
+            ]
+        )
+        .prefetch_related("lines")
+        .first()
+    )
+    if due is None:
+        return []
+    create_credits(ctx, [due])
+    return ["credit step run"]
+
+
+def _record_new_refunds(ctx: SyncContext, rma: Rma) -> list[str]:
+    if not ctx.connection.record_refunds:
+        return []
+    refunds = list(
+        Refund.objects.filter(rma=rma, rma__sales_credit__state=BindingState.CREATED, amount__gt=0)
+        .exclude(payment__state__in=[BindingState.CREATED, BindingState.FAILED])
+        .select_related("rma", "rma__sales_credit")
+        .order_by("pk")
+    )
+    if not refunds:
+        return []
+    record_refunds(ctx, refunds)
+    return [f"{len(refunds)} refund(s) considered"]
+
+
+def _close_run(ctx: SyncContext, status: str, message: str) -> None:
+    run = ctx.run
+    run.status = status
+    run.message = message[:2000]
+    run.counts = dict(ctx.counts)
+    run.brightpearl_requests = ctx.requests_made
+    run.finished_at = timezone.now()
+    run.save()
+
+
+def _finish(event: WebhookEvent, status: str, message: str) -> str:
+    event.status = status
+    event.error = "" if status == WebhookEvent.Status.PROCESSED else message[:2000]
+    event.processed_at = timezone.now()
+    event.save(update_fields=["status", "error", "processed_at"])
+    log = logger.warning if status == WebhookEvent.Status.FAILED else logger.info
+    log("webhook %s (%s %s): %s — %s", event.pk, event.source, event.event, status, message)
+    return status
+
+
+def _note_error(event: WebhookEvent, message: str) -> None:
+    WebhookEvent.objects.filter(pk=event.pk).update(error=message[:2000])

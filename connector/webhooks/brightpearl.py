@@ -1,0 +1,84 @@
+"""Brightpearl resource-event webhooks.
+
+Brightpearl signs nothing (brightpearl-api.md §9.4): the per-connection secret in the URL is the
+only authentication, so the body is a hint and processing re-fetches what it names. The body is
+the JSON template the connector registers (see services/subscriptions.py); `id` is an ID set.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from brightpearl.idset import format_id_set, parse_id_set
+
+from ..models import Connection, WebhookEvent
+from .base import Parsed, Rejected, WebhookView, parse_json_object
+
+# The events the connector subscribes to and knows how to process.
+SUPPORTED_EVENTS = frozenset(
+    {"goods-in-note.created", "order.modified.order-status", "quarantine-release.created"}
+)
+# More than this many IDs in one delivery is not a Brightpearl event (it sends one event per
+# change; an ID set groups a batch); refusing keeps a forged body from fanning out work.
+MAX_IDS_PER_EVENT = 2000
+
+
+def parse_brightpearl_body(connection: Connection, body: bytes) -> Parsed:
+    data = parse_json_object(body)
+    account = str(data.get("accountCode") or "").strip()
+    if not account:
+        raise Rejected("accountCode is missing.")
+    if account.casefold() != (connection.brightpearl_account or "").strip().casefold():
+        raise Rejected("accountCode is not this connection's Brightpearl account.")
+    full_event = str(data.get("fullEvent") or "").strip()
+    if not full_event:
+        # Older templates may omit fullEvent: rebuild it from its parts when they are there.
+        parts = [str(data.get(k) or "").strip() for k in ("resourceType", "lifecycleEvent")]
+        full_event = ".".join(p for p in parts if p)
+    if full_event not in SUPPORTED_EVENTS:
+        raise Rejected(f"Unsupported event {full_event[:100]!r}.")
+    raw_ids = data.get("id")
+    try:
+        ids = parse_id_set(raw_ids if isinstance(raw_ids, int | str) else "")
+    except ValueError as exc:
+        raise Rejected(f"id is not a valid ID set: {exc}") from None
+    if len(ids) > MAX_IDS_PER_EVENT:
+        raise Rejected(f"id names more than {MAX_IDS_PER_EVENT} resources.")
+    id_set = format_id_set(ids)
+    raised_on = str(data.get("raisedOn") or "").strip()
+    return Parsed(
+        event=full_event,
+        resource_type=str(data.get("resourceType") or full_event.partition(".")[0]),
+        resource_ids=id_set,
+        # A redelivery of the same event (QoS 1 retries) carries the same raisedOn.
+        dedupe_key=f"{full_event}|{id_set}|{raised_on}" if raised_on else "",
+    )
+
+
+class BrightpearlWebhookView(WebhookView):
+    source = WebhookEvent.Source.BRIGHTPEARL
+
+    def parse(self, connection: Connection, body: bytes) -> Parsed:
+        return parse_brightpearl_body(connection, body)
+
+    def enqueue(self, event: WebhookEvent) -> None:
+        """Queue processing. If the broker refuses, the event is marked failed (so it is not a
+        "duplicate" of itself) and the error propagates: a 5xx, and Brightpearl delivers again."""
+        from ..tasks import process_webhook_event
+
+        try:
+            process_webhook_event.delay(event.pk)
+        except Exception as exc:
+            WebhookEvent.objects.filter(pk=event.pk).update(
+                status=WebhookEvent.Status.FAILED,
+                error=f"Could not queue processing: {type(exc).__name__}: {exc}"[:2000],
+            )
+            raise
+
+
+def enqueue_processing(event_ids) -> None:
+    """Queue processing of stored events once the current transaction commits."""
+    from ..tasks import process_webhook_event
+
+    for pk in event_ids:
+        transaction.on_commit(lambda pk=pk: process_webhook_event.delay(pk))
