@@ -201,6 +201,33 @@ class SandboxServer:
     def __exit__(self, *exc):
         self.stop()
 
+    # -- control API shared by every platform sandbox ------------------------------------------
+    def public_config(self) -> dict:
+        """What GET /_sandbox/config shows (subclasses add their credentials and URLs)."""
+        return {"webhook_url": getattr(self, "webhook_url", "")}
+
+    def control_common(self, request, path: str, body: dict):
+        """Reset, configure, inspect actions and webhook deliveries: the same for every
+        platform. Returns a Response, or None when the path is the subclass's to answer."""
+        if request.method == "POST" and path == "/reset":
+            self.reset()
+            return Response(200, {"ok": True})
+        if request.method == "POST" and path == "/config":
+            try:
+                self.configure(**body)
+            except ValueError as exc:
+                raise HttpError(400, {"error": str(exc)}) from exc
+            return Response(200, {"ok": True})
+        if request.method == "GET" and path == "/config":
+            return Response(200, self.public_config())
+        if request.method == "GET" and path == "/actions":
+            with self.lock:
+                return Response(200, {"actions": list(self.actions)})
+        if request.method == "GET" and path == "/deliveries":
+            with self.lock:
+                return Response(200, {"deliveries": list(self.deliveries)})
+        return None
+
     # -- webhooks ------------------------------------------------------------------------------
     def deliver(self, url: str, body: bytes, headers: dict[str, str], wait: bool) -> dict | None:
         """Send now (wait=True, returns the record) or from a thread (state changes made by API

@@ -51,6 +51,7 @@ def test_demo_runs_the_whole_story_without_any_service(tmp_path):
     assert "user: admin   password: " in out
     assert "[credit succeeded] RMA" in out
     assert "[credit flagged]" in out and "MUG-WHITE is not on original order" in out
-    assert "[process succeeded]" in out
+    assert "[receipt succeeded via webhook]" in out  # Brightpearl webhook → worker
+    assert "[process succeeded via webhook]" in out
     assert "[refund succeeded]" in out
     assert (tmp_path / "db.sqlite3").exists()

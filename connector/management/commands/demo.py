@@ -26,6 +26,7 @@ from brightpearl.sandbox import SandboxControl, SandboxServer
 from brightpearl.sandbox.control_api import seed_account
 from brightpearl.sandbox.demo import DEMO_DATA
 from connector.models import Connection, SyncEvent, SyncRun
+from connector.services import subscriptions
 from connector.tasks import sync_connection
 from returns.platforms.loop.sandbox import LoopSandbox
 
@@ -63,6 +64,7 @@ class Command(BaseCommand):
         with bp.state.lock:
             seed_account(account, DEMO_DATA)
         settings.BRIGHTPEARL_API_URL = bp.api_url_template
+        settings.PUBLIC_BASE_URL = f"http://127.0.0.1:{port}"
         connection = self.connection(token, loop)
         returns = self.seed_returns(loop)
 
@@ -91,6 +93,9 @@ class Command(BaseCommand):
                     cmd, env=env, stdout=out, stderr=subprocess.STDOUT
                 )
             self.banner(port, password, bp, loop, logs)
+            self.wait_for_web(port, procs["web"])
+            registered = subscriptions.register(connection)
+            self.say(f"Subscribed to Brightpearl webhooks: {', '.join(sorted(registered.created))}")
             self.story(connection, bp, returns, procs, exit_after, exit_when_done)
         except KeyboardInterrupt:
             pass
@@ -187,6 +192,20 @@ class Command(BaseCommand):
             "  Press Ctrl-C to stop.\n"
         )
 
+    def wait_for_web(self, port: int, proc, timeout: float = 60) -> None:
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise CommandError("the web process stopped; see var/demo-logs/web.log")
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/login/", timeout=2)  # noqa: S310
+                return
+            except OSError:
+                time.sleep(0.3)
+        raise CommandError(f"the web server did not answer on port {port}")
+
     # --- the story -------------------------------------------------------------------------
     def story(self, connection, bp, returns, procs, exit_after, exit_when_done) -> None:
         started = time.monotonic()
@@ -199,7 +218,10 @@ class Command(BaseCommand):
                 if proc.poll() is not None:
                     raise CommandError(f"the {name} process stopped; see var/demo-logs/{name}.log")
             for event in (
-                SyncEvent.objects.filter(connection=connection).exclude(pk__in=shown).order_by("pk")
+                SyncEvent.objects.filter(connection=connection)
+                .exclude(pk__in=shown)
+                .select_related("run")
+                .order_by("pk")
             ):
                 shown.add(event.pk)
                 if event.kind == SyncEvent.Kind.PROCESS and not refunded:
@@ -209,8 +231,9 @@ class Command(BaseCommand):
                         "again to record the refund…"
                     )
                     sync_connection.delay(connection.pk, trigger=SyncRun.Trigger.ADMIN)
+                via = " via webhook" if event.run and event.run.trigger == "webhook" else ""
                 self.say(
-                    f"  [{event.kind} {event.outcome}] RMA {event.rma_number or '-'}"
+                    f"  [{event.kind} {event.outcome}{via}] RMA {event.rma_number or '-'}"
                     f"{f', credit {event.credit_id}' if event.credit_id else ''}: "
                     f"{event.message}"
                 )
@@ -220,10 +243,10 @@ class Command(BaseCommand):
                     received = True
                     self.say(
                         f"The warehouse receives RMA {returns['received']['id']} "
-                        f"in Brightpearl (credit {credit})…"
+                        f"in Brightpearl (credit {credit}); Brightpearl tells the connector by "
+                        "webhook…"
                     )
                     SandboxControl(bp.url, ACCOUNT).receive(credit)
-                    sync_connection.delay(connection.pk, trigger=SyncRun.Trigger.ADMIN)
             if exit_after and time.monotonic() - started > exit_after:
                 return
             if (

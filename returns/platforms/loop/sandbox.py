@@ -500,40 +500,26 @@ class LoopSandbox(SandboxServer):
         self._auto_fire(record["id"], "return.updated")
         return Response(200, True)
 
+    def public_config(self) -> dict:
+        return {
+            "api_key": self.api_key,
+            "api_url": self.api_url,
+            "webhook_url": self.webhook_url,
+            "webhook_secret": self.webhook_secret,
+        }
+
     # -- control API -------------------------------------------------------------------------
     def _control(self, request: Request) -> Response:
         path = request.path[len("/_sandbox") :].rstrip("/")
         body = request.json(default={}) or {}
-        if request.method == "POST" and path == "/reset":
-            self.reset()
-            return Response(200, {"ok": True})
-        if request.method == "POST" and path == "/config":
-            try:
-                self.configure(**body)
-            except ValueError as exc:
-                raise HttpError(400, {"error": str(exc)}) from exc
-            return Response(200, {"ok": True})
-        if request.method == "GET" and path == "/config":
-            return Response(
-                200,
-                {
-                    "api_key": self.api_key,
-                    "api_url": self.api_url,
-                    "webhook_url": self.webhook_url,
-                    "webhook_secret": self.webhook_secret,
-                },
-            )
+        common = self.control_common(request, path, body)
+        if common is not None:
+            return common
         if request.method == "POST" and path == "/returns":
             for key in ("created_at", "updated_at"):
                 if body.get(key):
                     body[key] = _parse_time(body[key])
             return Response(201, self.add_return(**body))
-        if request.method == "GET" and path == "/actions":
-            with self.lock:
-                return Response(200, {"actions": list(self.actions)})
-        if request.method == "GET" and path == "/deliveries":
-            with self.lock:
-                return Response(200, {"deliveries": list(self.deliveries)})
         if request.method == "POST" and path == "/destinations":
             return Response(201, self.add_destination(**body))
         if request.method == "POST" and path == "/webhooks/fire":

@@ -528,40 +528,26 @@ class ReturnGOSandbox(SandboxServer):
         self._auto_fire(number, "SHIPMENT_STATUS_UPDATED")
         return Response(200, dict(shipment))
 
+    def public_config(self) -> dict:
+        return {
+            "api_key": self.api_key,
+            "shop_name": self.shop_name,
+            "api_url": self.url,
+            "webhook_url": self.webhook_url,
+        }
+
     # -- control API -------------------------------------------------------------------------
     def _control(self, request: Request) -> Response:
         path = request.path[len("/_sandbox") :].rstrip("/")
         body = request.json(default={}) or {}
-        if request.method == "POST" and path == "/reset":
-            self.reset()
-            return Response(200, {"ok": True})
-        if request.method == "POST" and path == "/config":
-            try:
-                self.configure(**body)
-            except ValueError as exc:
-                raise HttpError(400, {"error": str(exc)}) from exc
-            return Response(200, {"ok": True})
-        if request.method == "GET" and path == "/config":
-            return Response(
-                200,
-                {
-                    "api_key": self.api_key,
-                    "shop_name": self.shop_name,
-                    "api_url": self.url,
-                    "webhook_url": self.webhook_url,
-                },
-            )
+        common = self.control_common(request, path, body)
+        if common is not None:
+            return common
         if request.method == "POST" and path == "/rmas":
             for key in ("created_at", "updated_at"):
                 if body.get(key):
                     body[key] = _when(body[key])
             return Response(201, self.add_rma(**body))
-        if request.method == "GET" and path == "/actions":
-            with self.lock:
-                return Response(200, {"actions": list(self.actions)})
-        if request.method == "GET" and path == "/deliveries":
-            with self.lock:
-                return Response(200, {"deliveries": list(self.deliveries)})
         if request.method == "POST" and path == "/webhooks/fire":
             return Response(
                 200,
