@@ -58,6 +58,11 @@ class SalesCredit(models.Model):
     order_row_units = models.JSONField(
         default=dict, blank=True, help_text="Original order row ID → units this credit returns."
     )
+    released_units = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="RMA line ID → units released from quarantine to sellable stock since receipt.",
+    )
     last_error = models.TextField(blank=True)
     received_via_goods_in = models.BooleanField(
         default=False, help_text="We created the goods-in note (return processed elsewhere)."

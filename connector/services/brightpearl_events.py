@@ -15,11 +15,10 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 
 from brightpearl import ServerError, ThrottledError, TransportError, format_id_set, parse_id_set
-from returns.models import RmaLine
 
 from ..models import BindingState, SalesCredit, SyncRun, WebhookEvent
 from .context import SyncContext
-from .receipts import OPEN_STATUSES, update_receipts
+from .receipts import OPEN_STATUSES, quarantine_holders, update_receipts
 
 # Errors worth another try: no answer, a 5xx, or throttling that outlasted the client's waits.
 TRANSIENT_ERRORS = (TransportError, ServerError, ThrottledError)
@@ -94,31 +93,16 @@ def credits_for_quarantine_release(
     ctx: SyncContext, ids: list[int]
 ) -> tuple[list[SalesCredit], str]:
     """A release moves stock of one product out of a warehouse's quarantine location; it names
-    no order and no goods-in note, and Brightpearl documents no GET for a release (its goods
-    movements carry no order either). So a release cannot be attributed to a credit honestly:
-    the event is recorded as ignored and says which return lines still hold quarantined units,
-    for staff to check. Receipts never count a release as restocked (UNCONFIRMED territory)."""
-    held = (
-        RmaLine.objects.filter(
-            rma__connection=ctx.connection,
-            rma__sales_credit__state=BindingState.CREATED,
-            quantity_received__gt=0,
-        )
-        .select_related("rma")
-        .order_by("-rma__updated_at", "pk")
-    )
-    held = [line for line in held if line.quantity_received > line.quantity_restocked]
-    if not held:
+    no order, and Brightpearl documents no GET for a release. So the event only says "look
+    again": every credit of ours still holding quarantined units is re-read, and releases are
+    attributed first in, first out from the goods movements (`receipts.release_fifo`)."""
+    holders = quarantine_holders(ctx.connection)
+    if not holders:
         return [], (
             f"quarantine release(s) {_ids_text(ids)}: no return of this connection holds "
             "quarantined units"
         )
-    names = list(dict.fromkeys(line.rma.rma_number for line in held))  # most recent first
-    shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
-    return [], (
-        f"quarantine release(s) {_ids_text(ids)} cannot be matched to a credit (a release names "
-        f"no order); returns holding quarantined units, check in Brightpearl: {shown}"
-    )
+    return holders, ""
 
 
 FINDERS: dict[str, Callable[[SyncContext, list[int]], tuple[list[SalesCredit], str]]] = {

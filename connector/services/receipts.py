@@ -85,8 +85,23 @@ def receipt_candidates(connection) -> list[SalesCredit]:
 
 
 def update_receipts(ctx: SyncContext, bindings: list[SalesCredit] | None = None) -> None:
+    holders = quarantine_holders(ctx.connection) if bindings is None else None
     bindings = receipt_candidates(ctx.connection) if bindings is None else bindings
     bindings = [b for b in bindings if b.credit_id]
+    _read_receipts(ctx, bindings)
+    # Releases from quarantine turn received units into restocked ones, also after processing.
+    by_pk = {b.pk: b for b in bindings}
+    for holder in holders or []:
+        by_pk.setdefault(holder.pk, holder)
+    try:
+        apply_quarantine_releases(ctx, [b for b in by_pk.values() if _holds_quarantine(b)])
+    except BrightpearlError as exc:
+        ctx.record(
+            Kind.RECEIPT, Outcome.FAILED, f"Could not read quarantine releases: {exc}", error=exc
+        )
+
+
+def _read_receipts(ctx: SyncContext, bindings: list[SalesCredit]) -> None:
     for start in range(0, len(bindings), MAX_IDS_PER_CALL):
         group = bindings[start : start + MAX_IDS_PER_CALL]
         credit_ids = [b.credit_id for b in group]
@@ -149,7 +164,9 @@ def apply_receipt(
 
     changed = []
     for line_id, line in lines.items():
-        received, restocked = tally.received.get(line_id, 0), tally.restocked.get(line_id, 0)
+        released = int((binding.released_units or {}).get(str(line_id), 0))
+        received = tally.received.get(line_id, 0)
+        restocked = min(received, tally.restocked.get(line_id, 0) + released)
         if (line.quantity_received, line.quantity_restocked) != (received, restocked):
             changed.append(
                 f"{line.sku}: {received}/{line.quantity} received, {restocked} restocked"
@@ -370,3 +387,109 @@ def _default_location(ctx: SyncContext, warehouse_id: int) -> int | None:
         if int(location.get("id") or 0) not in quarantine:
             return int(location["id"])
     return None
+
+
+# --- quarantine releases ---------------------------------------------------------------------
+def _holds_quarantine(binding: SalesCredit) -> bool:
+    return any(line.quantity_received > line.quantity_restocked for line in binding.rma.lines.all())
+
+
+def quarantine_holders(connection) -> list[SalesCredit]:
+    """Credits (processed or not) with returned units still in a quarantine location."""
+    return [
+        b
+        for b in SalesCredit.objects.filter(
+            connection=connection,
+            state=BindingState.CREATED,
+            credit_id__isnull=False,
+            rma__lines__quantity_received__gt=0,
+        )
+        .distinct()
+        .select_related("rma")
+        .prefetch_related("rma__lines")
+        if _holds_quarantine(b)
+    ]
+
+
+def release_fifo(movements: Iterable[dict]) -> dict[tuple[int, int], int]:
+    """Pure: which quarantined receipts the releases took, first in first out.
+
+    `movements` are goods movements of one product in one warehouse's quarantine: units in
+    (positive, with the order and row they were received against) and out (negative: released).
+    A release names no order (Brightpearl), so it is attributed to the oldest units still held —
+    the way stock is released in practice. Returns (order ID, row ID) → units released."""
+    ordered = sorted(
+        movements, key=lambda m: (str(m.get("updatedOn") or ""), int(m.get("goodsMovementId") or 0))
+    )
+    held: list[list] = []  # [order_id, row_id, units left]
+    taken: dict[tuple[int, int], int] = defaultdict(int)
+    for move in ordered:
+        quantity = int(Decimal(str(move.get("quantity") or 0)))
+        if quantity > 0:
+            held.append(
+                [int(move.get("orderId") or 0), int(move.get("purchaseOrderRowId") or 0), quantity]
+            )
+            continue
+        out = -quantity
+        while out > 0 and held:
+            order_id, row_id, left = held[0]
+            take = min(left, out)
+            if order_id and row_id:
+                taken[(order_id, row_id)] += take
+            out -= take
+            held[0][2] -= take
+            if held[0][2] == 0:
+                held.pop(0)
+    return dict(taken)
+
+
+def apply_quarantine_releases(ctx: SyncContext, bindings: list[SalesCredit]) -> None:
+    """Re-derive, for credits holding quarantined units, how many were released to sellable
+    stock since; restocked = received into stock + released. One goods-movement search per
+    product and warehouse concerned (its filters take one value each)."""
+    if not bindings:
+        return
+    keys: set[tuple[int, int]] = set()
+    for binding in bindings:
+        for row in binding.planned_rows or []:
+            if row.get("productId") and binding.warehouse_id:
+                keys.add((int(binding.warehouse_id), int(row["productId"])))
+    taken: dict[tuple[int, int], int] = {}
+    for warehouse_id, product_id in sorted(keys):
+        moves = ctx.client.search_goods_movements(
+            productId=product_id, warehouseId=warehouse_id, isQuarantine=True
+        )
+        taken.update(release_fifo(moves))
+    for binding in bindings:
+        new = {
+            line_id: sum(taken.get((binding.credit_id, int(r)), 0) for r in rows)
+            for line_id, rows in (binding.row_map or {}).items()
+        }
+        old = {k: int(v) for k, v in (binding.released_units or {}).items()}
+        if {k: v for k, v in new.items() if v} == {k: v for k, v in old.items() if v}:
+            continue
+        notes = []
+        for line in binding.rma.lines.all():
+            delta = new.get(str(line.pk), 0) - old.get(str(line.pk), 0)
+            if not delta:
+                continue
+            line.quantity_restocked = max(
+                0, min(line.quantity_received, line.quantity_restocked + delta)
+            )
+            notes.append(
+                f"{line.sku}: {new.get(str(line.pk), 0)} released from quarantine, "
+                f"{line.quantity_restocked}/{line.quantity_received} restocked"
+            )
+            if not ctx.dry_run:
+                line.save(update_fields=["quantity_restocked"])
+        if ctx.dry_run:
+            continue
+        SalesCredit.objects.filter(pk=binding.pk).update(released_units=new)
+        binding.released_units = new
+        ctx.record(
+            Kind.RECEIPT,
+            Outcome.SUCCEEDED,
+            "; ".join(notes) or "Quarantine updated.",
+            rma=binding.rma,
+            credit_id=binding.credit_id,
+        )

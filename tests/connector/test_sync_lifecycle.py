@@ -243,3 +243,25 @@ def test_a_flagged_return_is_not_processed_until_staff_clear_the_flag(world, adm
     rma.refresh_from_db()
     assert rma.status == "processed"
     assert world.loop.actions_for(loop_return["id"]).count("process") == 1
+
+
+def test_quarantine_then_release_is_restocked_by_polling_too(world):
+    sku = "COAT-Q-" + world.bp.code
+    sale = world.sale([(sku, 3, "90.00", "18.00")])
+    loop_return = world.loop_return(sale, [{"sku": sku, "quantity": 3}])
+    world.sync()
+    rma = rma_for(world, loop_return)
+    world.bp.control.receive(rma.sales_credit.credit_id, quarantine=True)
+    world.sync()
+    rma.refresh_from_db()
+    assert rma.status == "processed"  # received counts, wherever it was put
+    assert rma.lines.get().quantity_restocked == 0
+    world.bp.control.quarantine_release(2, world.products[sku], 2)
+    world.sync()
+    line = rma.lines.get()
+    assert (line.quantity_received, line.quantity_restocked) == (3, 2)
+    world.bp.control.quarantine_release(2, world.products[sku], 1)
+    world.sync()
+    assert rma.lines.get().quantity_restocked == 3
+    world.sync()  # nothing new: stays put
+    assert rma.lines.get().quantity_restocked == 3

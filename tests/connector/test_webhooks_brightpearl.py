@@ -299,24 +299,34 @@ def test_goods_in_note_of_another_order_is_ignored(
     assert f"order(s) {other} are not sales credits" in event.error
 
 
-def test_quarantine_release_is_ignored_with_the_reason(
+def test_quarantine_release_webhook_turns_quarantined_units_into_restocked_ones(
     world, eager, django_capture_on_commit_callbacks
 ):
     sku = f"J-{world.bp.code}"
-    _, loop_return = returned(world, (sku, 1))
+    _, loop_return = returned(world, (sku, 2))
     world.sync()
     [binding] = credits_of(world, loop_return)
     world.bp.control.receive(binding.credit_id, quarantine=True)
     world.sync()
+    line = rma_of(world, loop_return).lines.get()
+    assert (line.quantity_received, line.quantity_restocked) == (2, 0)
     release = world.bp.control.quarantine_release(2, world.products[sku], 1)
     body = event_body(world.connection, "quarantine-release.created", [release["id"]])
     post(world.connection, body, django_capture_on_commit_callbacks)
     event = WebhookEvent.objects.get()
+    assert event.status == WebhookEvent.Status.PROCESSED, event.error
+    line.refresh_from_db()
+    assert (line.quantity_received, line.quantity_restocked) == (2, 1)
+
+
+def test_quarantine_release_with_nothing_held_is_ignored_with_the_reason(
+    world, eager, django_capture_on_commit_callbacks
+):
+    body = event_body(world.connection, "quarantine-release.created", [5])
+    post(world.connection, body, django_capture_on_commit_callbacks)
+    event = WebhookEvent.objects.get()
     assert event.status == WebhookEvent.Status.IGNORED
-    assert "cannot be matched to a credit" in event.error
-    assert rma_of(world, loop_return).rma_number in event.error
-    line = rma_of(world, loop_return).lines.get()
-    assert (line.quantity_received, line.quantity_restocked) == (1, 0)
+    assert "no return of this connection holds quarantined units" in event.error
 
 
 def test_disabled_connection_refuses_with_409(world):
