@@ -187,3 +187,15 @@ def test_a_credit_another_integration_made_for_the_rma_is_adopted(world):
     binding = SalesCredit.objects.get()
     assert binding.adopted and binding.credit_id == other
     assert binding.row_map  # rows matched by product and quantity
+
+
+def test_delay_past_the_client_timeout_on_the_payment_post_pays_once(world, settings):
+    binding = _processed_and_refunded(world)
+    settings.BRIGHTPEARL_TIMEOUT = 0.5
+    world.bp.control.add_fault(PAYMENT_POST, "delay", method="POST", seconds=1.5, times=1)
+    world.sync()
+    time.sleep(1.5)  # the payment is written after we gave up waiting for the answer
+    world.sync()
+    world.sync()
+    payments = [p for p in world.payments() if p["orderId"] == binding.credit_id]
+    assert len(payments) == 1
