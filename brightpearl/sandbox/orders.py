@@ -320,33 +320,29 @@ def get_orders(ctx: Ctx, ids: str):
     return [render_order(ctx.account, order) for order in found]
 
 
-@router.route("GET", r"/order-service/sales-order/(?P<ids>[^/]+)/?")
-def get_sales_orders(ctx: Ctx, ids: str):
+def _orders_of_type(ctx: Ctx, ids: str, type_code: str, missing: str) -> Reply:
+    """Sales Order / Sales Credit GET: 404 when none exist, 207 when only some do [DOC]."""
     wanted = id_set(ids)
     found = [
         ctx.account.orders[i]
         for i in wanted
-        if ctx.account.orders.get(i, {}).get("orderTypeCode") == "SO"
+        if ctx.account.orders.get(i, {}).get("orderTypeCode") == type_code
     ]
     if not found:
-        raise ApiError(404, "CMNC-404", "No sales orders found")
+        raise ApiError(404, "CMNC-404", missing)
     body = [render_sales_credit(ctx.account, order) for order in found]
     return Reply(207 if len(found) < len(wanted) else 200, {"response": body})
+
+
+@router.route("GET", r"/order-service/sales-order/(?P<ids>[^/]+)/?")
+def get_sales_orders(ctx: Ctx, ids: str):
+    return _orders_of_type(ctx, ids, "SO", "No sales orders found")
 
 
 # --------------------------------------------------------------------------- Sales credit
 @router.route("GET", r"/order-service/sales-credit/(?P<ids>[^/]+)/?")
 def get_sales_credits(ctx: Ctx, ids: str):
-    wanted = id_set(ids)
-    found = [
-        ctx.account.orders[i]
-        for i in wanted
-        if ctx.account.orders.get(i, {}).get("orderTypeCode") == "SC"
-    ]
-    if not found:
-        raise ApiError(404, "CMNC-404", "No sales credits found for the requested IDs")
-    body = [render_sales_credit(ctx.account, order) for order in found]
-    return Reply(207 if len(found) < len(wanted) else 200, {"response": body})
+    return _orders_of_type(ctx, ids, "SC", "No sales credits found for the requested IDs")
 
 
 @router.route("GET", r"/order-service/sales-credit/?")

@@ -107,27 +107,42 @@ class World:
         return self.state().get("customerPayments", [])
 
 
-@pytest.fixture
-def world(db, sandbox, loop_server, settings, django_capture_on_commit_callbacks) -> World:
+def make_world(sandbox, loop_server, settings, customer: str, **connection_fields) -> World:
+    """A fresh Brightpearl sandbox account with one customer and a connection to it."""
     settings.BRIGHTPEARL_API_URL = sandbox.api_url_template
-    loop_server.reset()
-    loop_server.configure(rate_limit=[(300, 60.0)], webhook_url="", allow_flagged_process=False)
     account = make_sandbox_account(sandbox)
+    first, last = customer.split()
     contact = account.control.seed(
-        contacts=[{"firstName": "Ada", "lastName": "Lovelace", "email": "ada@example.com"}]
+        contacts=[{"firstName": first, "lastName": last, "email": f"{first.lower()}@example.com"}]
     )["contacts"][0]
     connection = Connection.objects.create(
-        name=f"Loop shop {account.code}",
         brightpearl_account=account.code,
         brightpearl_app_ref=account.app_ref,
         brightpearl_account_token=account.account_token,
+        **{
+            k: v.format(code=account.code) if k == "name" else v
+            for k, v in connection_fields.items()
+        },
+    )
+    return World(bp=account, loop=loop_server, connection=connection, contact_id=contact)
+
+
+@pytest.fixture
+def world(db, sandbox, loop_server, settings, django_capture_on_commit_callbacks) -> World:
+    loop_server.reset()
+    loop_server.configure(rate_limit=[(300, 60.0)], webhook_url="", allow_flagged_process=False)
+    return make_world(
+        sandbox,
+        loop_server,
+        settings,
+        "Ada Lovelace",
+        name="Loop shop {code}",
         platform="loop",
         platform_api_key=loop_server.api_key,
         platform_api_url=loop_server.api_url,
         refund_method_code="1200",
         customer_ref_prefix="RMA-",
     )
-    return World(bp=account, loop=loop_server, connection=connection, contact_id=contact)
 
 
 @pytest.fixture(scope="session")
@@ -139,17 +154,13 @@ def returngo_server():
 
 @pytest.fixture
 def rg_world(db, sandbox, returngo_server, loop_server, settings):
-    settings.BRIGHTPEARL_API_URL = sandbox.api_url_template
     returngo_server.reset()
-    account = make_sandbox_account(sandbox)
-    contact = account.control.seed(
-        contacts=[{"firstName": "Grace", "lastName": "Hopper", "email": "grace@example.com"}]
-    )["contacts"][0]
-    connection = Connection.objects.create(
-        name=f"ReturnGO shop {account.code}",
-        brightpearl_account=account.code,
-        brightpearl_app_ref=account.app_ref,
-        brightpearl_account_token=account.account_token,
+    world = make_world(
+        sandbox,
+        loop_server,
+        settings,
+        "Grace Hopper",
+        name="ReturnGO shop {code}",
         platform="returngo",
         platform_api_key=returngo_server.api_key,
         platform_shop_name=returngo_server.shop_name,
@@ -157,6 +168,5 @@ def rg_world(db, sandbox, returngo_server, loop_server, settings):
         refund_method_code="1220",
         customer_ref_prefix="RGO-",
     )
-    world = World(bp=account, loop=loop_server, connection=connection, contact_id=contact)
     world.returngo = returngo_server
     return world
