@@ -137,8 +137,11 @@ BRIGHTPEARL_TIMEOUT = env.float("BRIGHTPEARL_TIMEOUT", default=30.0)
 # Public base URL of this service, used to build the webhook URIs registered in Brightpearl.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 
-# How long a sales-credit POST of a crashed worker may still be in flight at Brightpearl.
-CREDIT_ATTEMPT_LEASE_SECONDS = env.int("CREDIT_ATTEMPT_LEASE_SECONDS", default=120)
+# How long a write to Brightpearl (credit or payment POST) whose answer we did not get may still
+# be executing there: no second write of that record is sent before this has passed since the
+# first was sent, whoever sent it. Must exceed BRIGHTPEARL_TIMEOUT plus Brightpearl's slowest
+# answer (a system check refuses less than the timeout + 60 s).
+CREDIT_ATTEMPT_LEASE_SECONDS = env.int("CREDIT_ATTEMPT_LEASE_SECONDS", default=300)
 
 # Inbound webhooks larger than this are refused (413) and recorded.
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)

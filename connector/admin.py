@@ -251,6 +251,16 @@ class SyncRunAdmin(admin.ModelAdmin):
         messages.info(request, f"Sync queued for {len(ids)} connection(s).")
 
 
+def _retry(request, rma_ids, *, clear_flags: bool = False) -> None:
+    """Queue the retry, then tell staff which items were queued and which were not, and why."""
+    result = retry_items(rma_ids, user=request.user.get_username(), clear_flags=clear_flags)
+    enqueue_sync(result.connection_ids, SyncRun.Trigger.ADMIN)
+    if result.queued:
+        messages.success(request, "Retry queued — " + "; ".join(result.queued) + ".")
+    if result.left:
+        messages.warning(request, "Not retried — " + "; ".join(result.left) + ".")
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Logs and bindings are written by the connector, never by hand."""
 
@@ -281,7 +291,7 @@ class SyncEventAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("connection",)
     raw_id_fields = ("run", "connection", "rma")
-    actions = ["retry_selected"]
+    actions = ["retry_selected", "clear_flag_and_retry"]
 
     def get_search_results(self, request, queryset, search_term):
         """Order number, RMA number (exact, case-insensitive) or credit ID."""
@@ -299,8 +309,11 @@ class SyncEventAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Retry selected items")
     def retry_selected(self, request, queryset):
-        connections = retry_items([e.rma_id for e in queryset if e.rma_id is not None])
-        messages.info(request, f"Retry queued for {len(connections)} connection(s).")
+        _retry(request, [e.rma_id for e in queryset if e.rma_id is not None])
+
+    @admin.action(description="Clear flag and retry (the cause is resolved)")
+    def clear_flag_and_retry(self, request, queryset):
+        _retry(request, [e.rma_id for e in queryset if e.rma_id is not None], clear_flags=True)
 
 
 @admin.register(SalesCredit)
@@ -321,12 +334,15 @@ class SalesCreditAdmin(ReadOnlyAdmin):
     search_fields = ("order_number", "customer_ref", "credit_id", "rma__rma_number")
     list_select_related = ("connection", "rma")
     raw_id_fields = ("connection", "rma")
-    actions = ["retry_selected"]
+    actions = ["retry_selected", "clear_flag_and_retry"]
 
     @admin.action(description="Retry selected items")
     def retry_selected(self, request, queryset):
-        connections = retry_items([b.rma_id for b in queryset])
-        messages.info(request, f"Retry queued for {len(connections)} connection(s).")
+        _retry(request, [b.rma_id for b in queryset])
+
+    @admin.action(description="Clear flag and retry (the cause is resolved)")
+    def clear_flag_and_retry(self, request, queryset):
+        _retry(request, [b.rma_id for b in queryset], clear_flags=True)
 
 
 @admin.register(RefundPayment)

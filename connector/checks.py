@@ -51,3 +51,23 @@ def webhooks_without_secrets(app_configs, **kwargs):
         )
         for name in names
     ]
+
+
+@register()
+def write_lease_outlives_the_timeout(app_configs, **kwargs):
+    """A write whose answer we gave up on must count as in flight for longer than Brightpearl
+    can take to finish it, or a second write could land beside it (see exactly_once.py)."""
+    from django.core.checks import Error
+
+    lease, timeout = settings.CREDIT_ATTEMPT_LEASE_SECONDS, settings.BRIGHTPEARL_TIMEOUT
+    if lease >= timeout + 60:
+        return []
+    return [
+        Error(
+            f"CREDIT_ATTEMPT_LEASE_SECONDS ({lease}) must be at least BRIGHTPEARL_TIMEOUT "
+            f"({timeout:g}) + 60 s: a credit or payment POST that timed out could otherwise "
+            "be sent again while Brightpearl is still executing the first one.",
+            hint="Raise CREDIT_ATTEMPT_LEASE_SECONDS (default 300) or lower BRIGHTPEARL_TIMEOUT.",
+            id="connector.E010",
+        )
+    ]

@@ -220,7 +220,12 @@ class LineOutSerializer(serializers.ModelSerializer):
 
 class RefundOutSerializer(serializers.ModelSerializer):
     payment_id = serializers.SerializerMethodField(help_text="Brightpearl customer payment ID.")
-    payment_state = serializers.SerializerMethodField()
+    payment_state = serializers.SerializerMethodField(
+        help_text="pending, attempting, created, failed; null before the first attempt."
+    )
+    payment_error = serializers.SerializerMethodField(
+        help_text="Why the payment could not be recorded (empty when it was)."
+    )
 
     class Meta:
         model = Refund
@@ -233,6 +238,7 @@ class RefundOutSerializer(serializers.ModelSerializer):
             "refunded_at",
             "payment_id",
             "payment_state",
+            "payment_error",
         )
         read_only_fields = fields
 
@@ -245,6 +251,11 @@ class RefundOutSerializer(serializers.ModelSerializer):
     def get_payment_state(self, refund: Refund) -> str | None:
         payment = getattr(refund, "payment", None)
         return payment.state if payment else None
+
+    @extend_schema_field(serializers.CharField())
+    def get_payment_error(self, refund: Refund) -> str:
+        payment = getattr(refund, "payment", None)
+        return payment.last_error if payment else ""
 
 
 class RmaOutSerializer(serializers.ModelSerializer):

@@ -16,7 +16,36 @@ class BindingState(models.TextChoices):
     BLOCKED = "blocked", "Blocked (RMA flagged, nothing created)"
 
 
-class SalesCredit(models.Model):
+class ExactlyOnceFields(models.Model):
+    """What connector.services.exactly_once needs on every binding: the state, and when the
+    last write that may have reached Brightpearl was sent (its lease counts from then)."""
+
+    account_key = models.CharField(
+        "Brightpearl account",
+        max_length=96,
+        db_index=True,
+        help_text="datacentre/account code: Brightpearl IDs are unique only within one account.",
+    )
+    state = models.CharField(
+        max_length=12, choices=BindingState, default=BindingState.PENDING, db_index=True
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    attempt_owner = models.CharField(max_length=64, blank=True)
+    attempt_started_at = models.DateTimeField(
+        "last write sent at",
+        null=True,
+        blank=True,
+        help_text="When the last write that may have reached Brightpearl was sent; until its "
+        "lease ends no new write is sent for this record.",
+    )
+    last_error = models.TextField(blank=True)
+    duplicates_checked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class SalesCredit(ExactlyOnceFields):
     """The Brightpearl sales credit made for one RMA."""
 
     connection = models.ForeignKey(
@@ -32,23 +61,19 @@ class SalesCredit(models.Model):
         help_text="Stable key sent as the credit's externalRef; how we find it again.",
     )
     customer_ref = models.CharField("customer reference", max_length=64, blank=True)
-    parent_order_id = models.PositiveBigIntegerField("original order ID", null=True, blank=True)
+    parent_order_id = models.PositiveBigIntegerField(
+        "original order ID", null=True, blank=True, db_index=True
+    )
     order_number = models.CharField(max_length=64, blank=True, db_index=True)
     credit_id = models.PositiveBigIntegerField(
         "sales credit ID", null=True, blank=True, db_index=True
     )
     warehouse_id = models.PositiveIntegerField(null=True, blank=True)
     currency = models.CharField(max_length=3, blank=True)
-    state = models.CharField(
-        max_length=12, choices=BindingState, default=BindingState.PENDING, db_index=True
-    )
     adopted = models.BooleanField(
         default=False,
         help_text="Found already in Brightpearl (lost answer or another integration).",
     )
-    attempts = models.PositiveIntegerField(default=0)
-    attempt_owner = models.CharField(max_length=64, blank=True)
-    attempt_started_at = models.DateTimeField(null=True, blank=True)
     row_map = models.JSONField(
         "credit rows", default=dict, blank=True, help_text="RMA line ID → credit row ID."
     )
@@ -58,12 +83,17 @@ class SalesCredit(models.Model):
     order_row_units = models.JSONField(
         default=dict, blank=True, help_text="Original order row ID → units this credit returns."
     )
+    order_row_money = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Original order row ID → [net, tax] this credit returns (so the last return "
+        "of a row takes exactly what is left of it, to the cent).",
+    )
     released_units = models.JSONField(
         default=dict,
         blank=True,
         help_text="RMA line ID → units released from quarantine to sellable stock since receipt.",
     )
-    last_error = models.TextField(blank=True)
     received_via_goods_in = models.BooleanField(
         default=False, help_text="We created the goods-in note (return processed elsewhere)."
     )
@@ -78,15 +108,18 @@ class SalesCredit(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["connection", "credit_id"], name="one_binding_per_credit"
+                fields=["account_key", "credit_id"], name="one_binding_per_account_credit"
             )
+        ]
+        indexes = [
+            models.Index(fields=["account_key", "parent_order_id"], name="credit_account_parent")
         ]
 
     def __str__(self) -> str:
         return f"Sales credit {self.credit_id or '(none yet)'} for {self.rma_id}"
 
 
-class RefundPayment(models.Model):
+class RefundPayment(ExactlyOnceFields):
     """The Brightpearl customer payment (PAYMENT) recording one platform refund."""
 
     connection = models.ForeignKey(
@@ -101,11 +134,15 @@ class RefundPayment(models.Model):
     )
     payment_method_code = models.CharField(max_length=36, blank=True)
     payment_id = models.PositiveBigIntegerField(null=True, blank=True)
-    state = models.CharField(max_length=12, choices=BindingState, default=BindingState.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account_key", "payment_id"], name="one_binding_per_account_payment"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Payment {self.payment_id or '(none yet)'} for refund {self.refund_id}"

@@ -36,6 +36,10 @@ def new_webhook_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
+def account_key_for(account_code: str, datacentre: str) -> str:
+    return f"{(datacentre or '').strip().lower()}/{(account_code or '').strip().lower()}"
+
+
 class AuthMode(models.TextChoices):
     PRIVATE_ACCOUNT_TOKEN = "private_account", "Private app – account token"
     PRIVATE_STAFF_TOKEN = "private_staff", "Private app – staff token"
@@ -174,6 +178,16 @@ class Connection(models.Model):
         validators=POSITIVE,
         help_text="Optional sales-credit status that means 'everything received'.",
     )
+    duplicate_credit_status_id = models.PositiveIntegerField(
+        "status for duplicate credits",
+        blank=True,
+        null=True,
+        validators=POSITIVE,
+        help_text="Optional sales-credit status meaning 'cancelled'. When the connector finds a "
+        "second live credit for one return (e.g. one made by another integration), it moves the "
+        "extra credit to this status with a note instead of leaving it to be refunded. Empty: "
+        "the duplicate is only reported.",
+    )
     fee_nominal_code = models.CharField(
         "fee nominal code",
         max_length=4,
@@ -223,6 +237,12 @@ class Connection(models.Model):
     )
     sync_lease_owner = models.CharField(max_length=64, blank=True, editable=False)
     sync_lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Set by every sync request; cleared by the run that serves it. A request that finds a run
+    # holding the lease leaves it set, and that run takes another pass before it ends.
+    sync_requested = models.BooleanField(default=False, editable=False)
+    duplicates_checked_at = models.DateTimeField(
+        "checked for duplicate credits up to", null=True, blank=True, editable=False
+    )
     last_check_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_check_ok = models.BooleanField(null=True, editable=False)
     last_check_report = models.JSONField(default=list, blank=True, editable=False)
@@ -273,6 +293,11 @@ class Connection(models.Model):
     def save(self, *args, **kwargs) -> None:
         self.normalise()
         super().save(*args, **kwargs)
+
+    @property
+    def brightpearl_account_key(self) -> str:
+        """Brightpearl IDs are unique only within one account: this scopes them."""
+        return account_key_for(self.brightpearl_account, self.brightpearl_datacentre)
 
     @property
     def schedule_name(self) -> str:

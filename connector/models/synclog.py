@@ -48,6 +48,8 @@ class SyncEvent(models.Model):
         FLAG = "flag", "Flag on platform"
         GOODS_IN = "goods_in", "Goods-in note"
         CLOSE = "close", "Close credit"
+        DUPLICATE = "duplicate", "Duplicate in Brightpearl"
+        RETRY = "retry", "Retry by staff"
 
     class Outcome(models.TextChoices):
         SUCCEEDED = "succeeded", "Succeeded"

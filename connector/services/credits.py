@@ -1,25 +1,19 @@
 """Sales credits, exactly once per approved RMA.
 
-The guarantee rests on three things (see docs/architecture.md):
-1. a binding row per RMA, claimed under `select_for_update(skip_locked=True)` and marked
-   ``attempting`` (with an owner and a start time) in its own committed transaction before any
-   POST;
-2. a search of Brightpearl before every POST — by our externalRef, then by parent order +
-   customer reference — that adopts a credit which already exists (a lost answer, a crashed
-   worker, or another integration that made one for the same RMA);
-3. an attempt that may have reached Brightpearl is never re-posted blindly: a 5xx or a
-   transport error leaves the binding ``attempting`` and the next attempt searches first.
+The rules (claim, in-flight lease, search before writing again, settle known outcomes) live in
+`exactly_once.py`, shared with payments. This module finds the original orders, plans the
+credit (`credit_plan.py`), searches Brightpearl for a credit that already exists — ours by
+externalRef, or another integration's for the same RMA by parent order + customer reference —
+and adopts it, or posts one.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
+import json
 from collections.abc import Iterable
-from datetime import timedelta
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -27,7 +21,6 @@ from brightpearl import (
     MAX_IDS_PER_CALL,
     AuthError,
     BrightpearlError,
-    ServerError,
     ThrottledError,
     TransportError,
 )
@@ -35,18 +28,14 @@ from returns import lifecycle
 from returns.intake import advance
 from returns.models import Rma
 
-from ..models import BindingState, SalesCredit, SyncEvent
+from ..models import BindingState, RefundPayment, SalesCredit, SyncEvent
+from . import exactly_once
 from .context import SyncContext
-from .credit_plan import CreditPlan, match_credit_rows, plan_credit
+from .credit_plan import Credited, CreditPlan, match_credit_rows, plan_credit
+from .receipts import flag_rma
 
 SALES_ORDER = 1
 SALES_CREDIT = 3
-
-
-def attempt_lease() -> timedelta:
-    """An attempt younger than this, owned by another execution, may still be in flight at
-    Brightpearl (the POST outlives a killed worker): leave it alone until then."""
-    return timedelta(seconds=settings.CREDIT_ATTEMPT_LEASE_SECONDS)
 
 
 Kind, Outcome = SyncEvent.Kind, SyncEvent.Outcome
@@ -164,6 +153,7 @@ def _binding_for(ctx: SyncContext, rma: Rma, order: dict | None) -> SalesCredit:
         rma=rma,
         defaults={
             "connection": ctx.connection,
+            "account_key": ctx.connection.brightpearl_account_key,
             "external_ref": external_ref_for(ctx.connection, rma),
             "customer_ref": customer_ref_for(ctx.connection, rma),
             "order_number": rma.order_name[:64],
@@ -172,60 +162,34 @@ def _binding_for(ctx: SyncContext, rma: Rma, order: dict | None) -> SalesCredit:
     return binding
 
 
-def _claim(ctx: SyncContext, binding_id: int) -> SalesCredit | None:
-    """Mark the attempt (committed) before anything reaches Brightpearl, or return None if
-    another execution holds it (then note when its lease ends, for a follow-up run)."""
-    owner = ctx.owner
-    now = timezone.now()
-    with transaction.atomic():
-        binding = (
-            SalesCredit.objects.select_for_update(skip_locked=True).filter(pk=binding_id).first()
-        )
-        if binding is None or binding.state in (
-            BindingState.CREATED,
-            BindingState.FAILED,
-            BindingState.BLOCKED,
-        ):
-            return None
-        if (
-            binding.state == BindingState.ATTEMPTING
-            and binding.attempt_owner
-            and binding.attempt_owner != owner
-            and binding.attempt_started_at
-            and binding.attempt_started_at > now - attempt_lease()
-        ):
-            ends = binding.attempt_started_at + attempt_lease()
-            ctx.retry_at = max(ctx.retry_at or ends, ends)
-            return None
-        # An earlier attempt may have reached Brightpearl: search afresh before posting.
-        was_attempting = binding.state == BindingState.ATTEMPTING
-        binding.state = BindingState.ATTEMPTING
-        binding.attempt_owner = owner
-        binding.attempt_started_at = now
-        binding.attempts += 1
-        binding.save(
-            update_fields=["state", "attempt_owner", "attempt_started_at", "attempts", "updated_at"]
-        )
-    binding.was_attempting = was_attempting
-    return binding
-
-
 def release_attempts(owner: str) -> None:
-    """At the end of a run nothing of ours is in flight: let the next run retry at once (it
-    searches before posting, because the state stays ``attempting``)."""
-    SalesCredit.objects.filter(state=BindingState.ATTEMPTING, attempt_owner=owner).update(
-        attempt_owner=""
+    """A run ends: its writes are no longer owned by it. A write whose outcome is unknown keeps
+    its lease, so no other execution writes again before Brightpearl has had time to finish."""
+    exactly_once.release(SalesCredit, owner)
+    exactly_once.release(RefundPayment, owner)
+
+
+def _already_credited(binding: SalesCredit) -> dict[int, Credited]:
+    """What other credits on the same order — in the same Brightpearl account, including ones
+    that may still be in flight — took from each order row."""
+    totals: dict[int, Credited] = {}
+    others = (
+        SalesCredit.objects.filter(
+            account_key=binding.account_key,
+            parent_order_id=binding.parent_order_id,
+            state__in=[BindingState.CREATED, BindingState.ATTEMPTING],
+        )
+        .exclude(pk=binding.pk)
+        .exclude(order_row_units={})
+        .values_list("order_row_units", "order_row_money")
     )
-
-
-def _already_credited(binding: SalesCredit) -> dict[int, Decimal]:
-    totals: dict[int, Decimal] = defaultdict(Decimal)
-    others = SalesCredit.objects.filter(
-        parent_order_id=binding.parent_order_id, state=BindingState.CREATED
-    ).exclude(pk=binding.pk)
-    for other in others:
-        for row_id, units in (other.order_row_units or {}).items():
-            totals[int(row_id)] += Decimal(str(units))
+    for units_by_row, money_by_row in others:
+        for row_id, units in (units_by_row or {}).items():
+            before = totals.get(int(row_id), Credited(Decimal(0), Decimal(0), Decimal(0)))
+            money = (money_by_row or {}).get(str(row_id))
+            net = before.net + Decimal(money[0]) if money and before.net is not None else None
+            tax = before.tax + Decimal(money[1]) if money and before.tax is not None else None
+            totals[int(row_id)] = Credited(before.units + Decimal(str(units)), net, tax)
     return totals
 
 
@@ -295,35 +259,39 @@ def create_credit(ctx: SyncContext, rma: Rma, order: dict | None) -> SalesCredit
         ctx.record(
             Kind.CREDIT,
             Outcome.SKIPPED,
-            f"Dry run: would create a credit on order {order['id']}: {plan.payload}",
+            f"Dry run: would create a credit on order {order['id']}: "
+            + json.dumps(plan.payload, indent=None, sort_keys=True),
             rma=rma,
         )
         return None
 
-    claimed = _claim(ctx, binding.pk)
-    if claimed is None:
-        binding.refresh_from_db()
-        if binding.state != BindingState.CREATED:
-            ctx.record(
-                Kind.CREDIT,
-                Outcome.SKIPPED,
-                "Another worker is creating this credit right now.",
-                rma=rma,
-            )
+    claim = exactly_once.claim(SalesCredit, binding.pk, ctx.owner)
+    if claim.binding is None:
+        _not_claimed(ctx, rma, claim)
         return None
-    binding = claimed
+    binding = claim.binding
     binding.planned_rows = [{"line_id": r.line_id, **r.payload} for r in plan.rows]
     binding.order_row_units = {str(k): str(v) for k, v in plan.order_row_units.items()}
+    binding.order_row_money = {
+        str(k): [str(net), str(tax)] for k, (net, tax) in plan.order_row_money.items()
+    }
     binding.warehouse_id = plan.payload.get("warehouseId")
-    binding.save(update_fields=["planned_rows", "order_row_units", "warehouse_id", "updated_at"])
-
+    binding.save(
+        update_fields=[
+            "planned_rows",
+            "order_row_units",
+            "order_row_money",
+            "warehouse_id",
+            "updated_at",
+        ]
+    )
     known = ctx.cache.get("credits_on_parents", {})
-    if binding.was_attempting or binding.parent_order_id not in known:
+    if claim.search_first or binding.parent_order_id not in known:
         existing = find_existing_credit(ctx.client, binding)
     else:  # a first attempt: the run's batched search of the parent orders is fresh enough
         existing = match_existing_credit(binding, known[binding.parent_order_id])
     if existing is not None:
-        _finish(ctx, binding, existing, adopted=True)
+        _finish(binding, existing, adopted=True)
         ctx.record(
             Kind.CREDIT,
             Outcome.SUCCEEDED,
@@ -332,45 +300,48 @@ def create_credit(ctx: SyncContext, rma: Rma, order: dict | None) -> SalesCredit
             credit_id=existing,
         )
         return binding
-    try:
-        credit_id = ctx.client.create_sales_credit(plan.payload)
-    except (ServerError, TransportError) as exc:
-        # It may have been created: look once more now; otherwise the next attempt searches.
-        found = _search_quietly(ctx, binding)
-        if found is not None:
-            _finish(ctx, binding, found, adopted=True)
-            ctx.record(
-                Kind.CREDIT,
-                Outcome.SUCCEEDED,
-                f"Sales credit {found} was created although the answer was lost "
-                f"({exc.__class__.__name__}); adopted it.",
-                rma=rma,
-                credit_id=found,
-            )
-            return binding
-        _note_error(binding, str(exc))
+    return _post_credit(ctx, rma, order, binding, plan)
+
+
+def _not_claimed(ctx: SyncContext, rma: Rma, claim: exactly_once.Claim) -> None:
+    if claim.wait_until is not None:
+        ctx.retry_at = max(ctx.retry_at or claim.wait_until, claim.wait_until)
         ctx.record(
             Kind.CREDIT,
-            Outcome.FAILED,
-            f"Brightpearl did not confirm the credit ({exc}); the next attempt will "
-            "search before posting again.",
+            Outcome.SKIPPED,
+            "An earlier attempt to create this credit may still be finishing in Brightpearl; "
+            "nothing is sent again until "
+            f"{timezone.localtime(claim.wait_until):%H:%M:%S}, when Brightpearl is searched "
+            "for it first.",
             rma=rma,
-            error=exc,
         )
-        return binding
-    except ThrottledError as exc:
-        _reset(binding, str(exc))  # a 503 means nothing was written
+    elif claim.busy:
         ctx.record(
-            Kind.CREDIT, Outcome.FAILED, f"Throttled by Brightpearl: {exc}", rma=rma, error=exc
+            Kind.CREDIT,
+            Outcome.SKIPPED,
+            "Another worker is creating this credit right now.",
+            rma=rma,
         )
-        return binding
+
+
+def _post_credit(
+    ctx: SyncContext, rma: Rma, order: dict, binding: SalesCredit, plan: CreditPlan
+) -> SalesCredit:
+    try:
+        credit_id = ctx.client.create_sales_credit(plan.payload)
     except AuthError:
-        _reset(binding, "Brightpearl refused the credentials.")
+        exactly_once.not_written(binding, "Brightpearl refused the credentials.")
         raise
     except BrightpearlError as exc:
-        SalesCredit.objects.filter(pk=binding.pk).update(
-            state=BindingState.FAILED, last_error=str(exc)[:2000], attempt_owner=""
-        )
+        if exactly_once.is_unknown_outcome(exc):
+            return _unknown_outcome(ctx, rma, binding, exc)
+        if isinstance(exc, ThrottledError | TransportError):  # 503 / never sent: not written
+            exactly_once.not_written(binding, str(exc))
+            ctx.record(
+                Kind.CREDIT, Outcome.FAILED, f"Brightpearl was busy: {exc}", rma=rma, error=exc
+            )
+            return binding
+        exactly_once.refused(binding, str(exc))
         ctx.record(
             Kind.CREDIT,
             Outcome.FAILED,
@@ -380,13 +351,46 @@ def create_credit(ctx: SyncContext, rma: Rma, order: dict | None) -> SalesCredit
             error=exc,
         )
         return binding
-    _finish(ctx, binding, credit_id, adopted=False)
+    _finish(binding, credit_id, adopted=False)
     ctx.record(
         Kind.CREDIT,
         Outcome.SUCCEEDED,
         f"Created sales credit {credit_id} on order {order['id']} ({len(plan.rows)} rows).",
         rma=rma,
         credit_id=credit_id,
+    )
+    return binding
+
+
+def _unknown_outcome(
+    ctx: SyncContext, rma: Rma, binding: SalesCredit, exc: BrightpearlError
+) -> SalesCredit:
+    """The POST may have been executed: look once at once (a dropped answer is usually there
+    already); otherwise the attempt's lease keeps everyone from posting until a search can
+    decide, and a follow-up run is asked for when it ends."""
+    found = _search_quietly(ctx, binding)
+    if found is not None:
+        _finish(binding, found, adopted=True)
+        ctx.record(
+            Kind.CREDIT,
+            Outcome.SUCCEEDED,
+            f"Sales credit {found} was created although the answer was lost "
+            f"({exc.__class__.__name__}); adopted it.",
+            rma=rma,
+            credit_id=found,
+        )
+        return binding
+    exactly_once.outcome_unknown(binding, exc)
+    until = exactly_once.lease_end(binding)
+    if until is not None:
+        ctx.retry_at = max(ctx.retry_at or until, until)
+    ctx.record(
+        Kind.CREDIT,
+        Outcome.FAILED,
+        f"Brightpearl did not confirm the credit ({exc}). Nothing is sent again until "
+        f"{timezone.localtime(until):%H:%M:%S}; then Brightpearl is searched for it first.",
+        rma=rma,
+        error=exc,
     )
     return binding
 
@@ -398,28 +402,12 @@ def _search_quietly(ctx: SyncContext, binding: SalesCredit) -> int | None:
         return None
 
 
-def _finish(ctx: SyncContext, binding: SalesCredit, credit_id: int, *, adopted: bool) -> None:
+def _finish(binding: SalesCredit, credit_id: int, *, adopted: bool) -> None:
     with transaction.atomic():
-        SalesCredit.objects.filter(pk=binding.pk).update(
-            state=BindingState.CREATED,
-            credit_id=credit_id,
-            adopted=adopted,
-            attempt_owner="",
-            last_error="",
-        )
+        exactly_once.succeeded(binding, credit_id=credit_id, adopted=adopted)
         binding.refresh_from_db()
         rma = Rma.objects.select_for_update().get(pk=binding.rma_id)
         advance(rma, lifecycle.CREDITED)
-
-
-def _note_error(binding: SalesCredit, message: str) -> None:
-    SalesCredit.objects.filter(pk=binding.pk).update(last_error=message[:2000])
-
-
-def _reset(binding: SalesCredit, message: str) -> None:
-    SalesCredit.objects.filter(pk=binding.pk).update(
-        state=BindingState.PENDING, attempt_owner="", last_error=message[:2000]
-    )
 
 
 def _block(ctx: SyncContext, rma: Rma, binding: SalesCredit | None, reason: str) -> None:
@@ -427,8 +415,6 @@ def _block(ctx: SyncContext, rma: Rma, binding: SalesCredit | None, reason: str)
     ctx.record(Kind.CREDIT, Outcome.FLAGGED, reason, rma=rma)
     if ctx.dry_run:
         return
-    from .receipts import flag_rma
-
     if binding is not None:
         SalesCredit.objects.filter(pk=binding.pk).update(
             state=BindingState.BLOCKED, last_error=reason[:2000]
@@ -455,10 +441,3 @@ def capture_credit_rows(ctx: SyncContext, bindings: list[SalesCredit]) -> None:
         binding.row_map = match_credit_rows(binding.planned_rows, credit)
         binding.warehouse_id = binding.warehouse_id or credit.get("warehouseId")
         binding.save(update_fields=["row_map", "warehouse_id", "updated_at"])
-
-
-def retry_binding(binding: SalesCredit) -> None:
-    """Staff asked to retry: a failed/blocked credit goes back to pending (searching first)."""
-    SalesCredit.objects.filter(
-        pk=binding.pk, state__in=[BindingState.FAILED, BindingState.BLOCKED]
-    ).update(state=BindingState.ATTEMPTING, attempt_owner="", last_error="")

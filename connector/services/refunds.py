@@ -8,16 +8,15 @@ twice. Before posting again after an unknown outcome we search for the payment a
 from __future__ import annotations
 
 import hashlib
+import json
 from decimal import Decimal
 
-from django.db import transaction
 from django.utils import timezone
 
 from brightpearl import (
     AuthError,
     BrightpearlError,
     PaymentMethodNotFoundError,
-    ServerError,
     ThrottledError,
     TransportError,
 )
@@ -25,6 +24,7 @@ from returns import lifecycle
 from returns.models import Refund
 
 from ..models import BindingState, RefundPayment, SalesCredit, SyncEvent
+from . import exactly_once
 from .context import SyncContext
 
 Kind, Outcome = SyncEvent.Kind, SyncEvent.Outcome
@@ -92,6 +92,7 @@ def record_refund(ctx: SyncContext, refund: Refund) -> None:
         refund=refund,
         defaults={
             "connection": ctx.connection,
+            "account_key": ctx.connection.brightpearl_account_key,
             "sales_credit": binding,
             "transaction_ref": transaction_ref_for(ctx.connection, refund),
         },
@@ -99,7 +100,14 @@ def record_refund(ctx: SyncContext, refund: Refund) -> None:
     try:
         method = _payment_method(ctx, currency)
     except PaymentMethodNotFoundError as exc:
-        ctx.record(Kind.REFUND, Outcome.FAILED, str(exc), rma=refund.rma, error=exc)
+        # Configuration, not a passing fault: retrying every run would change nothing.
+        reason = (
+            f"{exc} Link a payment method to that bank account for {currency} in Brightpearl "
+            "(or change the connection's refund method code), then use “retry selected items”."
+        )
+        if not ctx.dry_run:
+            exactly_once.refused(payment, reason)
+        ctx.record(Kind.REFUND, Outcome.FAILED, reason, rma=refund.rma, error=exc)
         return
     body = {
         "transactionRef": payment.transaction_ref,
@@ -113,64 +121,33 @@ def record_refund(ctx: SyncContext, refund: Refund) -> None:
     }
     if ctx.dry_run:
         ctx.record(
-            Kind.REFUND, Outcome.SKIPPED, f"Dry run: would record payment {body}", rma=refund.rma
+            Kind.REFUND,
+            Outcome.SKIPPED,
+            "Dry run: would record payment " + json.dumps(body, sort_keys=True),
+            rma=refund.rma,
         )
         return
-    with transaction.atomic():
-        locked = (
-            RefundPayment.objects.select_for_update(skip_locked=True).filter(pk=payment.pk).first()
-        )
-        if locked is None or locked.state in (BindingState.CREATED, BindingState.FAILED):
-            return
-        was_attempted = locked.state == BindingState.ATTEMPTING
-        locked.state, locked.attempts = BindingState.ATTEMPTING, locked.attempts + 1
-        locked.payment_method_code = method
-        locked.save(update_fields=["state", "attempts", "payment_method_code", "updated_at"])
-    payment = locked
-    found = _find_payment(ctx, payment, binding.credit_id) if was_attempted else None
-    if found is None:
-        try:
-            found = ctx.client.create_customer_payment(body)
-        except (ServerError, TransportError) as exc:
-            try:
-                found = _find_payment(ctx, payment, binding.credit_id)
-            except BrightpearlError:
-                found = None
-            if found is None:
-                RefundPayment.objects.filter(pk=payment.pk).update(last_error=str(exc)[:2000])
-                ctx.record(
-                    Kind.REFUND,
-                    Outcome.FAILED,
-                    f"Brightpearl did not confirm the payment ({exc}); the next attempt "
-                    "searches before posting.",
-                    rma=refund.rma,
-                    error=exc,
-                )
-                return
-        except ThrottledError as exc:
-            RefundPayment.objects.filter(pk=payment.pk).update(
-                state=BindingState.PENDING, last_error=str(exc)[:2000]
+    claim = exactly_once.claim(RefundPayment, payment.pk, ctx.owner)
+    if claim.binding is None:
+        if claim.wait_until is not None:
+            ctx.retry_at = max(ctx.retry_at or claim.wait_until, claim.wait_until)
+            ctx.record(
+                Kind.REFUND,
+                Outcome.SKIPPED,
+                "An earlier attempt to record this refund may still be finishing in "
+                f"Brightpearl; nothing is sent again until "
+                f"{timezone.localtime(claim.wait_until):%H:%M:%S}.",
+                rma=refund.rma,
             )
-            ctx.record(Kind.REFUND, Outcome.FAILED, f"Throttled: {exc}", rma=refund.rma, error=exc)
+        return
+    payment = claim.binding
+    RefundPayment.objects.filter(pk=payment.pk).update(payment_method_code=method)
+    found = _find_payment(ctx, payment, binding.credit_id) if claim.search_first else None
+    if found is None:
+        found = _post_payment(ctx, refund, payment, binding, body)
+        if found is None:
             return
-        except BrightpearlError as exc:
-            # Refused; if it is the uniqueness rule, the payment exists: adopt it.
-            found = _find_payment(ctx, payment, binding.credit_id)
-            if found is None:
-                RefundPayment.objects.filter(pk=payment.pk).update(
-                    state=BindingState.FAILED, last_error=str(exc)[:2000]
-                )
-                ctx.record(
-                    Kind.REFUND,
-                    Outcome.FAILED,
-                    f"Brightpearl refused the payment: {exc}",
-                    rma=refund.rma,
-                    error=exc,
-                )
-                return
-    RefundPayment.objects.filter(pk=payment.pk).update(
-        state=BindingState.CREATED, payment_id=found, last_error=""
-    )
+    exactly_once.succeeded(payment, payment_id=found)
     ctx.record(
         Kind.REFUND,
         Outcome.SUCCEEDED,
@@ -179,6 +156,60 @@ def record_refund(ctx: SyncContext, refund: Refund) -> None:
         rma=refund.rma,
         credit_id=binding.credit_id,
     )
+
+
+def _post_payment(
+    ctx: SyncContext, refund: Refund, payment: RefundPayment, binding: SalesCredit, body: dict
+) -> int | None:
+    """POST the payment; the payment ID, or None with the outcome recorded."""
+    try:
+        return ctx.client.create_customer_payment(body)
+    except AuthError:
+        exactly_once.not_written(payment, "Brightpearl refused the credentials.")
+        raise
+    except BrightpearlError as exc:
+        error = exc
+    if exactly_once.is_unknown_outcome(error):
+        found = _find_payment_quietly(ctx, payment, binding.credit_id)
+        if found is not None:
+            return found
+        exactly_once.outcome_unknown(payment, error)
+        until = exactly_once.lease_end(payment)
+        if until is not None:
+            ctx.retry_at = max(ctx.retry_at or until, until)
+        ctx.record(
+            Kind.REFUND,
+            Outcome.FAILED,
+            f"Brightpearl did not confirm the payment ({error}); it is searched for before "
+            "anything is sent again.",
+            rma=refund.rma,
+            error=error,
+        )
+        return None
+    if isinstance(error, ThrottledError | TransportError):  # 503 / never sent: not written
+        exactly_once.not_written(payment, str(error))
+        ctx.record(Kind.REFUND, Outcome.FAILED, f"Throttled: {error}", rma=refund.rma, error=error)
+        return None
+    # Refused; if it is the transactionRef uniqueness rule, the payment exists: adopt it.
+    found = _find_payment_quietly(ctx, payment, binding.credit_id)
+    if found is not None:
+        return found
+    exactly_once.refused(payment, str(error))
+    ctx.record(
+        Kind.REFUND,
+        Outcome.FAILED,
+        f"Brightpearl refused the payment: {error}",
+        rma=refund.rma,
+        error=error,
+    )
+    return None
+
+
+def _find_payment_quietly(ctx: SyncContext, payment: RefundPayment, credit_id: int) -> int | None:
+    try:
+        return _find_payment(ctx, payment, credit_id)
+    except BrightpearlError:
+        return None
 
 
 def close_finished_credits(ctx: SyncContext) -> None:

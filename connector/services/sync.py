@@ -1,4 +1,5 @@
-"""One sync run of a connection: pull from the platform → credits → receipts → refunds.
+"""One sync run of a connection: pull from the platform → credits → receipts → refunds →
+duplicate check (see duplicates.py).
 
 Pushes to the platform (process / flag) happen inside the receipt step. Each step records its
 items as SyncEvents; the run records its counts and the Brightpearl requests it used.
@@ -20,6 +21,7 @@ from returns.platforms.errors import PlatformError
 from ..models import Connection, SyncEvent, SyncRun
 from .context import SyncContext
 from .credits import create_credits, release_attempts
+from .duplicates import check_duplicates
 from .leases import acquire_run_lease, release_run_lease
 from .receipts import update_receipts
 from .refunds import record_refunds
@@ -69,7 +71,19 @@ STEPS = (
     ("credits", create_credits),
     ("receipts", update_receipts),
     ("refunds", record_refunds),
+    ("duplicate check", check_duplicates),
 )
+
+
+# A run serves the requests that arrive while it runs by taking another pass; after this many
+# passes it hands the rest to a fresh task so one busy connection does not hold a worker.
+MAX_PASSES = 5
+
+
+def request_sync(connection_id: int) -> None:
+    """Remember that a sync was asked for. A run holding the lease sees it when it finishes and
+    takes another pass, so a return that arrives mid-run waits seconds, not an interval."""
+    Connection.objects.filter(pk=connection_id, sync_requested=False).update(sync_requested=True)
 
 
 def run_sync(
@@ -79,7 +93,8 @@ def run_sync(
     owner: str | None = None,
     dry_run: bool = False,
 ) -> SyncRun | SyncContext:
-    """Run every step once. Returns the SyncRun (or, for a dry run, the context to print)."""
+    """Run every step, and again while new requests arrived meanwhile. Returns the SyncRun
+    (or, for a dry run, the context to print)."""
     ctx = SyncContext(connection=connection, dry_run=dry_run)
     lease_owner = owner or ctx.owner
     if dry_run:
@@ -91,12 +106,16 @@ def run_sync(
         if error:
             ctx.printed.append(error)
         return ctx
+    request_sync(connection.pk)
     if not acquire_run_lease(connection.pk, lease_owner):
-        return SyncRun.objects.create(
+        # Not stored (it would be half of all rows): the request stays on the connection and
+        # the run holding the lease takes another pass for it before it ends.
+        return SyncRun(
             connection=connection,
             trigger=trigger,
             status=SyncRun.Status.SKIPPED,
-            message="Skipped: a sync of this connection is already running.",
+            message="Skipped: a sync of this connection is already running; it will take "
+            "another pass for this request.",
             finished_at=timezone.now(),
         )
     # We hold the lease, so a run still marked "running" died with its worker: say so.
@@ -110,13 +129,33 @@ def run_sync(
     )
     run = SyncRun.objects.create(connection=connection, trigger=trigger)
     ctx.run = run
+    error, passes = "", 0
     try:
-        error = _run_steps(ctx)
+        while True:
+            passes += 1
+            # Every request made until now is served by this pass.
+            Connection.objects.filter(pk=connection.pk).update(sync_requested=False)
+            error = _run_steps(ctx)
+            release_run_lease(connection.pk, lease_owner)
+            requested = Connection.objects.filter(pk=connection.pk, sync_requested=True)
+            if error or not requested.exists():
+                break
+            if passes >= MAX_PASSES:
+                ctx.retry_at = ctx.retry_at or timezone.now()
+                break
+            if not acquire_run_lease(connection.pk, lease_owner):
+                break  # another run took it, and serves the request
     finally:
         release_attempts(ctx.owner)
         release_run_lease(connection.pk, lease_owner)
     if ctx.retry_at:
         schedule_follow_up(connection.pk, ctx.retry_at)
+    _close_run(run, ctx, error, passes)
+    run.transient = ctx.transient  # not stored: tells the task whether to retry
+    return run
+
+
+def _close_run(run: SyncRun, ctx: SyncContext, error: str, passes: int) -> None:
     failed = sum(v for k, v in ctx.counts.items() if k.endswith("_failed"))
     if error:
         run.status, run.message = SyncRun.Status.FAILED, error
@@ -125,12 +164,13 @@ def run_sync(
         run.message = f"{failed} item(s) failed; see the events."
     else:
         run.status = SyncRun.Status.SUCCEEDED
+    if passes > 1:
+        extra = f"{passes} passes: new work arrived while it ran."
+        run.message = f"{run.message} {extra}".strip()
     run.counts = dict(ctx.counts)
     run.brightpearl_requests = ctx.requests_made
     run.finished_at = timezone.now()
     run.save()
-    run.transient = ctx.transient  # not stored: tells the task whether to retry
-    return run
 
 
 def schedule_follow_up(connection_id: int, when) -> None:

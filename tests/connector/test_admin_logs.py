@@ -79,24 +79,67 @@ def test_run_log_filters_by_status(admin_client, logs):
     assert [r.status for r in response.context["cl"].result_list] == ["partial"]
 
 
-def test_retry_action_requeues_failed_items(admin_client, logs, django_capture_on_commit_callbacks):
+def _flagged_rma(logs, reason, *, from_planning):
     from returns.models import Rma
 
     rma = Rma.objects.create(
         connection=logs["shop_a"],
         platform="loop",
         external_id="R-100",
-        status="approved",
+        rma_number="R-100",
+        status="flagged",
+        furthest_status="approved",
         flagged=True,
-        flag_reason="SKU X is not on …",
+        flag_reason=reason,
     )
+    if from_planning:  # the credit step flagged it, and said so in the log
+        SyncEvent.objects.create(
+            connection=logs["shop_a"], kind="credit", outcome="flagged", rma=rma, message=reason
+        )
     logs["credit_a"].rma = rma
     logs["credit_a"].save()
+    return rma
+
+
+def _post_action(admin_client, logs, action):
+    from django.contrib.messages import get_messages
+
+    response = admin_client.post(
+        URL, {"action": action, "_selected_action": [logs["credit_a"].pk]}, follow=True
+    )
+    assert response.status_code == 200
+    return [str(m) for m in get_messages(response.wsgi_request)] or [
+        str(m) for m in response.context["messages"]
+    ]
+
+
+def test_retry_re_checks_a_flag_the_credit_step_raised(
+    admin_client, logs, django_capture_on_commit_callbacks
+):
+    rma = _flagged_rma(logs, "SKU X is not on original order 102.", from_planning=True)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        response = admin_client.post(
-            URL, {"action": "retry_selected", "_selected_action": [logs["credit_a"].pk]}
-        )
-    assert response.status_code == 302
+        said = _post_action(admin_client, logs, "retry_selected")
+    rma.refresh_from_db()
+    assert not rma.flagged and rma.status == "approved"  # the next run re-checks it
+    assert len(callbacks) == 1  # one sync queued for the connection, after commit
+    assert any("R-100: flag re-checked" in m for m in said), said
+    retry = SyncEvent.objects.get(kind="retry", rma=rma)
+    assert "admin" in retry.message
+
+
+def test_retry_keeps_a_flag_nobody_resolved(admin_client, logs, django_capture_on_commit_callbacks):
+    rma = _flagged_rma(logs, "Checked by hand: parcel damaged", from_planning=False)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        said = _post_action(admin_client, logs, "retry_selected")
+    rma.refresh_from_db()
+    assert rma.flagged and rma.flag_reason == "Checked by hand: parcel damaged"
+    assert callbacks == []
+    assert any("still flagged (Checked by hand: parcel damaged)" in m for m in said), said
+    assert not SyncEvent.objects.filter(kind="retry").exists()
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        said = _post_action(admin_client, logs, "clear_flag_and_retry")
     rma.refresh_from_db()
     assert not rma.flagged
-    assert len(callbacks) == 1  # one sync queued for the connection, after commit
+    assert len(callbacks) == 1
+    assert any("flag cleared (Checked by hand: parcel damaged)" in m for m in said), said

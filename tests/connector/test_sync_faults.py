@@ -52,16 +52,67 @@ def test_server_error_on_the_credit_post_is_retried_after_a_search(world):
     assert SalesCredit.objects.get().state == BindingState.CREATED
 
 
+def credit_posts(world) -> int:
+    return sum(
+        1
+        for r in world.bp.control.requests()
+        if r["method"] == "POST" and r["path"].rstrip("/").endswith("/order-service/sales-credit")
+    )
+
+
 def test_delay_past_the_client_timeout_never_duplicates(world, settings):
     settings.BRIGHTPEARL_TIMEOUT = 0.5
+    settings.CREDIT_ATTEMPT_LEASE_SECONDS = 2
     sale, _ = approved_return(world)
     world.bp.control.add_fault(CREDIT_POST, "delay", method="POST", seconds=1.5, times=1)
     world.sync()
-    time.sleep(1.5)  # the delayed POST completes at the sandbox after we gave up on it
+    time.sleep(2.2)  # the delayed POST completes at the sandbox, and its lease ends
     world.sync()
     world.sync()
     assert len(credits_for(world, sale)) == 1
     assert SalesCredit.objects.get().state == BindingState.CREATED
+
+
+def test_a_sync_while_a_timed_out_credit_post_is_still_executing_does_not_post_again(
+    world, settings
+):
+    """A private app (no installedIntegrationInstanceId: Brightpearl has no duplicate guard).
+    The first POST times out on our side and commits later; a sync that starts meanwhile —
+    e.g. queued by a refund arriving — must not POST a second credit."""
+    assert world.connection.brightpearl_installed_integration_instance_id is None
+    settings.BRIGHTPEARL_TIMEOUT = 0.5
+    settings.CREDIT_ATTEMPT_LEASE_SECONDS = 3
+    sale, _ = approved_return(world)
+    world.bp.control.add_fault(CREDIT_POST, "delay", method="POST", seconds=2, times=1)
+    first = world.sync()
+    assert first.status == SyncRun.Status.PARTIAL
+    second = world.sync()  # the first POST is still executing at Brightpearl
+    skipped = second.events.get(kind="credit")
+    assert skipped.outcome == "skipped" and "may still be finishing" in skipped.message
+    time.sleep(3.2)  # the first POST committed at ~2 s; the lease (from the send) ends at 3 s
+    third = world.sync()
+    assert credit_posts(world) == 1
+    assert len(credits_for(world, sale)) == 1
+    binding = SalesCredit.objects.get()
+    assert binding.state == BindingState.CREATED and binding.adopted
+    assert "adopted" in third.events.get(kind="credit").message
+
+
+def test_the_lease_of_a_timed_out_post_outlives_the_run_that_sent_it(world, settings):
+    """Ending the run (releasing its attempts) must not release the in-flight write."""
+    settings.BRIGHTPEARL_TIMEOUT = 0.5
+    settings.CREDIT_ATTEMPT_LEASE_SECONDS = 60
+    approved_return(world)
+    world.bp.control.add_fault(CREDIT_POST, "delay", method="POST", seconds=1, times=1)
+    world.sync()
+    binding = SalesCredit.objects.get()
+    assert binding.state == BindingState.ATTEMPTING and binding.attempt_owner == ""
+    assert binding.attempt_started_at is not None
+    for _ in range(3):
+        world.sync()
+    time.sleep(1.2)  # the sandbox logs the delayed POST when it finishes
+    assert credit_posts(world) == 1
+    assert len(world.credits()) == 1
 
 
 def test_brightpearl_validation_error_is_recorded_and_not_retried(world):
@@ -101,9 +152,15 @@ def test_commit_then_drop_on_the_payment_post_records_one_payment(world):
     assert len(payments) == 1
 
 
-def test_server_error_on_the_payment_post_records_one_payment(world):
+def test_server_error_on_the_payment_post_records_one_payment(world, settings):
+    settings.CREDIT_ATTEMPT_LEASE_SECONDS = 1
     binding = _processed_and_refunded(world)
+    # A gateway's 502: Brightpearl may still be executing the payment behind it.
     world.bp.control.add_fault(PAYMENT_POST, "error", method="POST", status=502, times=1)
+    world.sync()
+    world.sync()  # within the lease: nothing is sent
+    assert [p for p in world.payments() if p["orderId"] == binding.credit_id] == []
+    time.sleep(1.1)
     world.sync()
     world.sync()
     payments = [p for p in world.payments() if p["orderId"] == binding.credit_id]
@@ -192,10 +249,18 @@ def test_a_credit_another_integration_made_for_the_rma_is_adopted(world):
 def test_delay_past_the_client_timeout_on_the_payment_post_pays_once(world, settings):
     binding = _processed_and_refunded(world)
     settings.BRIGHTPEARL_TIMEOUT = 0.5
+    settings.CREDIT_ATTEMPT_LEASE_SECONDS = 2
     world.bp.control.add_fault(PAYMENT_POST, "delay", method="POST", seconds=1.5, times=1)
     world.sync()
-    time.sleep(1.5)  # the payment is written after we gave up waiting for the answer
+    world.sync()  # the first POST is still executing: nothing is sent
+    time.sleep(2.2)  # the payment is written after we gave up waiting for the answer
     world.sync()
     world.sync()
     payments = [p for p in world.payments() if p["orderId"] == binding.credit_id]
     assert len(payments) == 1
+    posts = [
+        r
+        for r in world.bp.control.requests()
+        if r["method"] == "POST" and r["path"].rstrip("/").endswith("/customer-payment")
+    ]
+    assert len(posts) == 1

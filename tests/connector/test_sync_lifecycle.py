@@ -238,7 +238,7 @@ def test_a_flagged_return_is_not_processed_until_staff_clear_the_flag(world, adm
 
     from connector.services.retry import retry_items
 
-    retry_items([rma.pk])
+    retry_items([rma.pk], clear_flags=True)
     world.sync()
     rma.refresh_from_db()
     assert rma.status == "processed"
