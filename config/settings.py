@@ -143,6 +143,10 @@ PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 # answer (a system check refuses less than the timeout + 60 s).
 CREDIT_ATTEMPT_LEASE_SECONDS = env.int("CREDIT_ATTEMPT_LEASE_SECONDS", default=300)
 
+# A sync run's lease on its connection: renewed every third of this while the run is alive, so
+# a run whose worker (or host) died frees the connection within this time.
+RUN_LEASE_SECONDS = env.int("RUN_LEASE_SECONDS", default=90)
+
 # Inbound webhooks larger than this are refused (413) and recorded.
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)
 

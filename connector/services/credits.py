@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from brightpearl import (
@@ -25,7 +26,7 @@ from brightpearl import (
     TransportError,
 )
 from returns import lifecycle
-from returns.intake import advance
+from returns.intake import advance, clear_flag
 from returns.models import Rma
 
 from ..models import BindingState, RefundPayment, SalesCredit, SyncEvent
@@ -54,9 +55,16 @@ def customer_ref_for(connection, rma: Rma) -> str:
 
 
 def credit_candidates(connection) -> list[Rma]:
-    """Approved RMAs (not flagged) whose credit is not made yet."""
+    """Approved RMAs (not flagged) whose credit is not made yet — and flagged ones whose flag
+    is a credit-planning problem staff asked to re-check (a retried blocked credit)."""
+    recheck = Q(
+        flagged=True,
+        sales_credit__state=BindingState.PENDING,
+        sales_credit__last_error=F("flag_reason"),
+    )
     return list(
-        Rma.objects.filter(connection=connection, status=lifecycle.APPROVED, flagged=False)
+        Rma.objects.filter(connection=connection)
+        .filter(Q(status=lifecycle.APPROVED, flagged=False) | recheck)
         .exclude(
             sales_credit__state__in=[
                 BindingState.CREATED,
@@ -403,22 +411,26 @@ def _search_quietly(ctx: SyncContext, binding: SalesCredit) -> int | None:
 
 
 def _finish(binding: SalesCredit, credit_id: int, *, adopted: bool) -> None:
+    blocked_by = binding.last_error  # a planning problem staff asked to re-check, now gone?
     with transaction.atomic():
         exactly_once.succeeded(binding, credit_id=credit_id, adopted=adopted)
         binding.refresh_from_db()
         rma = Rma.objects.select_for_update().get(pk=binding.rma_id)
+        if rma.flagged and blocked_by and rma.flag_reason == blocked_by:
+            clear_flag(rma)
         advance(rma, lifecycle.CREDITED)
 
 
 def _block(ctx: SyncContext, rma: Rma, binding: SalesCredit | None, reason: str) -> None:
-    """Create nothing; flag the RMA with the reason (on the platform too, once)."""
+    """Create nothing; flag the RMA with the reason (on the platform too, once). The binding
+    remembers the reason, so a staff retry can have it re-checked."""
     ctx.record(Kind.CREDIT, Outcome.FLAGGED, reason, rma=rma)
     if ctx.dry_run:
         return
-    if binding is not None:
-        SalesCredit.objects.filter(pk=binding.pk).update(
-            state=BindingState.BLOCKED, last_error=reason[:2000]
-        )
+    binding = binding or _binding_for(ctx, rma, None)
+    SalesCredit.objects.filter(pk=binding.pk).update(
+        state=BindingState.BLOCKED, last_error=reason[:2000]
+    )
     flag_rma(ctx, rma, reason)
 
 

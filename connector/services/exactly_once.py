@@ -5,11 +5,11 @@ payments, and whatever write comes next). The rules live here and nowhere else.
    ``attempting`` with the moment the write may reach Brightpearl (``attempt_started_at``),
    committed *before* the write is sent.
 2. **In flight.** A write whose answer never came (a timeout, a dropped answer, a gateway's
-   502/504, a worker killed mid-request) may still be executing at Brightpearl: Brightpearl answers whenever it
-   finishes, not when our client gives up. Such an attempt blocks every new write of that record
-   until its lease ends — counted from when it was sent, whoever sent it, and longer than the
-   client timeout plus Brightpearl's slowest answer (`write_lease`). A run that meets it says so
-   and asks for a follow-up run at the lease's end.
+   502/504, a worker killed mid-request) may still be executing at Brightpearl: Brightpearl
+   answers whenever it finishes, not when our client gives up. Such an attempt blocks every
+   new write of that record until its lease ends — counted from when it was sent, whoever sent
+   it, and longer than the client timeout plus Brightpearl's slowest answer (`write_lease`). A
+   run that meets it says so and asks for a follow-up run at the lease's end.
 3. **Search before writing again.** Once the lease has ended — or whenever an earlier attempt
    may have reached Brightpearl — the caller searches Brightpearl by the record's key and adopts
    what it finds; only if nothing is there does it write.

@@ -4,8 +4,10 @@ erase a flag whose cause nobody has looked at.
 * A credit Brightpearl refused, or one blocked because planning found a problem (a SKU not on
   the order, more units than sold, no original order), goes back to be attempted; a refused
   write is searched for before anything is posted again (`exactly_once.retry_requested`).
-* The flag raised by that planning problem is cleared, because the next run re-checks it and
-  flags again — with the reason, in the log — if it still holds.
+* The flag raised by that planning problem stays while the next run re-checks it: if the
+  problem is gone the credit is made and the flag cleared; if not, it is flagged again, with
+  the reason, in the log. (Clearing it here would not help: the platform, which was told of
+  the flag, would report the return as flagged again, with no reason on our side.)
 * Any other flag (set on the platform, by a receipt problem, or by hand) stays until staff say
   it is resolved (`clear_flags=True`, the admin's "clear flag and retry").
 * Every RMA touched gets a "retry" event naming who asked and what was queued.
@@ -47,19 +49,26 @@ def _retry_one(rma: Rma, outcome: RetryOutcome, *, user: str, clear_flags: bool)
     label = f"RMA {rma.rma_number or rma.external_id}"
     what: list[str] = []
     credit = SalesCredit.objects.filter(rma=rma).first()
-    flag_from_planning = rma.flagged and _flag_is_from_credit_planning(rma)
+    flag_from_planning = (
+        rma.flagged
+        and credit is not None
+        and credit.state == BindingState.BLOCKED
+        and credit.last_error == rma.flag_reason
+    )
     if credit is not None and exactly_once.retry_requested(credit):
-        what.append("sales credit")
+        what.append(
+            "sales credit (its flag is re-checked)" if flag_from_planning else "sales credit"
+        )
     for payment in RefundPayment.objects.filter(
         refund__rma=rma, state=BindingState.FAILED
     ).select_related("refund"):
         if exactly_once.retry_requested(payment):
             what.append(f"payment for refund {payment.refund.external_id}")
-    if rma.flagged:
-        if clear_flags or flag_from_planning:
+    if rma.flagged and not flag_from_planning:
+        if clear_flags:
             reason = rma.flag_reason
             clear_flag(rma)
-            what.append(f"flag cleared ({reason})" if clear_flags else "flag re-checked")
+            what.append(f"flag cleared ({reason})")
         else:
             outcome.left.append(
                 f"{label}: still flagged ({rma.flag_reason}); use “clear flag and retry” "
@@ -81,10 +90,3 @@ def _retry_one(rma: Rma, outcome: RetryOutcome, *, user: str, clear_flags: bool)
         credit_id=credit.credit_id if credit else None,
         message=f"Retry requested{f' by {user}' if user else ''}: {', '.join(what)}.",
     )
-
-
-def _flag_is_from_credit_planning(rma: Rma) -> bool:
-    """The flag is the one the credit step raised (planning re-derives it every run)."""
-    return SyncEvent.objects.filter(
-        rma=rma, kind=Kind.CREDIT, outcome=Outcome.FLAGGED, message=rma.flag_reason
-    ).exists()

@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from brightpearl import AuthError, BrightpearlError, ServerError, ThrottledError, TransportError
@@ -22,7 +24,7 @@ from ..models import Connection, SyncEvent, SyncRun
 from .context import SyncContext
 from .credits import create_credits, release_attempts
 from .duplicates import check_duplicates
-from .leases import acquire_run_lease, release_run_lease
+from .leases import LeaseHeartbeat, acquire_run_lease, lease_expires_at, release_run_lease
 from .receipts import update_receipts
 from .refunds import record_refunds
 
@@ -80,10 +82,15 @@ STEPS = (
 MAX_PASSES = 5
 
 
-def request_sync(connection_id: int) -> None:
+def request_sync(connection_id: int) -> bool:
     """Remember that a sync was asked for. A run holding the lease sees it when it finishes and
-    takes another pass, so a return that arrives mid-run waits seconds, not an interval."""
-    Connection.objects.filter(pk=connection_id, sync_requested=False).update(sync_requested=True)
+    takes another pass, so a return that arrives mid-run waits seconds, not an interval.
+    True for the request that raised the flag (the others are already covered)."""
+    return bool(
+        Connection.objects.filter(pk=connection_id, sync_requested=False).update(
+            sync_requested=True
+        )
+    )
 
 
 def run_sync(
@@ -106,10 +113,15 @@ def run_sync(
         if error:
             ctx.printed.append(error)
         return ctx
-    request_sync(connection.pk)
+    first_request = request_sync(connection.pk)
     if not acquire_run_lease(connection.pk, lease_owner):
         # Not stored (it would be half of all rows): the request stays on the connection and
-        # the run holding the lease takes another pass for it before it ends.
+        # the run holding the lease takes another pass for it before it ends. Should that run
+        # have died with its host, its lease lapses within RUN_LEASE_SECONDS: the request that
+        # raised the flag asks for a run then, so the work is not left for the next schedule.
+        expires = lease_expires_at(connection.pk)
+        if first_request and expires is not None:
+            schedule_follow_up(connection.pk, expires)
         return SyncRun(
             connection=connection,
             trigger=trigger,
@@ -119,9 +131,11 @@ def run_sync(
             finished_at=timezone.now(),
         )
     # We hold the lease, so a run still marked "running" died with its worker: say so.
-    # (Webhook-driven runs do not take the lease and may be running alongside: not those.)
-    SyncRun.objects.filter(connection=connection, status=SyncRun.Status.RUNNING).exclude(
-        trigger=SyncRun.Trigger.WEBHOOK
+    # (Webhook-driven runs do not take the lease and may be running alongside: only those
+    # older than a task's hard time limit, which no live run can be.)
+    hard_limit = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    SyncRun.objects.filter(connection=connection, status=SyncRun.Status.RUNNING).filter(
+        ~Q(trigger=SyncRun.Trigger.WEBHOOK) | Q(started_at__lt=hard_limit)
     ).update(
         status=SyncRun.Status.FAILED,
         finished_at=timezone.now(),
@@ -131,20 +145,8 @@ def run_sync(
     ctx.run = run
     error, passes = "", 0
     try:
-        while True:
-            passes += 1
-            # Every request made until now is served by this pass.
-            Connection.objects.filter(pk=connection.pk).update(sync_requested=False)
-            error = _run_steps(ctx)
-            release_run_lease(connection.pk, lease_owner)
-            requested = Connection.objects.filter(pk=connection.pk, sync_requested=True)
-            if error or not requested.exists():
-                break
-            if passes >= MAX_PASSES:
-                ctx.retry_at = ctx.retry_at or timezone.now()
-                break
-            if not acquire_run_lease(connection.pk, lease_owner):
-                break  # another run took it, and serves the request
+        with LeaseHeartbeat(connection.pk, lease_owner):
+            error, passes = _run_passes(ctx, lease_owner)
     finally:
         release_attempts(ctx.owner)
         release_run_lease(connection.pk, lease_owner)
@@ -153,6 +155,25 @@ def run_sync(
     _close_run(run, ctx, error, passes)
     run.transient = ctx.transient  # not stored: tells the task whether to retry
     return run
+
+
+def _run_passes(ctx: SyncContext, lease_owner: str) -> tuple[str, int]:
+    """Run the steps; again while sync requests arrived during the pass (bounded)."""
+    connection_id, passes = ctx.connection.pk, 0
+    while True:
+        passes += 1
+        # Every request made until now is served by this pass.
+        Connection.objects.filter(pk=connection_id).update(sync_requested=False)
+        error = _run_steps(ctx)
+        release_run_lease(connection_id, lease_owner)
+        requested = Connection.objects.filter(pk=connection_id, sync_requested=True)
+        if error or not requested.exists():
+            return error, passes
+        if passes >= MAX_PASSES:
+            ctx.retry_at = ctx.retry_at or timezone.now()
+            return error, passes
+        if not acquire_run_lease(connection_id, lease_owner):
+            return error, passes  # another run took it, and serves the request
 
 
 def _close_run(run: SyncRun, ctx: SyncContext, error: str, passes: int) -> None:

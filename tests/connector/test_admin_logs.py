@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from connector.models import SyncEvent, SyncRun
+from connector.models import SalesCredit, SyncEvent, SyncRun
 
 from .factories import ConnectionFactory
 
@@ -92,9 +92,14 @@ def _flagged_rma(logs, reason, *, from_planning):
         flagged=True,
         flag_reason=reason,
     )
-    if from_planning:  # the credit step flagged it, and said so in the log
-        SyncEvent.objects.create(
-            connection=logs["shop_a"], kind="credit", outcome="flagged", rma=rma, message=reason
+    if from_planning:  # the credit step blocked the credit with this reason
+        SalesCredit.objects.create(
+            connection=logs["shop_a"],
+            account_key=logs["shop_a"].brightpearl_account_key,
+            rma=rma,
+            external_ref="rbc:test:R-100",
+            state="blocked",
+            last_error=reason,
         )
     logs["credit_a"].rma = rma
     logs["credit_a"].save()
@@ -120,9 +125,10 @@ def test_retry_re_checks_a_flag_the_credit_step_raised(
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         said = _post_action(admin_client, logs, "retry_selected")
     rma.refresh_from_db()
-    assert not rma.flagged and rma.status == "approved"  # the next run re-checks it
+    assert rma.flagged  # until the next run's re-check says otherwise
+    assert SalesCredit.objects.get(rma=rma).state == "pending"
     assert len(callbacks) == 1  # one sync queued for the connection, after commit
-    assert any("R-100: flag re-checked" in m for m in said), said
+    assert any("R-100: sales credit (its flag is re-checked)" in m for m in said), said
     retry = SyncEvent.objects.get(kind="retry", rma=rma)
     assert "admin" in retry.message
 

@@ -2,6 +2,8 @@
 
 import os
 import signal
+import time
+from datetime import UTC, datetime
 
 import pytest
 
@@ -46,24 +48,35 @@ def test_worker_killed_mid_post_is_redelivered_and_creates_no_duplicate(world, c
     )
     sync_connection.delay(world.connection.pk)
 
-    def post_in_flight():
-        return (
-            any(
-                r["method"] == "POST" and "sales-credit" in r["path"]
-                for r in world.bp.control.requests()
-            )
-            or SalesCredit.objects.filter(state=BindingState.ATTEMPTING).exists()
-        )
-
-    wait_until(post_in_flight, timeout=30, interval=0.02)
+    claimed = wait_until(
+        lambda: SalesCredit.objects.filter(
+            state=BindingState.ATTEMPTING, attempt_started_at__isnull=False
+        ).first(),
+        timeout=30,
+        interval=0.02,
+    )
+    time.sleep(0.5)  # the POST goes out right after the claim; it takes 2 s to answer
     [child] = worker.children()
+    killed_at = datetime.now(UTC)
     os.kill(child, signal.SIGKILL)
 
     binding = wait_until(
         lambda: SalesCredit.objects.filter(state=BindingState.CREATED).first(), timeout=40
     )
+    posts = [
+        r
+        for r in world.bp.control.requests()
+        if r["method"] == "POST" and r["path"].rstrip("/").endswith("/sales-credit")
+    ]
+    # Exactly one POST ever reached Brightpearl: the killed worker's. It finished after the
+    # kill (the sandbox logs a request when it answers), so it was in flight when the worker
+    # died; the redelivered task waited for it and adopted the credit instead of posting.
+    assert len(posts) == 1
+    assert datetime.fromisoformat(posts[0]["at"].replace("Z", "+00:00")) > killed_at
+    assert claimed.attempt_started_at < killed_at
     assert [c["parentOrderId"] for c in world.credits()] == [sale.order_id]
     assert binding.credit_id == world.credits()[0]["id"]
+    assert binding.adopted
     assert "WorkerLostError" in worker.output() or "SIGKILL" in worker.output()
     # Every run ended in a recorded state, none left running.
     wait_until(

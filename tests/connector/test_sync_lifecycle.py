@@ -198,13 +198,24 @@ def test_dry_run_writes_nothing(world):
     sku = "VASE-" + world.bp.code
     sale = world.sale([(sku, 1, "25.00", "5.00")])
     world.loop_return(sale, [{"sku": sku}])
-    world.sync()  # intake; then make a second return for the dry run to consider
-    requests_before = len(world.bp.control.requests())
+    world.sync()  # the first return is credited for real
+    sku2 = "BOWL-" + world.bp.code
+    second = world.loop_return(world.sale([(sku2, 1, "12.00", "2.40")]), [{"sku": sku2}])
+
+    def writes():
+        return [r for r in world.bp.control.requests() if r["method"] != "GET"]
+
+    def rows():
+        return [m.objects.count() for m in (Rma, SalesCredit, SyncRun, SyncEvent)]
+
+    writes_before, rows_before = len(writes()), rows()
     result = world.sync(dry_run=True)
-    assert world.credits()[0]  # the first run's credit
+    assert any("would create a credit" in line and sku2 in line for line in result.printed)
+    assert result.requests_made > 0  # it did read Brightpearl to plan
+    assert len(writes()) == writes_before  # …and wrote nothing there
+    assert rows() == rows_before  # nor here (the new return's intake was rolled back)
     assert len(world.credits()) == 1
-    assert result.requests_made >= 0
-    assert requests_before <= len(world.bp.control.requests())
+    assert world.loop.actions_for(second["id"]) == []
 
 
 def test_dry_run_shows_the_credit_it_would_create(world):
