@@ -143,6 +143,9 @@ PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 # answer (a system check refuses less than the timeout + 60 s).
 CREDIT_ATTEMPT_LEASE_SECONDS = env.int("CREDIT_ATTEMPT_LEASE_SECONDS", default=300)
 
+# Brightpearl reference data (locations, payment methods) is cached per account this long.
+REFERENCE_DATA_TTL_SECONDS = env.int("REFERENCE_DATA_TTL_SECONDS", default=3600)
+
 # A sync run's lease on its connection: renewed every third of this while the run is alive, so
 # a run whose worker (or host) died frees the connection within this time.
 RUN_LEASE_SECONDS = env.int("RUN_LEASE_SECONDS", default=90)

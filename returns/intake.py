@@ -9,6 +9,9 @@ the sync engine, not here.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -171,10 +174,32 @@ def _is_stale(rma: Rma, neutral: NeutralRma) -> bool:
     )
 
 
+def fingerprint(neutral: NeutralRma) -> str:
+    """A stable hash of everything the platform said about one return."""
+    text = json.dumps(dataclasses.asdict(neutral), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def upsert_rma(connection: Any, neutral: NeutralRma) -> tuple[Rma, bool]:
-    """Store what the platform says about one return. Returns (rma, created)."""
+    """Store what the platform says about one return. Returns (rma, created).
+
+    A payload identical to the last one taken in writes nothing (a quiet poll re-reads every
+    recently updated return: its cost must not grow with history)."""
     if not neutral.platform or not neutral.external_id:
         raise ValueError("a neutral RMA needs its platform and external ID")
+    digest = fingerprint(neutral)
+    unchanged = (
+        Rma.objects.filter(
+            connection=connection,
+            platform=neutral.platform,
+            external_id=_clip(neutral.external_id, 64),
+            payload_hash=digest,
+        )
+        .defer("raw", "totals")
+        .first()
+    )
+    if unchanged is not None:
+        return unchanged, False
     key = {
         "connection": connection,
         "platform": neutral.platform,
@@ -214,6 +239,7 @@ def upsert_rma(connection: Any, neutral: NeutralRma) -> tuple[Rma, bool]:
         rma.platform_updated_at = neutral.updated_at or rma.platform_updated_at
         rma.totals = {k: None if v is None else str(v) for k, v in (neutral.totals or {}).items()}
         rma.raw = neutral.raw or {}
+        rma.payload_hash = digest
 
         _sync_lines(rma, groups, check)
         _sync_refunds(rma, neutral.refunds, check)

@@ -71,6 +71,13 @@ class Rma(models.Model):
         default=dict, blank=True, help_text="The platform's totals, as decimal strings."
     )
     raw = models.JSONField("raw platform payload", default=dict, blank=True)
+    payload_hash = models.CharField(
+        max_length=64,
+        blank=True,
+        editable=False,
+        help_text="Fingerprint of the last platform payload taken in: an unchanged one is "
+        "skipped without a write.",
+    )
 
     flagged = models.BooleanField(default=False, db_index=True)
     flag_reason = models.TextField(blank=True)

@@ -23,6 +23,7 @@ from returns.models import Rma, RmaLine
 from returns.platforms.base import ReceiptLine
 
 from ..models import BindingState, SalesCredit, SyncEvent
+from . import reference
 from .context import SyncContext
 
 Kind, Outcome = SyncEvent.Kind, SyncEvent.Outcome
@@ -149,8 +150,14 @@ def _quarantine_locations(ctx: SyncContext, warehouse_id: int | None) -> set[int
     if not warehouse_id:
         return set()
     if warehouse_id not in cache:
-        location = ctx.client.get_quarantine_location(warehouse_id)
-        cache[warehouse_id] = {int(location["id"])} if location and location.get("id") else set()
+
+        def load() -> list[int]:
+            location = ctx.client.get_quarantine_location(warehouse_id)
+            return [int(location["id"])] if location and location.get("id") else []
+
+        cache[warehouse_id] = set(
+            reference.cached(ctx.connection, "quarantine-location", warehouse_id, load)
+        )
     return cache[warehouse_id]
 
 
@@ -383,9 +390,15 @@ def receive_processed_elsewhere(ctx: SyncContext, binding: SalesCredit) -> None:
 
 def _default_location(ctx: SyncContext, warehouse_id: int) -> int | None:
     quarantine = _quarantine_locations(ctx, warehouse_id)
-    for location in ctx.client.get_warehouse_locations(warehouse_id):
-        if int(location.get("id") or 0) not in quarantine:
-            return int(location["id"])
+    locations = reference.cached(
+        ctx.connection,
+        "warehouse-locations",
+        warehouse_id,
+        lambda: [int(loc["id"]) for loc in ctx.client.get_warehouse_locations(warehouse_id)],
+    )
+    for location_id in locations:
+        if location_id not in quarantine:
+            return location_id
     return None
 
 

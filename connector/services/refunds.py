@@ -24,7 +24,7 @@ from returns import lifecycle
 from returns.models import Refund
 
 from ..models import BindingState, RefundPayment, SalesCredit, SyncEvent
-from . import exactly_once
+from . import exactly_once, reference
 from .context import SyncContext
 
 Kind, Outcome = SyncEvent.Kind, SyncEvent.Outcome
@@ -72,8 +72,12 @@ def record_refunds(ctx: SyncContext, refunds: list[Refund] | None = None) -> Non
 def _payment_method(ctx: SyncContext, currency: str) -> str:
     cache = ctx.cache.setdefault("payment_methods", {})
     if currency not in cache:
-        cache[currency] = ctx.client.resolve_payment_method_code(
-            ctx.connection.refund_method_code, currency
+        code = ctx.connection.refund_method_code
+        cache[currency] = reference.cached(
+            ctx.connection,
+            "payment-method",
+            f"{code}:{currency}",
+            lambda: ctx.client.resolve_payment_method_code(code, currency),
         )
     return cache[currency]
 
@@ -195,6 +199,12 @@ def _post_payment(
     if found is not None:
         return found
     exactly_once.refused(payment, str(error))
+    # The cached payment method may be what Brightpearl refused (deactivated, re-coded).
+    reference.forget(
+        ctx.connection,
+        "payment-method",
+        f"{ctx.connection.refund_method_code}:{body['currencyIsoCode']}",
+    )
     ctx.record(
         Kind.REFUND,
         Outcome.FAILED,

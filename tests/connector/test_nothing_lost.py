@@ -167,12 +167,10 @@ def test_a_return_arriving_during_a_running_sync_is_credited_by_that_run(world, 
     runner.start()
     try:
         deadline = time.monotonic() + 20
-        while (
-            not Connection.objects.filter(pk=world.connection.pk)
-            .exclude(sync_lease_owner="")
-            .exists()
-        ):
-            assert time.monotonic() < deadline, "the first run never took the lease"
+        # Once the first return is stored, the run has read the platform's list: a return
+        # added now can only be seen by another pass.
+        while not Rma.objects.filter(connection=world.connection).exists():
+            assert time.monotonic() < deadline, "the first run never pulled"
             time.sleep(0.02)
         late = world.loop_return(second_sale, [{"sku": sku}])  # arrives mid-run…
         skipped = world.sync()  # …and its sync request finds the lease held
@@ -257,3 +255,102 @@ def test_a_second_live_credit_is_moved_to_the_configured_status_with_a_note(worl
         n["text"] for n in world.bp.control.state().get("orderNotes", []) if n["orderId"] == extra
     ]
     assert any("Duplicate of sales credit" in text for text in notes), notes
+
+
+def test_a_retried_return_whose_problem_was_fixed_is_credited_and_unflagged(world):
+    """The original order reached Brightpearl late (e.g. the shop connector lagged): flagged
+    at first, credited after staff retry once it is there."""
+    sku = "BELT-" + world.bp.code
+    loop_return = world.loop.add_return(
+        lines=[{"sku": sku}],
+        order_name="#LATE-" + world.bp.code,
+        order_id="shop-late-" + world.bp.code,
+        currency="GBP",
+        fire=False,
+    )
+    world.sync()
+    rma = rma_for(world, loop_return)
+    assert rma.flagged and "was not found in Brightpearl" in rma.flag_reason
+    assert SalesCredit.objects.get(rma=rma).state == BindingState.BLOCKED
+
+    world.product(sku)
+    world.bp.control.seed(
+        orders=[
+            {
+                "contactId": world.contact_id,
+                "reference": "#LATE-" + world.bp.code,
+                "externalRef": "shop-late-" + world.bp.code,
+                "warehouseId": 2,
+                "rows": [
+                    {"sku": sku, "quantity": 1, "net": "9.00", "tax": "1.80", "taxCode": "T20"}
+                ],
+            }
+        ]
+    )
+    world.sync()  # nobody asked for a re-check: it stays flagged, nothing is guessed
+    rma.refresh_from_db()
+    assert rma.flagged and world.credits() == []
+
+    retry_items([rma.pk], user="sam")
+    run = world.sync()
+    rma.refresh_from_db()
+    assert not rma.flagged and rma.status == "credited", (rma.status, rma.flag_reason)
+    assert len(world.credits()) == 1
+    assert run.events.filter(kind="credit", outcome="succeeded").exists()
+
+
+def test_a_refund_recorded_twice_in_brightpearl_is_reported(world):
+    sku = "SCARF-" + world.bp.code
+    sale = world.sale([(sku, 1, "15.00", "3.00")])
+    loop_return = world.loop_return(sale, [{"sku": sku}])
+    world.sync()
+    rma = rma_for(world, loop_return)
+    world.bp.control.receive(rma.sales_credit.credit_id)
+    world.sync()
+    world.sync()  # the refund becomes a payment
+    payment = RefundPayment.objects.get(refund__rma=rma, state=BindingState.CREATED)
+    # Someone records the same refund again by hand, through another payment method.
+    world.bp.post(
+        "/accounting-service/customer-payment/",
+        {
+            "transactionRef": payment.transaction_ref,
+            "paymentMethodCode": "PAYPAL",
+            "paymentType": "PAYMENT",
+            "orderId": rma.sales_credit.credit_id,
+            "currencyIsoCode": "GBP",
+            "amountPaid": "18.00",
+            "paymentDate": "2026-12-01T10:00:00+00:00",
+        },
+    )
+    run = world.sync()
+    report = run.events.get(kind="duplicate")
+    assert report.outcome == "failed"
+    assert f"besides {payment.payment_id}" in report.message
+    world.sync()
+    assert SyncEvent.objects.filter(kind="duplicate").count() == 1
+
+
+def test_reference_data_is_read_once_per_account_not_every_run(world):
+    """Quarantine/warehouse locations and the refund payment method are cached per account."""
+    reads = ("/location", "/payment-method", "/nominal-code-search")
+
+    def reference_reads():
+        return sum(
+            1
+            for r in world.bp.control.requests()
+            if r["method"] == "GET" and any(part in r["path"] for part in reads)
+        )
+
+    for n in range(2):
+        sku = f"TILE{n}-{world.bp.code}"
+        sale = world.sale([(sku, 1, "6.00", "1.20")])
+        loop_return = world.loop_return(sale, [{"sku": sku}])
+        world.sync()
+        world.bp.control.receive(rma_for(world, loop_return).sales_credit.credit_id)
+        world.sync()
+        world.sync()  # refund recorded
+        if n == 0:
+            after_first = reference_reads()
+    assert after_first > 0
+    assert reference_reads() == after_first  # the second return read none of it again
+    assert len(world.payments()) == 2

@@ -250,3 +250,28 @@ def test_factories_build_a_consistent_graph():
     assert line.rma.connection.pk
     assert RmaFactory().lines.count() == 0
     assert line.line_total == Decimal("20.00")
+
+
+def test_an_unchanged_payload_writes_nothing(connection):
+    """A quiet poll re-reads recently updated returns: unchanged ones cost one read, no write."""
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    neutral = NeutralRmaFactory(
+        lines=units("A", 2), refunds=[NeutralRefundFactory()], updated_at=T0
+    )
+    rma, _ = upsert_rma(connection, neutral)
+    with CaptureQueriesContext(db) as queries:
+        again, created = upsert_rma(connection, neutral)
+    assert not created and again.pk == rma.pk
+    writes = [q["sql"] for q in queries if not q["sql"].lstrip().upper().startswith("SELECT")]
+    assert writes == []
+    assert len(queries) == 1
+    changed = NeutralRmaFactory(
+        external_id=neutral.external_id,
+        lines=units("A", 1),
+        refunds=neutral.refunds,
+        updated_at=T0 + timedelta(minutes=1),
+    )
+    upsert_rma(connection, changed)
+    assert RmaLine.objects.get(rma=rma).quantity == 1  # a real change is still taken in
