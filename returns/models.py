@@ -138,6 +138,14 @@ class RmaLine(models.Model):
     class Meta:
         verbose_name = "RMA line"
         ordering = ["id"]
+        indexes = [
+            # Lines with units still in quarantine: a few at any time, however long the history.
+            models.Index(
+                fields=["rma"],
+                condition=models.Q(quantity_received__gt=models.F("quantity_restocked")),
+                name="rmaline_in_quarantine",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.quantity} × {self.sku or '(no SKU)'}"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from brightpearl import MAX_IDS_PER_CALL, BrightpearlError
@@ -409,19 +410,21 @@ def _holds_quarantine(binding: SalesCredit) -> bool:
 
 def quarantine_holders(connection) -> list[SalesCredit]:
     """Credits (processed or not) with returned units still in a quarantine location."""
-    return [
-        b
-        for b in SalesCredit.objects.filter(
+    # Starts from the few lines still holding units in quarantine (a partial index), so a
+    # quiet poll's cost does not grow with every credit that ever received something.
+    holding = RmaLine.objects.filter(
+        quantity_received__gt=F("quantity_restocked"), rma__connection=connection
+    ).values("rma_id")
+    return list(
+        SalesCredit.objects.filter(
             connection=connection,
             state=BindingState.CREATED,
             credit_id__isnull=False,
-            rma__lines__quantity_received__gt=0,
+            rma_id__in=holding,
         )
-        .distinct()
         .select_related("rma")
         .prefetch_related("rma__lines")
-        if _holds_quarantine(b)
-    ]
+    )
 
 
 def release_fifo(movements: Iterable[dict]) -> dict[tuple[int, int], int]:

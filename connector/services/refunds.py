@@ -11,6 +11,7 @@ import hashlib
 import json
 from decimal import Decimal
 
+from django.db.models import Q
 from django.utils import timezone
 
 from brightpearl import (
@@ -45,7 +46,12 @@ def refund_candidates(connection) -> list[Refund]:
             rma__sales_credit__state=BindingState.CREATED,
             amount__gt=0,
         )
-        .exclude(payment__state__in=[BindingState.CREATED, BindingState.FAILED])
+        # Not yet recorded: no payment binding, or one still pending/attempting (a join, not a
+        # NOT IN over every refund ever recorded).
+        .filter(
+            Q(payment__isnull=True)
+            | Q(payment__state__in=[BindingState.PENDING, BindingState.ATTEMPTING])
+        )
         .select_related("rma", "rma__sales_credit")
         .order_by("pk")
     )
