@@ -163,13 +163,15 @@ class LoopPlatform(ReturnsPlatform):
         return as_text(self.client.return_details(return_id).get("state")).lower()
 
     def process(self, rma: Any) -> None:
-        """Queue processing. Loop answers UNPROCESSABLE_RETURN for a return that is already
-        closed: for our retries that is success, so we check the state before re-raising."""
+        """Queue processing. Loop refuses a return that is already closed: for our retries that
+        is success, so the state is checked before the refusal is passed on."""
         return_id = external_id_of(rma)
         try:
             self.client.process(return_id)
-        except ValidationError as exc:
-            if exc.code == "UNPROCESSABLE_RETURN" and self._state(return_id) in DONE_STATES:
+        except ValidationError:
+            # Refused in any documented shape: success only if the return is already closed
+            # (our own earlier call got through, e.g. its answer came after our timeout).
+            if self._state(return_id) in DONE_STATES:
                 return
             raise
 
