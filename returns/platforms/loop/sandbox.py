@@ -7,8 +7,8 @@
     python -m returns.platforms.loop.sandbox --port 8901      # from a shell
 
 Shapes follow docs/returns-platforms.md: one line item per unit, money as strings, paginated
-list with `nextPageUrl`, action replies as Loop's OpenAPI documents them (success: the string "true";
-refusals with HTTP 200: `{"errors":{"message","code"}}`, `{"message"}` for a cancelled or
+list with `nextPageUrl`, action replies as Loop's OpenAPI documents them (success: the string
+"true"; refusals with HTTP 200: `{"errors":{"message","code"}}`, `{"message"}` for a cancelled or
 in-review return, `{"content"}` for cancelling an expired or flagged one), 401 envelope as
 published, 300 calls/min per key (configurable), 429 without headers (Loop documents none).
 Control API (no auth) under `/_sandbox/`:
