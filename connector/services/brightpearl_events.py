@@ -23,6 +23,10 @@ from .receipts import OPEN_STATUSES, quarantine_holders, update_receipts
 # Errors worth another try: no answer, a 5xx, or throttling that outlasted the client's waits.
 TRANSIENT_ERRORS = (TransportError, ServerError, ThrottledError)
 
+# More than this many IDs in one delivery is not a Brightpearl event (it sends one event per
+# change; an ID set groups a batch); refusing keeps a forged body from fanning out work.
+MAX_IDS_PER_EVENT = 2000
+
 GOODS_IN_CREATED = "goods-in-note.created"
 ORDER_STATUS_MODIFIED = "order.modified.order-status"
 QUARANTINE_RELEASE_CREATED = "quarantine-release.created"
@@ -122,7 +126,7 @@ def process_event(event: WebhookEvent) -> Result:
     if not connection.enabled:
         return Result(WebhookEvent.Status.IGNORED, "The connection is disabled.")
     try:
-        ids = parse_id_set(event.resource_ids)
+        ids = parse_id_set(event.resource_ids, max_ids=MAX_IDS_PER_EVENT)
     except ValueError as exc:
         return Result(WebhookEvent.Status.IGNORED, f"No usable IDs: {exc}")
 

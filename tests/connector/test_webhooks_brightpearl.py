@@ -103,6 +103,8 @@ def test_accepted_event_is_parsed_and_queued_after_commit(django_capture_on_comm
         ({"id": "1,,2"}, "not a valid ID set"),
         ({"id": "*"}, "not a valid ID set"),
         ({"id": None}, "not a valid ID set"),
+        ({"id": "1-999999999"}, "more than 2000"),
+        ({"id": "1-1500,3000-3600"}, "more than 2000"),
     ],
 )
 def test_bad_events_are_recorded_and_answered_400(change, error):
