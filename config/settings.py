@@ -142,6 +142,12 @@ CREDIT_ATTEMPT_LEASE_SECONDS = env.int("CREDIT_ATTEMPT_LEASE_SECONDS", default=1
 
 # Inbound webhooks larger than this are refused (413) and recorded.
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)
+# Inbound events (connector/models/webhooks.py): claims per event before it ends failed; how
+# long a claim lasts (above CELERY_TASK_TIME_LIMIT, so a live worker keeps it); how long a due
+# event may wait for its task before housekeeping dispatches it again.
+INBOUND_EVENT_MAX_ATTEMPTS = env.int("INBOUND_EVENT_MAX_ATTEMPTS", default=6)
+INBOUND_EVENT_LEASE_SECONDS = env.int("INBOUND_EVENT_LEASE_SECONDS", default=15 * 60)
+INBOUND_EVENT_STUCK_AFTER_SECONDS = env.int("INBOUND_EVENT_STUCK_AFTER_SECONDS", default=60)
 
 # Sync logs: successful/skipped runs are pruned after this many days, failures kept longer.
 SYNC_LOG_KEEP_DAYS = env.int("SYNC_LOG_KEEP_DAYS", default=14)

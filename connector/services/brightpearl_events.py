@@ -14,10 +14,18 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
-from brightpearl import ServerError, ThrottledError, TransportError, format_id_set, parse_id_set
+from brightpearl import (
+    BrightpearlError,
+    ServerError,
+    ThrottledError,
+    TransportError,
+    format_id_set,
+    parse_id_set,
+)
 
 from ..models import BindingState, SalesCredit, SyncRun, WebhookEvent
 from .context import SyncContext
+from .inbound import GiveUp, Outcome, RetryLater
 from .receipts import OPEN_STATUSES, quarantine_holders, update_receipts
 
 # Errors worth another try: no answer, a 5xx, or throttling that outlasted the client's waits.
@@ -114,6 +122,19 @@ FINDERS: dict[str, Callable[[SyncContext, list[int]], tuple[list[SalesCredit], s
     ORDER_STATUS_MODIFIED: credits_for_order_status,
     QUARANTINE_RELEASE_CREATED: credits_for_quarantine_release,
 }
+
+
+def handle(event: WebhookEvent) -> Outcome:
+    """The inbound pipeline's handler for Brightpearl events: transient Brightpearl errors are
+    retried later, other Brightpearl refusals (4xx) end the event failed."""
+    try:
+        result = process_event(event)
+    except TRANSIENT_ERRORS as exc:
+        raise RetryLater(f"Brightpearl: {exc}") from exc
+    except BrightpearlError as exc:
+        raise GiveUp(f"Brightpearl refused: {exc}") from exc
+    # The reason matters for ignored events; a processed one's work is in its sync run.
+    return Outcome(result.status, result.message)
 
 
 def process_event(event: WebhookEvent) -> Result:

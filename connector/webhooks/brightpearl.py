@@ -7,8 +7,6 @@ the JSON template the connector registers (see services/subscriptions.py); `id` 
 
 from __future__ import annotations
 
-from django.db import transaction
-
 from brightpearl.idset import IdSetTooLarge, format_id_set, parse_id_set
 
 from ..models import Connection, WebhookEvent
@@ -60,25 +58,3 @@ class BrightpearlWebhookView(WebhookView):
 
     def parse(self, connection: Connection, body: bytes) -> Parsed:
         return parse_brightpearl_body(connection, body)
-
-    def enqueue(self, event: WebhookEvent) -> None:
-        """Queue processing. If the broker refuses, the event is marked failed (so it is not a
-        "duplicate" of itself) and the error propagates: a 5xx, and Brightpearl delivers again."""
-        from ..tasks import process_webhook_event
-
-        try:
-            process_webhook_event.delay(event.pk)
-        except Exception as exc:
-            WebhookEvent.objects.filter(pk=event.pk).update(
-                status=WebhookEvent.Status.FAILED,
-                error=f"Could not queue processing: {type(exc).__name__}: {exc}"[:2000],
-            )
-            raise
-
-
-def enqueue_processing(event_ids) -> None:
-    """Queue processing of stored events once the current transaction commits."""
-    from ..tasks import process_webhook_event
-
-    for pk in event_ids:
-        transaction.on_commit(lambda pk=pk: process_webhook_event.delay(pk))

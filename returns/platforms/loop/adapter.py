@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +22,7 @@ from ..base import (
     header,
 )
 from ..errors import ValidationError, WebhookParseError
-from ..parsing import amount, timestamp
+from ..parsing import UntrustedJsonError, amount, load_untrusted_json, timestamp
 from ..parsing import text as as_text
 from .client import LIST_STATE_QUERIES, NOTE_MAX_CHARS, LoopClient, split_windows
 
@@ -211,9 +210,9 @@ class LoopPlatform(ReturnsPlatform):
 
     def parse_webhook(self, raw_body: bytes) -> WebhookEvent:
         try:
-            payload = json.loads(raw_body)
-        except ValueError as exc:
-            raise WebhookParseError(f"Loop webhook body is not JSON: {exc}") from exc
+            payload = load_untrusted_json(raw_body)
+        except UntrustedJsonError as exc:
+            raise WebhookParseError(f"Loop webhook: {exc}") from None
         if not isinstance(payload, dict):
             raise WebhookParseError("Loop webhook body is not a JSON object")
         return_id = as_text(payload.get("return_id") or payload.get("id"))

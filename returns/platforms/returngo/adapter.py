@@ -8,7 +8,6 @@ secret in the URL (checked by the connector view) and are only hints — act aft
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from html import escape
@@ -26,7 +25,7 @@ from ..base import (
     external_id_of,
 )
 from ..errors import ValidationError, WebhookParseError
-from ..parsing import amount, timestamp
+from ..parsing import UntrustedJsonError, amount, load_untrusted_json, timestamp
 from ..parsing import text as as_text
 from .client import DailyCallBudget, ReturnGOClient, rma_id
 
@@ -223,9 +222,9 @@ class ReturnGOPlatform(ReturnsPlatform):
 
     def parse_webhook(self, raw_body: bytes) -> WebhookEvent:
         try:
-            payload = json.loads(raw_body)
-        except ValueError as exc:
-            raise WebhookParseError(f"ReturnGO webhook body is not JSON: {exc}") from exc
+            payload = load_untrusted_json(raw_body)
+        except UntrustedJsonError as exc:
+            raise WebhookParseError(f"ReturnGO webhook: {exc}") from None
         if not isinstance(payload, dict):
             raise WebhookParseError("ReturnGO webhook body is not a JSON object")
         event = as_text(payload.get("eventName"))
