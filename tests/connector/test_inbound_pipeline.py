@@ -286,8 +286,9 @@ def test_concurrent_identical_deliveries_are_processed_exactly_once(
     }
     assert queued == [original.pk]
     handled = []
+    module = "brightpearl_events" if source == "brightpearl" else "platform_events"
     monkeypatch.setattr(
-        f"connector.services.{'brightpearl' if source == 'brightpearl' else 'platform'}_events.handle",
+        f"connector.services.{module}.handle",
         lambda ev: handled.append(ev.pk) or inbound.Outcome("processed"),
     )
     for pk in queued:
