@@ -21,7 +21,7 @@ from ..base import (
     external_id_of,
     header,
 )
-from ..errors import ValidationError, WebhookParseError
+from ..errors import MalformedPayload, ValidationError, WebhookParseError
 from ..parsing import UntrustedJsonError, amount, load_untrusted_json, timestamp
 from ..parsing import text as as_text
 from .client import LIST_STATE_QUERIES, NOTE_MAX_CHARS, LoopClient, split_windows
@@ -60,6 +60,17 @@ def signature(secret: str, raw_body: bytes) -> str:
 
 
 def to_neutral(data: dict) -> NeutralRma:
+    """One Loop return (any of its shapes) → neutral. A body that is not in the documented shape
+    raises `MalformedPayload` with the reason, never an AttributeError deep in a worker."""
+    if not isinstance(data, dict):
+        raise MalformedPayload(f"Loop return is not a JSON object: {type(data).__name__}")
+    try:
+        return _to_neutral(data)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise MalformedPayload(f"Loop return is not in the documented shape: {exc}"[:500]) from None
+
+
+def _to_neutral(data: dict) -> NeutralRma:
     """One Loop return (list, details or webhook shape) → neutral. One line per unit."""
     lines = [
         NeutralLine(

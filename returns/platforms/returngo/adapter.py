@@ -24,7 +24,7 @@ from ..base import (
     WebhookEvent,
     external_id_of,
 )
-from ..errors import ValidationError, WebhookParseError
+from ..errors import MalformedPayload, ValidationError, WebhookParseError
 from ..parsing import UntrustedJsonError, amount, load_untrusted_json, timestamp
 from ..parsing import text as as_text
 from .client import DailyCallBudget, ReturnGOClient, rma_id
@@ -55,6 +55,19 @@ def money_of(value: Any, side: str) -> tuple[Any, str]:
 
 
 def to_neutral(data: dict, side: str = "presentment") -> NeutralRma:
+    """One ReturnGO RMA (any of its shapes) → neutral. A body that is not in the documented shape
+    raises `MalformedPayload` with the reason, never an AttributeError deep in a worker."""
+    if not isinstance(data, dict):
+        raise MalformedPayload(f"ReturnGO RMA is not a JSON object: {type(data).__name__}")
+    try:
+        return _to_neutral(data, side)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise MalformedPayload(
+            f"ReturnGO RMA is not in the documented shape: {exc}"[:500]
+        ) from None
+
+
+def _to_neutral(data: dict, side: str = "presentment") -> NeutralRma:
     summary = data.get("rmaSummary") or {}
     order = data.get("orderDetails") or {}
     currency = ""
