@@ -97,7 +97,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
     search_help_text = "Resource IDs as sent, e.g. 1-5,99"
     date_hierarchy = "received_at"
     list_select_related = ("connection",)
-    raw_id_fields = ("connection",)
+    raw_id_fields = ("connection", "duplicate_of")
     show_full_result_count = False
     actions = ["reprocess_selected"]
     readonly_fields = [f.name for f in WebhookEvent._meta.fields]

@@ -56,7 +56,9 @@ class UntrustedJSONParser(JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         raw = stream.read() if stream is not None else b""
         try:
-            return load_untrusted_json(raw)
+            # `\u0000` inside a value is left to the serializer (DRF's CharField refuses it
+            # and names the field); raw NUL bytes and deep nesting stop here.
+            return load_untrusted_json(raw, allow_escaped_nul=True)
         except UntrustedJsonError as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
 

@@ -99,8 +99,6 @@ class WebhookEvent(models.Model):
         REJECTED = "rejected", "Rejected (malformed)"
         DUPLICATE = "duplicate", "Duplicate"
 
-    FINISHED = (Status.PROCESSED, Status.IGNORED, Status.FAILED, Status.REJECTED, Status.DUPLICATE)
-
     connection = models.ForeignKey(
         "connector.Connection", on_delete=models.CASCADE, related_name="webhook_events"
     )

@@ -84,8 +84,11 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
-def load_untrusted_json(raw: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """Parse an untrusted JSON body, or raise `UntrustedJsonError` with the reason."""
+def load_untrusted_json(
+    raw: bytes | str, max_depth: int = MAX_JSON_DEPTH, *, allow_escaped_nul: bool = False
+) -> Any:
+    """Parse an untrusted JSON body, or raise `UntrustedJsonError` with the reason.
+    `allow_escaped_nul`: leave `\\u0000` inside values to a validator that names the field."""
     import json
 
     if isinstance(raw, bytes):
@@ -101,6 +104,6 @@ def load_untrusted_json(raw: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> An
         data = json.loads(raw)
     except (json.JSONDecodeError, RecursionError) as exc:
         raise UntrustedJsonError(f"Body is not JSON: {exc}") from None
-    if _has_nul(data):
+    if not allow_escaped_nul and _has_nul(data):
         raise UntrustedJsonError("JSON contains a NUL character (\\u0000).")
     return data
