@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import DatabaseError, close_old_connections, connection
 
 from ..models import WebhookEvent
@@ -78,6 +79,9 @@ def process(event_id: int) -> Step:
         outcome = handler(event)
     except RetryLater as exc:
         due = _retry(event, str(exc), exc.retry_after)
+        return Step(event.status, due)
+    except SoftTimeLimitExceeded:
+        due = _retry(event, "Processing ran past the task's time limit.")
         return Step(event.status, due)
     except GiveUp as exc:
         event.fail(str(exc))

@@ -90,6 +90,24 @@ def test_a_locked_database_is_retried_later_then_failed_with_the_reason(monkeypa
     assert event.next_attempt_at is None
 
 
+@pytest.mark.django_db
+def test_running_past_the_time_limit_is_retried_not_failed(monkeypatch):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    event = WebhookEvent.objects.create(
+        connection=ConnectionFactory(), source="brightpearl", event="order.modified.order-status"
+    )
+
+    def slow(ev):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(brightpearl_events, "process_event", slow)
+    step = inbound.process(event.pk)
+    event.refresh_from_db()
+    assert (event.status, step.retry_at) == ("received", event.next_attempt_at)
+    assert "time limit" in event.error
+
+
 # --- housekeeping: lost tasks, crashed workers, attempts used up ---------------------------------
 
 
