@@ -68,17 +68,21 @@ def enqueue_sync(connection_ids, trigger: str) -> None:
 
 
 @shared_task(
+    bind=True,
     name="connector.tasks.process_inbound_event",
     acks_late=True,
     reject_on_worker_lost=True,
 )
-def process_inbound_event(event_id: int) -> str:
+def process_inbound_event(self, event_id: int) -> str:
     """Process one stored inbound event (any source) through the one pipeline; when it is due
     again (a transient failure), queue it for then. If that queueing fails, housekeeping
     (`redispatch_inbound_events`) picks the event up once it is overdue."""
     from .services.inbound import process
 
-    step = process(event_id)
+    # The claim is owned by this task's ID, which a task redelivered after its worker died
+    # keeps: it resumes at once instead of waiting for the claim's lease to lapse.
+    owner = f"task-{self.request.id}" if self.request.id else ""
+    step = process(event_id, owner=owner)
     if step.retry_at is not None:
         process_inbound_event.apply_async((event_id,), eta=step.retry_at)
     return step.status
@@ -87,12 +91,12 @@ def process_inbound_event(event_id: int) -> str:
 # The names older releases queued; a message already in the broker still finds its task.
 @shared_task(name="connector.tasks.process_webhook_event", acks_late=True)
 def process_webhook_event(event_id: int) -> str:
-    return process_inbound_event(event_id)
+    return process_inbound_event.run(event_id)
 
 
 @shared_task(name="connector.tasks.process_platform_event", acks_late=True)
 def process_platform_event(event_id: int) -> str:
-    return process_inbound_event(event_id)
+    return process_inbound_event.run(event_id)
 
 
 @shared_task(name="connector.tasks.redispatch_inbound_events")

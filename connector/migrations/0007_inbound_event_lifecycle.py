@@ -62,6 +62,11 @@ class Migration(migrations.Migration):
             name='next_attempt_at',
             field=models.DateTimeField(blank=True, db_index=True, default=django.utils.timezone.now, help_text='Received: when processing is due. Processing: when the claim lapses.', null=True),
         ),
+        migrations.AddField(
+            model_name='webhookevent',
+            name='claimed_by',
+            field=models.CharField(blank=True, help_text='Who holds the processing claim (the Celery task ID, which a task redelivered after its worker died keeps, so it resumes at once).', max_length=100),
+        ),
         migrations.AlterField(
             model_name='webhookevent',
             name='status',

@@ -135,6 +135,12 @@ class WebhookEvent(models.Model):
         help_text="Received: when processing is due. Processing: when the claim lapses.",
     )
     processed_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Who holds the processing claim (the Celery task ID, which a task redelivered "
+        "after its worker died keeps, so it resumes at once).",
+    )
 
     objects = WebhookEventQuerySet.as_manager()
 
@@ -155,22 +161,29 @@ class WebhookEvent(models.Model):
         return f"{self.get_source_display()} {self.event or '(unparsed)'} #{self.pk}"
 
     # --- lifecycle -----------------------------------------------------------------------------
-    def claim(self) -> bool:
-        """Take the event for processing (one claimant at a time); counts an attempt."""
+    def claim(self, owner: str = "") -> bool:
+        """Take the event for processing (one claimant at a time); counts an attempt. A claim
+        whose lease lapsed, or one held by the same `owner` (a Celery task redelivered after
+        its worker died keeps its ID), can be taken again."""
         now = timezone.now()
+        claimable = Q(status=self.Status.RECEIVED) | Q(
+            status=self.Status.PROCESSING, next_attempt_at__lte=now
+        )
+        if owner:
+            claimable |= Q(status=self.Status.PROCESSING, claimed_by=owner)
         claimed = (
             WebhookEvent.objects.filter(pk=self.pk)
-            .filter(
-                Q(status=self.Status.RECEIVED)
-                | Q(status=self.Status.PROCESSING, next_attempt_at__lte=now)
-            )
+            .filter(claimable)
             .update(
                 status=self.Status.PROCESSING,
                 attempts=F("attempts") + 1,
                 next_attempt_at=now + processing_lease(),
+                claimed_by=owner[:100],
             )
         )
-        self.refresh_from_db(fields=["status", "attempts", "next_attempt_at", "error"])
+        self.refresh_from_db(
+            fields=["status", "attempts", "next_attempt_at", "error", "claimed_by"]
+        )
         return bool(claimed)
 
     def finish(self, status: str, message: str = "") -> None:

@@ -65,12 +65,13 @@ def _handlers() -> dict[str, Callable[[WebhookEvent], Outcome]]:
     }
 
 
-def process(event_id: int) -> Step:
-    """Process one stored event if it can be claimed; returns its status and when it is due."""
+def process(event_id: int, owner: str = "") -> Step:
+    """Process one stored event if it can be claimed; returns its status and when it is due.
+    `owner`: who claims it (the Celery task ID; see `WebhookEvent.claim`)."""
     event = WebhookEvent.objects.select_related("connection").filter(pk=event_id).first()
     if event is None:
         return Step("")
-    if not event.claim():
+    if not event.claim(owner):
         return Step(event.status)
     handler = _handlers().get(event.source)
     try:

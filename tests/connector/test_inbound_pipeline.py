@@ -108,6 +108,19 @@ def test_running_past_the_time_limit_is_retried_not_failed(monkeypatch):
     assert "time limit" in event.error
 
 
+@pytest.mark.django_db
+def test_a_task_redelivered_after_its_worker_died_resumes_its_claim_at_once(monkeypatch):
+    event = WebhookEvent.objects.create(
+        connection=ConnectionFactory(), source="brightpearl", event="order.modified.order-status"
+    )
+    assert event.claim("task-A")  # then the worker is killed: the claim's lease is still live
+    assert not WebhookEvent.objects.get(pk=event.pk).claim("task-B")  # another task waits
+    # The broker redelivers task A (same ID): it takes its own claim back and finishes.
+    assert inbound.process(event.pk, owner="task-A").status == "ignored"
+    event.refresh_from_db()
+    assert event.attempts == 2
+
+
 # --- housekeeping: lost tasks, crashed workers, attempts used up ---------------------------------
 
 
@@ -313,3 +326,42 @@ def test_concurrent_identical_deliveries_are_processed_exactly_once(
         inbound.process(pk)
     assert handled == [original.pk]
     assert list(events.filter(status="processed").values_list("pk", flat=True)) == [original.pk]
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_event_resumes_at_once_when_redelivered(world, celery_worker):
+    """SIGKILL while an event is processing: the broker redelivers the task (same ID), which
+    takes its own claim back at once instead of waiting 15 minutes for the lease to lapse."""
+    import os
+    import signal
+
+    from connector.tasks import process_inbound_event
+
+    worker = celery_worker()
+    event = WebhookEvent.objects.create(
+        connection=world.connection,
+        source="brightpearl",
+        event="goods-in-note.created",
+        resource_ids="424242",
+    )
+    world.bp.control.add_fault(
+        r"^/warehouse-service/order/\*/goods-note/goods-in",
+        "delay",
+        method="GET",
+        seconds=3,
+        times=1,
+    )
+    process_inbound_event.delay(event.pk)
+    wait_until(
+        lambda: WebhookEvent.objects.filter(pk=event.pk, status="processing").exists(),
+        timeout=30,
+        interval=0.02,
+    )
+    [child] = worker.children()
+    os.kill(child, signal.SIGKILL)
+
+    done = wait_until(
+        lambda: WebhookEvent.objects.filter(pk=event.pk, status="ignored").first(), timeout=40
+    )
+    assert done.attempts == 2
+    assert "no goods-in note 424242" in done.error
