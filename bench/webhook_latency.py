@@ -330,7 +330,8 @@ def main() -> int:
         wait_for(
             lambda: (
                 not WebhookEvent.objects.filter(
-                    connection=connection, status=WebhookEvent.Status.RECEIVED
+                    connection=connection,
+                    status__in=[WebhookEvent.Status.RECEIVED, WebhookEvent.Status.PROCESSING],
                 ).exists()
             ),
             min(30, left()),

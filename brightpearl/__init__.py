@@ -25,7 +25,7 @@ from .errors import (
     ValidationError,
 )
 from .http import ApiResponse, parse_envelope
-from .idset import MAX_IDS_PER_CALL, chunk_ids, format_id_set, parse_id_set
+from .idset import MAX_IDS_PER_CALL, IdSetTooLarge, chunk_ids, format_id_set, parse_id_set
 from .search import iter_search, zip_rows
 from .throttle import MemoryThrottleStore, RedisThrottleStore, Throttle, ThrottleStore
 
@@ -59,6 +59,7 @@ __all__ = [
     "iter_search",
     "parse_envelope",
     "parse_id_set",
+    "IdSetTooLarge",
     "pick_payment_method_code",
     "zip_rows",
 ]

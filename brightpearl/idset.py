@@ -23,12 +23,18 @@ def _parse_positive_int(text: str, whole: str) -> int:
     return value
 
 
-def parse_id_set(text: str | int) -> list[int]:
+class IdSetTooLarge(ValueError):
+    """The ID set names more IDs than the caller allows (found before expanding any range)."""
+
+
+def parse_id_set(text: str | int, *, max_ids: int | None = None) -> list[int]:
     """Parse an ID set into a sorted list of distinct IDs.
 
     Accepts single IDs, ascending ranges and comma lists (``"1-5,99"``). Raises ``ValueError``
     for anything else (empty parts, descending ranges, ``*``, non-digits, zero), because a
-    webhook body is untrusted input.
+    webhook body is untrusted input. With ``max_ids``, the size is counted from the ranges'
+    bounds *before* any range is expanded and ``IdSetTooLarge`` is raised above it: the 12
+    bytes ``"1-999999999"`` never become a billion integers.
     """
     if isinstance(text, bool):
         raise ValueError(f"not an ID set: {text!r}")
@@ -40,7 +46,7 @@ def parse_id_set(text: str | int) -> list[int]:
         raise ValueError(f"not an ID set: {text!r}")
     if not text.strip():
         raise ValueError("empty ID set")
-    ids: set[int] = set()
+    spans: list[tuple[int, int]] = []
     for part in text.split(","):
         if "-" in part:
             lo_text, sep, hi_text = part.partition("-")
@@ -50,10 +56,27 @@ def parse_id_set(text: str | int) -> list[int]:
             hi = _parse_positive_int(hi_text, text)
             if hi < lo:
                 raise ValueError(f"descending range in ID set {text!r}: {part!r}")
-            ids.update(range(lo, hi + 1))
+            spans.append((lo, hi))
         else:
-            ids.add(_parse_positive_int(part, text))
-    return sorted(ids)
+            value = _parse_positive_int(part, text)
+            spans.append((value, value))
+    merged = _merge(spans)
+    if max_ids is not None:
+        size = sum(hi - lo + 1 for lo, hi in merged)
+        if size > max_ids:
+            raise IdSetTooLarge(f"ID set names {size} IDs; at most {max_ids} are allowed")
+    return [value for lo, hi in merged for value in range(lo, hi + 1)]
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted, non-overlapping spans covering the same IDs (so sizes count distinct IDs)."""
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted(spans):
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
 
 
 def _normalise(ids: Iterable[int]) -> list[int]:

@@ -75,8 +75,19 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # Workers, beat and the web process share one SQLite file in the demo: wait for locks.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Workers, beat and the web process share one SQLite file on a laptop. Set on every new
+    # connection: WAL, so readers never block the writer (and the writer no reader); a busy
+    # timeout, so a writer waits for the lock instead of failing; and IMMEDIATE transactions,
+    # so a transaction takes the write lock when it begins rather than failing at once with
+    # "database is locked" when a read would have to become a write.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;"
+            "PRAGMA busy_timeout=20000",
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-gb"
@@ -100,6 +111,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_queue_dir / "processed"),
         "control_folder": str(_queue_dir / "control"),
         "store_processed": False,
+        # Seconds between looks at the queue folder (kombu's default is 1).
+        "polling_interval": env.float("CELERY_FILESYSTEM_POLLING_INTERVAL", default=1.0),
     }
 else:
     # A task not acknowledged within this time is redelivered. It must exceed the longest
@@ -152,6 +165,12 @@ RUN_LEASE_SECONDS = env.int("RUN_LEASE_SECONDS", default=90)
 
 # Inbound webhooks larger than this are refused (413) and recorded.
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)
+# Inbound events (connector/models/webhooks.py): claims per event before it ends failed; how
+# long a claim lasts (above CELERY_TASK_TIME_LIMIT, so a live worker keeps it); how long a due
+# event may wait for its task before housekeeping dispatches it again.
+INBOUND_EVENT_MAX_ATTEMPTS = env.int("INBOUND_EVENT_MAX_ATTEMPTS", default=6)
+INBOUND_EVENT_LEASE_SECONDS = env.int("INBOUND_EVENT_LEASE_SECONDS", default=15 * 60)
+INBOUND_EVENT_STUCK_AFTER_SECONDS = env.int("INBOUND_EVENT_STUCK_AFTER_SECONDS", default=60)
 
 # Sync logs: successful/skipped runs are pruned after this many days, failures kept longer.
 SYNC_LOG_KEEP_DAYS = env.int("SYNC_LOG_KEEP_DAYS", default=14)

@@ -97,7 +97,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
     search_help_text = "Resource IDs as sent, e.g. 1-5,99"
     date_hierarchy = "received_at"
     list_select_related = ("connection",)
-    raw_id_fields = ("connection",)
+    raw_id_fields = ("connection", "duplicate_of")
     show_full_result_count = False
     actions = ["reprocess_selected"]
     readonly_fields = [f.name for f in WebhookEvent._meta.fields]
@@ -118,23 +118,15 @@ class WebhookEventAdmin(admin.ModelAdmin):
 
     @admin.action(description="Reprocess selected")
     def reprocess_selected(self, request, queryset):
-        """Back to `received` and queued after commit, each source by its own task. Rejected
-        events have nothing parsed to process and are left alone."""
-        from .services.platform_events import reprocess as reprocess_platform_events
-        from .webhooks.brightpearl import enqueue_processing
+        """Back to `received` and queued after commit — the same pipeline as a delivery.
+        Rejected events have nothing parsed to process and are left alone."""
+        from .services.inbound import reprocess
+        from .tasks import enqueue_events
 
         pks = list(queryset.values_list("pk", flat=True))
         with transaction.atomic():
-            ids = list(
-                WebhookEvent.objects.filter(pk__in=pks, source=WebhookEvent.Source.BRIGHTPEARL)
-                .exclude(status=WebhookEvent.Status.REJECTED)
-                .values_list("pk", flat=True)
-            )
-            WebhookEvent.objects.filter(pk__in=ids).update(
-                status=WebhookEvent.Status.RECEIVED, error="", processed_at=None, attempts=0
-            )
-            enqueue_processing(ids)
-            ids += reprocess_platform_events(pks)
+            ids = reprocess(pks)
+            enqueue_events(ids)
         skipped = len(pks) - len(ids)
         messages.info(
             request,

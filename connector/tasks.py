@@ -64,83 +64,55 @@ def enqueue_sync(connection_ids, trigger: str) -> None:
         transaction.on_commit(lambda pk=pk: sync_connection.delay(pk, trigger=trigger))
 
 
-# Webhook events: retry transient Brightpearl failures with capped exponential backoff.
-WEBHOOK_MAX_RETRIES = 6
-WEBHOOK_BACKOFF_CAP_SECONDS = 120
-
-
-def webhook_retry_delay(retries: int) -> int:
-    return min(WEBHOOK_BACKOFF_CAP_SECONDS, 2 ** (retries + 1))
+# --- inbound events: one task for every source -------------------------------------------------
 
 
 @shared_task(
     bind=True,
-    name="connector.tasks.process_webhook_event",
+    name="connector.tasks.process_inbound_event",
     acks_late=True,
     reject_on_worker_lost=True,
-    max_retries=WEBHOOK_MAX_RETRIES,
 )
-def process_webhook_event(self, event_id: int) -> str | None:
-    """Process one stored Brightpearl webhook event; ends processed, ignored or failed.
+def process_inbound_event(self, event_id: int) -> str:
+    """Process one stored inbound event (any source) through the one pipeline; when it is due
+    again (a transient failure), queue it for then. If that queueing fails, housekeeping
+    (`redispatch_inbound_events`) picks the event up once it is overdue."""
+    from .services.inbound import process
 
-    Only an event still `received` is processed (a duplicate task, or one for an event staff
-    already handled, does nothing). Transient Brightpearl errors are retried with backoff; a
-    4xx or anything else ends in a recorded `failed` at once.
-    """
-    from brightpearl import BrightpearlError
-
-    from .models import WebhookEvent
-    from .services.brightpearl_events import TRANSIENT_ERRORS, process_event
-
-    event = (
-        WebhookEvent.objects.select_related("connection")
-        .filter(pk=event_id, source=WebhookEvent.Source.BRIGHTPEARL)
-        .first()
-    )
-    if event is None or event.status != WebhookEvent.Status.RECEIVED:
-        return None if event is None else event.status
-    WebhookEvent.objects.filter(pk=event.pk).update(attempts=event.attempts + 1)
-    try:
-        result = process_event(event)
-    except TRANSIENT_ERRORS as exc:
-        if self.request.retries < self.max_retries:
-            WebhookEvent.objects.filter(pk=event.pk).update(error=f"Retrying after: {exc}"[:2000])
-            raise self.retry(countdown=webhook_retry_delay(self.request.retries)) from exc
-        return _finish_event(event.pk, WebhookEvent.Status.FAILED, f"Gave up: {exc}")
-    except BrightpearlError as exc:
-        return _finish_event(event.pk, WebhookEvent.Status.FAILED, f"Brightpearl refused: {exc}")
-    except Exception as exc:
-        logger.exception("webhook event %s failed", event.pk)
-        return _finish_event(event.pk, WebhookEvent.Status.FAILED, f"{type(exc).__name__}: {exc}")
-    # The reason matters for ignored events; a processed one's work is in its sync run.
-    note = "" if result.status == WebhookEvent.Status.PROCESSED else result.message
-    return _finish_event(event.pk, result.status, note)
+    # The claim is owned by this task's ID, which a task redelivered after its worker died
+    # keeps: it resumes at once instead of waiting for the claim's lease to lapse.
+    owner = f"task-{self.request.id}" if self.request.id else ""
+    step = process(event_id, owner=owner)
+    if step.retry_at is not None:
+        process_inbound_event.apply_async((event_id,), eta=step.retry_at)
+    return step.status
 
 
-def _finish_event(event_id: int, status: str, message: str) -> str:
-    from django.utils import timezone
-
-    from .models import WebhookEvent
-
-    WebhookEvent.objects.filter(pk=event_id).update(
-        status=status, error=message[:2000], processed_at=timezone.now()
-    )
-    return status
+# The names older releases queued; a message already in the broker still finds its task.
+@shared_task(name="connector.tasks.process_webhook_event", acks_late=True)
+def process_webhook_event(event_id: int) -> str:
+    return process_inbound_event.run(event_id)
 
 
-@shared_task(
-    bind=True,
-    name="connector.tasks.process_platform_event",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    max_retries=None,  # the service counts attempts on the event and gives up into "failed"
-)
-def process_platform_event(self, event_id: int) -> str:
-    """Process one stored Loop / ReturnGO webhook: re-fetch the return, upsert, act.
-    Transient failures come back after a capped, jittered backoff; 4xx are never retried."""
-    from .services.platform_events import RetryLater, process_event
+@shared_task(name="connector.tasks.process_platform_event", acks_late=True)
+def process_platform_event(event_id: int) -> str:
+    return process_inbound_event.run(event_id)
 
-    try:
-        return process_event(event_id)
-    except RetryLater as exc:
-        raise self.retry(countdown=exc.delay, exc=exc) from exc
+
+@shared_task(name="connector.tasks.redispatch_inbound_events")
+def redispatch_inbound_events() -> int:
+    """Housekeeping (beat, every minute): queue again every event whose processing did not
+    finish — a lost broker message, a crashed worker, a locked database — and fail those
+    out of attempts, with the reason. Nothing stays `received` forever."""
+    from .services.inbound import due_again
+
+    ids = due_again()
+    for pk in ids:
+        process_inbound_event.delay(pk)
+    return len(ids)
+
+
+def enqueue_events(event_ids) -> None:
+    """Queue processing of stored events once the current transaction commits."""
+    for pk in event_ids:
+        transaction.on_commit(lambda pk=pk: process_inbound_event.delay(pk))

@@ -12,7 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import status as http
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from returns import lifecycle
 from returns.intake import upsert_rma
 from returns.models import Rma
+from returns.platforms.parsing import UntrustedJsonError, load_untrusted_json
 
 from ..models import BindingState, Connection, SyncRun
 from .authentication import ConnectionMayUseIntake, IntakeTokenAuthentication
@@ -47,10 +48,25 @@ BAD_REQUEST = OpenApiResponse(
 NOT_FOUND = OpenApiResponse(ErrorSerializer, description="No such RMA on this connection.")
 
 
+class UntrustedJSONParser(JSONParser):
+    """DRF's JSON parser, but a body nested deeper than any RMA, or carrying a NUL character
+    (which PostgreSQL cannot store), is a JSON 400 — never a RecursionError 500 or a
+    half-written row."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        raw = stream.read() if stream is not None else b""
+        try:
+            # `\u0000` inside a value is left to the serializer (DRF's CharField refuses it
+            # and names the field); raw NUL bytes and deep nesting stop here.
+            return load_untrusted_json(raw, allow_escaped_nul=True)
+        except UntrustedJsonError as exc:
+            raise ParseError(f"JSON parse error - {exc}") from None
+
+
 class IntakeView(APIView):
     authentication_classes = [IntakeTokenAuthentication]
     permission_classes = [ConnectionMayUseIntake]
-    parser_classes = [JSONParser]
+    parser_classes = [UntrustedJSONParser]
     renderer_classes = [JSONRenderer]
 
     @property
@@ -58,6 +74,8 @@ class IntakeView(APIView):
         return self.request.auth
 
     def rma_or_404(self, external_id: str, *, lock: bool = False) -> Rma:
+        if "\x00" in external_id:  # no RMA can have it (and PostgreSQL cannot compare it)
+            raise NotFound(f"No RMA {external_id!r} on this connection.")
         rmas = Rma.objects.filter(
             connection=self.connection, platform=PLATFORM, external_id=external_id
         )

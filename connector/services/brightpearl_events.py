@@ -14,14 +14,26 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
-from brightpearl import ServerError, ThrottledError, TransportError, format_id_set, parse_id_set
+from brightpearl import (
+    BrightpearlError,
+    ServerError,
+    ThrottledError,
+    TransportError,
+    format_id_set,
+    parse_id_set,
+)
 
 from ..models import BindingState, SalesCredit, SyncRun, WebhookEvent
 from .context import SyncContext
+from .inbound import GiveUp, Outcome, RetryLater
 from .receipts import OPEN_STATUSES, quarantine_holders, update_receipts
 
 # Errors worth another try: no answer, a 5xx, or throttling that outlasted the client's waits.
 TRANSIENT_ERRORS = (TransportError, ServerError, ThrottledError)
+
+# More than this many IDs in one delivery is not a Brightpearl event (it sends one event per
+# change; an ID set groups a batch); refusing keeps a forged body from fanning out work.
+MAX_IDS_PER_EVENT = 2000
 
 GOODS_IN_CREATED = "goods-in-note.created"
 ORDER_STATUS_MODIFIED = "order.modified.order-status"
@@ -112,6 +124,19 @@ FINDERS: dict[str, Callable[[SyncContext, list[int]], tuple[list[SalesCredit], s
 }
 
 
+def handle(event: WebhookEvent) -> Outcome:
+    """The inbound pipeline's handler for Brightpearl events: transient Brightpearl errors are
+    retried later, other Brightpearl refusals (4xx) end the event failed."""
+    try:
+        result = process_event(event)
+    except TRANSIENT_ERRORS as exc:
+        raise RetryLater(f"Brightpearl: {exc}") from exc
+    except BrightpearlError as exc:
+        raise GiveUp(f"Brightpearl refused: {exc}") from exc
+    # The reason matters for ignored events; a processed one's work is in its sync run.
+    return Outcome(result.status, result.message)
+
+
 def process_event(event: WebhookEvent) -> Result:
     """Do what one stored Brightpearl event asks. Raises a TRANSIENT_ERRORS error when a retry
     may succeed (after recording the run); other Brightpearl errors propagate as they are."""
@@ -122,7 +147,7 @@ def process_event(event: WebhookEvent) -> Result:
     if not connection.enabled:
         return Result(WebhookEvent.Status.IGNORED, "The connection is disabled.")
     try:
-        ids = parse_id_set(event.resource_ids)
+        ids = parse_id_set(event.resource_ids, max_ids=MAX_IDS_PER_EVENT)
     except ValueError as exc:
         return Result(WebhookEvent.Status.IGNORED, f"No usable IDs: {exc}")
 

@@ -7,18 +7,15 @@ scheduled sync), new refunds on a credited RMA become customer payments. Everyth
 (receipts, process / flag on the platform) stays with the scheduled sync.
 
 Because every delivery re-reads the current state, duplicates, replays and out-of-order
-deliveries all end in the same place. The outcome is recorded on the `WebhookEvent`
-(processed / ignored with the reason / failed with the error) and as a `SyncRun` with trigger
-"webhook" whose `SyncEvent`s say what was done to the RMA.
+deliveries all end in the same place. `handle` is this source's handler in the one inbound
+pipeline (`services/inbound.py`), which records the outcome on the `WebhookEvent`; the work
+itself is a `SyncRun` with trigger "webhook" whose `SyncEvent`s say what was done to the RMA.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 
-from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from brightpearl import AuthError as BrightpearlAuthError
@@ -29,6 +26,7 @@ from returns.models import Refund, Rma
 from returns.platforms.errors import NotFound, PlatformError, RateLimited
 
 from ..models import BindingState, Connection, SyncEvent, SyncRun, WebhookEvent
+from . import inbound
 from .context import SyncContext
 from .credits import create_credits, release_attempts
 from .platforms import adapter_for
@@ -37,77 +35,19 @@ from .refunds import record_refunds
 logger = logging.getLogger("connector.webhooks")
 Kind, Outcome = SyncEvent.Kind, SyncEvent.Outcome
 
-# Task-level retries of transient failures: 30 s, 1, 2, 4, 8 min … capped, then "failed".
-MAX_ATTEMPTS = 6
-BACKOFF_BASE_SECONDS = 30.0
-# The platform client retries little itself: the task's backoff is the patient one, and a
+# The platform client retries little itself: the pipeline's backoff is the patient one, and a
 # worker is not held for minutes by one webhook.
 CLIENT_OPTIONS = {"max_retries": 1, "backoff": 0.5, "backoff_cap": 5.0}
 TRANSIENT_BRIGHTPEARL = (ServerError, ThrottledError, TransportError)
 
 
-class RetryLater(Exception):
-    """A transient failure: the caller (the Celery task) should run it again after `delay`."""
-
-    def __init__(self, message: str, delay: float):
-        super().__init__(message)
-        self.delay = delay
-
-
-def reprocess(event_ids) -> list[int]:
-    """Staff replay of Loop / ReturnGO events: back to `received` with a fresh attempt count,
-    queued after commit. Rejected events have nothing parsed and are left alone."""
-    from ..tasks import process_platform_event
-
-    with transaction.atomic():
-        ids = list(
-            WebhookEvent.objects.filter(
-                pk__in=list(event_ids),
-                source__in=[WebhookEvent.Source.LOOP, WebhookEvent.Source.RETURNGO],
-            )
-            .exclude(status=WebhookEvent.Status.REJECTED)
-            .values_list("pk", flat=True)
-        )
-        WebhookEvent.objects.filter(pk__in=ids).update(
-            status=WebhookEvent.Status.RECEIVED, error="", processed_at=None, attempts=0
-        )
-        for pk in ids:
-            transaction.on_commit(lambda pk=pk: process_platform_event.delay(pk))
-    return ids
-
-
-def backoff_delay(attempt: int, retry_after: float | None = None) -> float:
-    """Capped exponential backoff with jitter; a platform's Retry-After is honoured (capped)."""
-    cap = float(getattr(settings, "CELERY_TASK_RETRY_BACKOFF_MAX", 30 * 60))
-    if retry_after is not None:
-        return min(max(retry_after, 1.0), cap)
-    base = min(BACKOFF_BASE_SECONDS * (2 ** max(attempt - 1, 0)), cap)
-    return base / 2 + random.uniform(0, base / 2)
-
-
-def process_event(event_id: int, *, final: bool | None = None) -> str:
-    """Process one stored webhook; returns the event's status afterwards.
-
-    Raises `RetryLater` for a transient failure unless this is the final attempt (then the
-    event ends "failed" with the error). `final=None`: decided by `MAX_ATTEMPTS`.
-    """
-    with transaction.atomic():
-        event = (
-            WebhookEvent.objects.select_for_update()
-            .select_related("connection")
-            .filter(pk=event_id)
-            .first()
-        )
-        if event is None or event.status != WebhookEvent.Status.RECEIVED:
-            return event.status if event else ""
-        event.attempts += 1
-        event.save(update_fields=["attempts"])
-    is_final = event.attempts >= MAX_ATTEMPTS if final is None else final
-
+def handle(event: WebhookEvent) -> inbound.Outcome:
+    """The inbound pipeline's handler for Loop / ReturnGO events. Raises `RetryLater` for a
+    transient failure and `GiveUp` for a permanent one, after closing the event's sync run."""
     connection = event.connection
     reason = _reason_to_ignore(connection, event)
     if reason:
-        return _finish(event, WebhookEvent.Status.IGNORED, reason)
+        return inbound.Outcome(WebhookEvent.Status.IGNORED, reason)
 
     run = SyncRun.objects.create(connection=connection, trigger=SyncRun.Trigger.WEBHOOK)
     ctx = SyncContext(connection=connection, run=run)
@@ -115,17 +55,12 @@ def process_event(event_id: int, *, final: bool | None = None) -> str:
         status, message = _act(ctx, event)
     except _Transient as exc:
         _close_run(ctx, SyncRun.Status.FAILED, str(exc))
-        if is_final:
-            return _finish(event, WebhookEvent.Status.FAILED, f"Gave up: {exc}")
-        delay = backoff_delay(event.attempts, exc.retry_after)
-        _note_error(event, f"Attempt {event.attempts} failed, retrying in {delay:.0f}s: {exc}")
-        raise RetryLater(str(exc), delay) from exc
+        raise inbound.RetryLater(str(exc), exc.retry_after) from exc
     except _Permanent as exc:
         _close_run(ctx, SyncRun.Status.FAILED, str(exc))
-        return _finish(event, WebhookEvent.Status.FAILED, str(exc))
-    except Exception as exc:  # a bug: recorded on the event, then re-raised for the log
+        raise inbound.GiveUp(str(exc)) from exc
+    except Exception as exc:  # a bug: the run says so; the pipeline records it on the event
         _close_run(ctx, SyncRun.Status.FAILED, f"{exc.__class__.__name__}: {exc}")
-        _finish(event, WebhookEvent.Status.FAILED, f"{exc.__class__.__name__}: {exc}")
         raise
     finally:
         release_attempts(ctx.owner)
@@ -135,7 +70,7 @@ def process_event(event_id: int, *, final: bool | None = None) -> str:
         SyncRun.Status.PARTIAL if failed else SyncRun.Status.SUCCEEDED,
         f"{failed} item(s) failed; see the events." if failed else message,
     )
-    return _finish(event, status, message)
+    return inbound.Outcome(status, message)
 
 
 class _Transient(Exception):
@@ -249,17 +184,3 @@ def _close_run(ctx: SyncContext, status: str, message: str) -> None:
     run.brightpearl_requests = ctx.requests_made
     run.finished_at = timezone.now()
     run.save()
-
-
-def _finish(event: WebhookEvent, status: str, message: str) -> str:
-    event.status = status
-    event.error = "" if status == WebhookEvent.Status.PROCESSED else message[:2000]
-    event.processed_at = timezone.now()
-    event.save(update_fields=["status", "error", "processed_at"])
-    log = logger.warning if status == WebhookEvent.Status.FAILED else logger.info
-    log("webhook %s (%s %s): %s — %s", event.pk, event.source, event.event, status, message)
-    return status
-
-
-def _note_error(event: WebhookEvent, message: str) -> None:
-    WebhookEvent.objects.filter(pk=event.pk).update(error=message[:2000])

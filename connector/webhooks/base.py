@@ -14,19 +14,22 @@
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
+from returns.platforms.parsing import UntrustedJsonError, load_untrusted_json
+
 from ..models import Connection, WebhookEvent
+from ..models.webhooks import stuck_after
 
 logger = logging.getLogger("connector.webhooks")
 
@@ -56,6 +59,13 @@ class Parsed:
     resource_ids: str = ""
     dedupe_key: str = ""
 
+    def check(self) -> None:
+        """Hints are stored in text columns: a NUL character (from a `\\u0000` escape)
+        would fail the write, so it is refused like any other malformed input."""
+        for value in (self.event, self.resource_type, self.resource_ids, self.dedupe_key):
+            if "\x00" in value:
+                raise Rejected("The event names a value with a NUL character.")
+
 
 def secret_matches(connection: Connection, given: str) -> bool:
     expected = connection.webhook_secret or ""
@@ -76,70 +86,128 @@ class WebhookView(View):
     def parse(self, connection: Connection, body: bytes) -> Parsed:
         raise NotImplementedError
 
-    def enqueue(self, event: WebhookEvent) -> None:
-        raise NotImplementedError
-
     # --- the shared flow ---------------------------------------------------------------------
     def post(self, request: HttpRequest, connection_id: int, secret: str) -> HttpResponse:
         connection = Connection.objects.filter(pk=connection_id).first()
         if connection is None or not secret_matches(connection, secret):
             return HttpResponse(status=404)
         limit = settings.WEBHOOK_MAX_BODY_BYTES
-        body = request.body if int(request.META.get("CONTENT_LENGTH") or 0) <= limit else b""
-        oversized = int(request.META.get("CONTENT_LENGTH") or 0) > limit or len(body) > limit
+        declared = _content_length(request)
+        body = request.body if declared <= limit else b""
+        oversized = declared > limit or len(body) > limit
         event = WebhookEvent.objects.create(
             connection=connection,
             source=self.source,
             remote_addr=request.META.get("REMOTE_ADDR") or None,
-            headers={k: v for k, v in request.headers.items() if k.lower() in KEPT_HEADERS},
-            body=body[:limit].decode("utf-8", errors="replace"),
+            headers=_kept_headers(request),
+            body=storable_text(body[:limit]),
         )
         try:
             if oversized:
                 raise Rejected(f"Body larger than {limit} bytes.", status=413)
             if not connection.enabled:
                 raise Rejected("The connection is disabled.", status=409)
+            if b"\x00" in body:
+                raise Rejected("Body contains a NUL byte.")
             self.verify(request, connection, body)
             parsed = self.parse(connection, body)
+            parsed.check()
         except Rejected as exc:
-            _mark(event, WebhookEvent.Status.REJECTED, str(exc))
+            event.reject(str(exc))
             return JsonResponse({"error": str(exc)}, status=exc.status)
         except Exception as exc:  # recorded, then a 5xx so the sender retries
             logger.exception("webhook %s for connection %s failed", event.pk, connection.pk)
-            _mark(event, WebhookEvent.Status.FAILED, f"{exc.__class__.__name__}: {exc}")
+            event.fail(f"{exc.__class__.__name__}: {exc}")
             return JsonResponse({"error": "internal error"}, status=500)
 
-        event.event = parsed.event[:100]
-        event.resource_type = parsed.resource_type[:50]
-        event.resource_ids = parsed.resource_ids
-        event.dedupe_key = parsed.dedupe_key[:200]
-        duplicate = bool(parsed.dedupe_key) and (
+        original = _take_dedupe_key(event, parsed)
+        if original is not None:
+            # The same event again: recorded, pointing at the first delivery. If that one never
+            # finished (failed, or stuck with nobody working on it), it is processed now.
+            again = original.redelivered()
+            WebhookEvent.objects.filter(pk=event.pk).update(
+                status=WebhookEvent.Status.DUPLICATE,
+                duplicate_of=original,
+                next_attempt_at=None,
+                error=f"Same event as #{original.pk}"
+                + (", which had not finished: processing it again." if again else "."),
+            )
+            if again:
+                transaction.on_commit(lambda: dispatch(original.pk))
+            return JsonResponse({"received": event.pk, "duplicate": True}, status=202)
+        transaction.on_commit(lambda: dispatch(event.pk))
+        return JsonResponse({"received": event.pk, "duplicate": False}, status=202)
+
+
+def _content_length(request: HttpRequest) -> int:
+    try:
+        return max(int(request.META.get("CONTENT_LENGTH") or 0), 0)
+    except ValueError:
+        return 0
+
+
+def _kept_headers(request: HttpRequest) -> dict:
+    return {
+        k: storable_text(v.encode("utf-8", "surrogateescape"))
+        for k, v in request.headers.items()
+        if k.lower() in KEPT_HEADERS
+    }
+
+
+def storable_text(raw: bytes) -> str:
+    """The raw bytes as text any database stores: invalid UTF-8 and NUL bytes (which
+    PostgreSQL text refuses) are escaped (`\\x00`), so the event is kept as it came."""
+    return raw.decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00")
+
+
+def _take_dedupe_key(event: WebhookEvent, parsed: Parsed) -> WebhookEvent | None:
+    """Record the parsed hints and claim the dedupe key for this row. The unique constraint
+    makes it atomic: when another row already holds the key, the UPDATE fails inside a
+    savepoint and that first row is returned (this row then is a duplicate)."""
+    fields = {
+        "event": parsed.event[:100],
+        "resource_type": parsed.resource_type[:50],
+        "resource_ids": parsed.resource_ids,
+    }
+    WebhookEvent.objects.filter(pk=event.pk).update(**fields)
+    key = parsed.dedupe_key[:200]
+    if not key:
+        return None
+    try:
+        with transaction.atomic():
+            WebhookEvent.objects.filter(pk=event.pk).update(dedupe_key=key)
+        return None
+    except IntegrityError:
+        return (
             WebhookEvent.objects.filter(
-                connection=connection, source=self.source, dedupe_key=event.dedupe_key
+                connection_id=event.connection_id, source=event.source, dedupe_key=key
             )
             .exclude(pk=event.pk)
-            .exclude(status__in=[WebhookEvent.Status.REJECTED, WebhookEvent.Status.FAILED])
-            .exists()
+            .first()
         )
-        if duplicate:
-            event.status = WebhookEvent.Status.DUPLICATE
-        event.save(update_fields=["event", "resource_type", "resource_ids", "dedupe_key", "status"])
-        if not duplicate:
-            transaction.on_commit(lambda: self.enqueue(event))
-        return JsonResponse({"received": event.pk, "duplicate": duplicate}, status=202)
 
 
-def _mark(event: WebhookEvent, status: str, error: str) -> None:
-    event.status = status
-    event.error = error[:2000]
-    event.save(update_fields=["status", "error"])
+def dispatch(event_id: int) -> None:
+    """Queue processing. If the broker refuses, the event stays `received` and is made overdue
+    (housekeeping dispatches it once the broker is back, and so does a redelivery) and the
+    error propagates: a 5xx, so the sender delivers again."""
+    from ..tasks import process_inbound_event
+
+    try:
+        process_inbound_event.delay(event_id)
+    except Exception as exc:
+        WebhookEvent.objects.filter(pk=event_id, status=WebhookEvent.Status.RECEIVED).update(
+            error=f"Could not queue processing: {type(exc).__name__}: {exc}"[:2000],
+            next_attempt_at=timezone.now() - stuck_after(),  # overdue: dispatched again
+        )
+        raise
 
 
 def parse_json_object(body: bytes) -> dict:
     try:
-        data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Rejected(f"Body is not JSON: {exc}") from None
+        data = load_untrusted_json(body)
+    except UntrustedJsonError as exc:
+        raise Rejected(str(exc)) from None
     if not isinstance(data, dict):
         raise Rejected("Body must be a JSON object.")
     return data

@@ -7,20 +7,16 @@ the JSON template the connector registers (see services/subscriptions.py); `id` 
 
 from __future__ import annotations
 
-from django.db import transaction
-
-from brightpearl.idset import format_id_set, parse_id_set
+from brightpearl.idset import IdSetTooLarge, format_id_set, parse_id_set
 
 from ..models import Connection, WebhookEvent
+from ..services.brightpearl_events import MAX_IDS_PER_EVENT
 from .base import Parsed, Rejected, WebhookView, parse_json_object
 
 # The events the connector subscribes to and knows how to process.
 SUPPORTED_EVENTS = frozenset(
     {"goods-in-note.created", "order.modified.order-status", "quarantine-release.created"}
 )
-# More than this many IDs in one delivery is not a Brightpearl event (it sends one event per
-# change; an ID set groups a batch); refusing keeps a forged body from fanning out work.
-MAX_IDS_PER_EVENT = 2000
 
 
 def parse_brightpearl_body(connection: Connection, body: bytes) -> Parsed:
@@ -39,11 +35,13 @@ def parse_brightpearl_body(connection: Connection, body: bytes) -> Parsed:
         raise Rejected(f"Unsupported event {full_event[:100]!r}.")
     raw_ids = data.get("id")
     try:
-        ids = parse_id_set(raw_ids if isinstance(raw_ids, int | str) else "")
+        ids = parse_id_set(
+            raw_ids if isinstance(raw_ids, int | str) else "", max_ids=MAX_IDS_PER_EVENT
+        )
+    except IdSetTooLarge:
+        raise Rejected(f"id names more than {MAX_IDS_PER_EVENT} resources.") from None
     except ValueError as exc:
         raise Rejected(f"id is not a valid ID set: {exc}") from None
-    if len(ids) > MAX_IDS_PER_EVENT:
-        raise Rejected(f"id names more than {MAX_IDS_PER_EVENT} resources.")
     id_set = format_id_set(ids)
     raised_on = str(data.get("raisedOn") or "").strip()
     return Parsed(
@@ -60,25 +58,3 @@ class BrightpearlWebhookView(WebhookView):
 
     def parse(self, connection: Connection, body: bytes) -> Parsed:
         return parse_brightpearl_body(connection, body)
-
-    def enqueue(self, event: WebhookEvent) -> None:
-        """Queue processing. If the broker refuses, the event is marked failed (so it is not a
-        "duplicate" of itself) and the error propagates: a 5xx, and Brightpearl delivers again."""
-        from ..tasks import process_webhook_event
-
-        try:
-            process_webhook_event.delay(event.pk)
-        except Exception as exc:
-            WebhookEvent.objects.filter(pk=event.pk).update(
-                status=WebhookEvent.Status.FAILED,
-                error=f"Could not queue processing: {type(exc).__name__}: {exc}"[:2000],
-            )
-            raise
-
-
-def enqueue_processing(event_ids) -> None:
-    """Queue processing of stored events once the current transaction commits."""
-    from ..tasks import process_webhook_event
-
-    for pk in event_ids:
-        transaction.on_commit(lambda pk=pk: process_webhook_event.delay(pk))

@@ -1,7 +1,7 @@
 """Returns-platform webhooks: Loop (HMAC-signed) and ReturnGO (secret URL only).
 
 Each view only says how its platform is verified and parsed; the shared base stores the raw
-delivery first, answers fast and enqueues `process_platform_event` after commit. The body is a
+delivery first, answers fast and queues the one inbound-event task after commit. The body is a
 hint: processing re-fetches the return from the platform and acts on its current state.
 """
 
@@ -40,20 +40,6 @@ class PlatformWebhookView(WebhookView):
             resource_ids=hint.external_id,
             dedupe_key=hint.dedupe_key,
         )
-
-    def enqueue(self, event: WebhookEvent) -> None:
-        """A broker outage must not strand the event as `received` (a retried delivery would
-        then count as a duplicate): mark it failed and answer 5xx, so the sender retries."""
-        from ..tasks import process_platform_event
-
-        try:
-            process_platform_event.delay(event.pk)
-        except Exception as exc:
-            WebhookEvent.objects.filter(pk=event.pk).update(
-                status=WebhookEvent.Status.FAILED,
-                error=f"Could not queue processing: {exc.__class__.__name__}: {exc}"[:2000],
-            )
-            raise
 
 
 class LoopWebhookView(PlatformWebhookView):

@@ -51,6 +51,16 @@ class ValidationError(PlatformError):
     """400/422: the platform refused the request as it stands (do not retry unchanged)."""
 
 
+class MalformedPayload(PlatformError):
+    """The platform answered with a body that is not in its documented shape (a list where an
+    object belongs, …). Not retried: the same answer would come back."""
+
+
+class Refused(ValidationError):
+    """The platform answered (often with HTTP 200) but declined the action, in one of the shapes
+    it documents for a refusal. `message` holds the platform's own words."""
+
+
 class RateLimited(PlatformError):
     """429 after the client's own retries were used up."""
 

@@ -96,3 +96,40 @@ def test_chunk_rejects_bad_size_and_ids():
     with pytest.raises(ValueError):
         list(chunk_ids([0]))
     assert list(chunk_ids([])) == []
+
+
+def test_a_huge_range_is_refused_before_it_is_expanded():
+    """12 bytes naming a billion IDs: refused from the bounds alone, in microseconds and
+    without allocating (expanding it first peaked at hundreds of MiB)."""
+    import time
+    import tracemalloc
+
+    from brightpearl.idset import IdSetTooLarge
+
+    tracemalloc.start()
+    started = time.perf_counter()
+    with pytest.raises(IdSetTooLarge):
+        parse_id_set("1-999999999", max_ids=2000)
+    with pytest.raises(IdSetTooLarge):
+        parse_id_set("1-1000,5000-6000", max_ids=2000)
+    elapsed = time.perf_counter() - started
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1_000_000 and elapsed < 1.0
+
+
+def test_the_cap_counts_distinct_ids():
+    assert len(parse_id_set("1-2000,1-2000,5", max_ids=2000)) == 2000
+    assert parse_id_set("1-3", max_ids=3) == [1, 2, 3]
+
+
+@given(ids_strategy, st.integers(min_value=1, max_value=700))
+def test_cap_matches_the_expanded_size(ids, cap):
+    from brightpearl.idset import IdSetTooLarge
+
+    text = format_id_set(ids)
+    if len(set(ids)) > cap:
+        with pytest.raises(IdSetTooLarge):
+            parse_id_set(text, max_ids=cap)
+    else:
+        assert parse_id_set(text, max_ids=cap) == sorted(set(ids))

@@ -130,7 +130,14 @@ def make_world(sandbox, loop_server, settings, customer: str, **connection_field
 @pytest.fixture
 def world(db, sandbox, loop_server, settings, django_capture_on_commit_callbacks) -> World:
     loop_server.reset()
-    loop_server.configure(rate_limit=[(300, 60.0)], webhook_url="", allow_flagged_process=False)
+    loop_server.configure(
+        rate_limit=[(300, 60.0)],
+        webhook_url="",
+        allow_flagged_process=False,
+        action_error_status=200,
+        slow_actions={},
+        throttle_next=0,
+    )
     return make_world(
         sandbox,
         loop_server,

@@ -10,17 +10,24 @@ import json
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from config.celery_app import app as celery_app
 from connector.models import BindingState, Connection, SalesCredit, SyncRun, WebhookEvent
-from connector.services import platform_events
-from connector.services.platform_events import RetryLater, process_event
+from connector.models.webhooks import backoff_delay, max_attempts
+from connector.services import inbound, platform_events
+from connector.tasks import enqueue_events
 from returns.models import Rma
 from returns.platforms.errors import ServerError
 from returns.platforms.loop.adapter import signature
 from returns.platforms.returngo.sandbox import ReturnGOSandbox
 from tests.connector.factories import ConnectionFactory
 from tests.connector.webhook_cases import WebhookSecurityCases
+
+
+def process_event(pk):
+    return inbound.process(pk).status
+
 
 LOOP_SECRET = "loop-signing-secret-for-tests"
 
@@ -156,7 +163,7 @@ class TestLoopWebhookSecurity(WebhookSecurityCases):
     ):
         queued = []
         monkeypatch.setattr(
-            "connector.tasks.process_platform_event.delay", lambda pk: queued.append(pk)
+            "connector.tasks.process_inbound_event.delay", lambda pk: queued.append(pk)
         )
         body = loop_body()
         with django_capture_on_commit_callbacks(execute=True):
@@ -406,51 +413,50 @@ def test_transient_platform_error_retries_with_capped_backoff_then_fails(loop_wo
     event = WebhookEvent.objects.create(
         connection=loop_world.connection, source="loop", event="return.updated", resource_ids="5"
     )
-    delays = []
-    for _ in range(platform_events.MAX_ATTEMPTS - 1):
-        with pytest.raises(RetryLater) as raised:
-            process_event(event.pk)
-        delays.append(raised.value.delay)
+    due = []
+    for _ in range(max_attempts() - 1):
+        step = inbound.process(event.pk)
+        assert step.retry_at is not None
+        due.append((step.retry_at - timezone.now()).total_seconds())
         event.refresh_from_db()
         assert event.status == WebhookEvent.Status.RECEIVED
         assert "retrying" in event.error
     assert process_event(event.pk) == WebhookEvent.Status.FAILED
     event.refresh_from_db()
-    assert event.error.startswith("Gave up:") and "503" in event.error
-    assert event.attempts == platform_events.MAX_ATTEMPTS == flaky.calls
-    assert all(d <= 30 * 60 for d in delays)
-    assert delays[-1] > delays[0]
+    assert event.error.startswith("Gave up after 6 attempts:") and "503" in event.error
+    assert event.attempts == max_attempts() == flaky.calls
+    assert all(d <= 30 * 60 for d in due)
+    assert due[-1] > due[0]
     # Every attempt is a recorded run.
     assert SyncRun.objects.filter(status=SyncRun.Status.FAILED).count() == flaky.calls
 
 
 @pytest.mark.django_db
 def test_task_retries_then_records_the_failure(loop_world, eager, monkeypatch):
-    from connector.tasks import process_platform_event
+    from connector.tasks import process_inbound_event
 
     flaky = FlakyAdapter()
     monkeypatch.setattr(platform_events, "adapter_for", lambda connection, **kw: flaky)
-    monkeypatch.setattr(platform_events, "backoff_delay", lambda attempt, retry_after=None: 0)
     event = WebhookEvent.objects.create(
         connection=loop_world.connection, source="loop", event="return.updated", resource_ids="5"
     )
     # Eager mode re-applies a retry in place, unless errors propagate first.
     celery_app.conf.task_eager_propagates = False
     try:
-        process_platform_event.delay(event.pk)
+        process_inbound_event.delay(event.pk)  # eager: each retry's eta is ignored
     finally:
         celery_app.conf.task_eager_propagates = True
     event.refresh_from_db()
     assert event.status == WebhookEvent.Status.FAILED
-    assert flaky.calls == platform_events.MAX_ATTEMPTS
+    assert flaky.calls == max_attempts()
 
 
 def test_backoff_is_capped_and_honours_retry_after(settings):
     settings.CELERY_TASK_RETRY_BACKOFF_MAX = 600
-    assert platform_events.backoff_delay(1) <= 30
-    assert platform_events.backoff_delay(20) <= 600
-    assert platform_events.backoff_delay(1, retry_after=42) == 42
-    assert platform_events.backoff_delay(1, retry_after=10_000) == 600
+    assert backoff_delay(1) <= 30
+    assert backoff_delay(20) <= 600
+    assert backoff_delay(1, retry_after=42) == 42
+    assert backoff_delay(1, retry_after=10_000) == 600
 
 
 # --- ReturnGO end to end --------------------------------------------------------------------
@@ -516,7 +522,7 @@ def test_loop_sandbox_fires_a_signed_webhook_at_a_live_server(loop_world, live_s
 
 
 @pytest.mark.django_db
-def test_broker_down_marks_the_event_failed_so_a_retry_is_not_a_duplicate(
+def test_broker_down_leaves_the_event_overdue_so_the_retry_processes_it(
     monkeypatch, django_capture_on_commit_callbacks
 ):
     connection = ConnectionFactory(platform="loop", platform_webhook_secret=LOOP_SECRET)
@@ -524,24 +530,23 @@ def test_broker_down_marks_the_event_failed_so_a_retry_is_not_a_duplicate(
     def broker_down(pk):
         raise ConnectionError("broker unreachable")
 
-    monkeypatch.setattr("connector.tasks.process_platform_event.delay", broker_down)
+    monkeypatch.setattr("connector.tasks.process_inbound_event.delay", broker_down)
     body = loop_body()
     # Outside a test transaction on_commit runs at once and the sender gets a 500.
     with pytest.raises(ConnectionError):
         with django_capture_on_commit_callbacks(execute=True):
             post_loop(connection, body)
     event = WebhookEvent.objects.get()
-    assert event.status == WebhookEvent.Status.FAILED
+    assert event.status == WebhookEvent.Status.RECEIVED
     assert "Could not queue processing" in event.error
+    assert list(WebhookEvent.objects.due_again()) == [event]  # housekeeping would send it
     monkeypatch.undo()
     queued = []
-    monkeypatch.setattr(
-        "connector.tasks.process_platform_event.delay", lambda pk: queued.append(pk)
-    )
+    monkeypatch.setattr("connector.tasks.process_inbound_event.delay", lambda pk: queued.append(pk))
     with django_capture_on_commit_callbacks(execute=True):
         response = post_loop(connection, body)  # the sender's retry
-    assert response.json()["duplicate"] is False
-    assert len(queued) == 1
+    assert response.json()["duplicate"] is True
+    assert queued == [event.pk]  # the first delivery, which never ran, is queued now
 
 
 @pytest.mark.django_db
@@ -562,7 +567,9 @@ def test_reprocess_puts_platform_events_back_in_the_queue(
         connection=loop_world.connection, source="loop", status=WebhookEvent.Status.REJECTED
     )
     with django_capture_on_commit_callbacks(execute=True):
-        assert platform_events.reprocess([event.pk, rejected.pk]) == [event.pk]
+        ids = inbound.reprocess([event.pk, rejected.pk])
+        enqueue_events(ids)
+    assert ids == [event.pk]
     event.refresh_from_db()
     assert (event.status, event.attempts, event.error) == (WebhookEvent.Status.PROCESSED, 1, "")
     assert len(loop_world.credits()) == 1

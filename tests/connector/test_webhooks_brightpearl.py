@@ -11,10 +11,11 @@ from django.test import Client
 
 from brightpearl import ServerError, ValidationError, format_id_set
 from connector.models import SalesCredit, SyncEvent, SyncRun, WebhookEvent
+from connector.models.webhooks import backoff_delay, max_attempts
 from connector.services import brightpearl_events
 from connector.services.context import SyncContext
 from connector.services.receipts import update_receipts
-from connector.tasks import process_webhook_event
+from connector.tasks import process_inbound_event
 from returns.models import Rma
 from tests.connector.factories import ConnectionFactory
 from tests.connector.webhook_cases import WebhookSecurityCases
@@ -103,6 +104,8 @@ def test_accepted_event_is_parsed_and_queued_after_commit(django_capture_on_comm
         ({"id": "1,,2"}, "not a valid ID set"),
         ({"id": "*"}, "not a valid ID set"),
         ({"id": None}, "not a valid ID set"),
+        ({"id": "1-999999999"}, "more than 2000"),
+        ({"id": "1-1500,3000-3600"}, "more than 2000"),
     ],
 )
 def test_bad_events_are_recorded_and_answered_400(change, error):
@@ -397,7 +400,7 @@ def stored_event(connection, **fields) -> WebhookEvent:
     return WebhookEvent.objects.create(connection=connection, **(defaults | fields))
 
 
-def test_task_retries_transient_errors_then_records_failed(monkeypatch):
+def test_task_retries_transient_errors_then_records_failed(monkeypatch, eager):
     event = stored_event(ConnectionFactory())
     calls = []
 
@@ -406,15 +409,15 @@ def test_task_retries_transient_errors_then_records_failed(monkeypatch):
         raise ServerError("Brightpearl 502", status=502)
 
     monkeypatch.setattr(brightpearl_events, "process_event", flaky)
-    process_webhook_event.apply((event.pk,))
+    process_inbound_event.delay(event.pk)  # eager: each retry runs at once, eta ignored
     event.refresh_from_db()
-    assert len(calls) == process_webhook_event.max_retries + 1
+    assert len(calls) == max_attempts()
     assert event.status == WebhookEvent.Status.FAILED
-    assert "Gave up" in event.error and "502" in event.error
+    assert "Gave up after 6 attempts" in event.error and "502" in event.error
     assert event.attempts == len(calls)
 
 
-def test_task_never_retries_a_4xx(monkeypatch):
+def test_task_never_retries_a_4xx(monkeypatch, eager):
     event = stored_event(ConnectionFactory())
     calls = []
 
@@ -423,7 +426,7 @@ def test_task_never_retries_a_4xx(monkeypatch):
         raise ValidationError("bad request", status=400)
 
     monkeypatch.setattr(brightpearl_events, "process_event", refused)
-    process_webhook_event.apply((event.pk,))
+    process_inbound_event.delay(event.pk)
     event.refresh_from_db()
     assert calls == [event.pk]
     assert event.status == WebhookEvent.Status.FAILED
@@ -432,16 +435,15 @@ def test_task_never_retries_a_4xx(monkeypatch):
 
 def test_task_skips_events_no_longer_received():
     event = stored_event(ConnectionFactory(), status=WebhookEvent.Status.PROCESSED)
-    assert process_webhook_event.apply((event.pk,)).get() == "processed"
-    assert process_webhook_event.apply((event.pk + 999,)).get() is None
+    assert process_inbound_event.apply((event.pk,)).get() == "processed"
+    assert process_inbound_event.apply((event.pk + 999,)).get() == ""
 
 
-def test_backoff_is_capped():
-    from connector.tasks import WEBHOOK_BACKOFF_CAP_SECONDS, webhook_retry_delay
-
-    delays = [webhook_retry_delay(n) for n in range(12)]
-    assert delays == sorted(delays)
-    assert delays[0] >= 1 and max(delays) == WEBHOOK_BACKOFF_CAP_SECONDS
+def test_backoff_is_capped(settings):
+    settings.CELERY_TASK_RETRY_BACKOFF_MAX = 600
+    delays = [backoff_delay(n) for n in range(1, 14)]
+    assert all(d <= 600 for d in delays) and delays[0] <= 30
+    assert min(delays[-3:]) >= 300
 
 
 def test_transient_error_inside_the_receipt_step_is_raised_for_a_retry(world):
@@ -468,22 +470,23 @@ def test_transient_error_inside_the_receipt_step_is_raised_for_a_retry(world):
     assert rma_of(world, loop_return).status == "processed"
 
 
-def test_broker_failure_marks_the_event_failed_so_a_redelivery_is_processed(monkeypatch):
-    from connector.webhooks.brightpearl import BrightpearlWebhookView
-
+def test_broker_failure_leaves_the_event_due_so_a_redelivery_processes_it(
+    monkeypatch, django_capture_on_commit_callbacks
+):
     connection = ConnectionFactory()
     body = event_body(connection, "goods-in-note.created", [5], "2026-11-23T10:00:00.5Z")
-    post(connection, body)  # stored; processing would be queued after commit
-    event = WebhookEvent.objects.get()
 
     def broker_down(*args, **kwargs):
         raise ConnectionError("redis is down")
 
-    monkeypatch.setattr(process_webhook_event, "delay", broker_down)
-    with pytest.raises(ConnectionError):
-        BrightpearlWebhookView().enqueue(event)
-    event.refresh_from_db()
-    assert event.status == WebhookEvent.Status.FAILED
+    monkeypatch.setattr(process_inbound_event, "delay", broker_down)
+    with pytest.raises(ConnectionError):  # the sender sees a 5xx
+        post(connection, body, django_capture_on_commit_callbacks)
+    event = WebhookEvent.objects.get()
+    assert event.status == WebhookEvent.Status.RECEIVED
     assert "Could not queue processing" in event.error
-    # Brightpearl's redelivery (same body) is a new event, not a duplicate of the failed one.
-    assert post(connection, body).json()["duplicate"] is False
+    queued = []
+    monkeypatch.setattr(process_inbound_event, "delay", queued.append)
+    # Brightpearl's redelivery (same body) is a duplicate, and the first delivery runs now.
+    assert post(connection, body, django_capture_on_commit_callbacks).json()["duplicate"] is True
+    assert queued == [event.pk]

@@ -46,7 +46,9 @@ def loop_sandbox(loop_server):
         rate_limit=[(300, 60.0)],
         webhook_url="",
         allow_flagged_process=False,
-        action_error_status=422,
+        action_error_status=200,
+        slow_actions={},
+        throttle_next=0,
     )
     return loop_server
 
@@ -72,7 +74,9 @@ def returngo_server():
 @pytest.fixture
 def returngo_sandbox(returngo_server):
     returngo_server.reset()
-    returngo_server.configure(rate_limit=[(100, 1.0), (2000, 86400.0)], webhook_url="")
+    returngo_server.configure(
+        rate_limit=[(100, 1.0), (2000, 86400.0)], webhook_url="", slow_writes={}, throttle_next=0
+    )
     return returngo_server
 
 

@@ -9,9 +9,15 @@ import requests
 
 from returns.intake import upsert_rma
 from returns.platforms import get_platform
-from returns.platforms.errors import AuthError, NotFound, RateLimited, ValidationError
+from returns.platforms.errors import (
+    AuthError,
+    NotFound,
+    RateLimited,
+    Refused,
+    ValidationError,
+)
 from returns.platforms.loop.adapter import fit_note, signature
-from returns.platforms.loop.client import split_windows
+from returns.platforms.loop.client import read_action_reply, split_windows
 
 NOW = datetime.now(UTC)
 
@@ -108,25 +114,97 @@ def test_process_is_idempotent(loop_sandbox, loop):
     assert loop_sandbox.actions_for(rid) == ["process"]
 
 
-def test_process_of_a_cancelled_or_flagged_return_fails(loop_sandbox, loop):
+def test_process_of_a_cancelled_or_flagged_return_is_refused_in_loops_words(loop_sandbox, loop):
+    """Loop answers these with HTTP 200 and `{"message": …}` (no `errors`): still a refusal."""
     cancelled = loop_sandbox.add_return(state="cancelled")["id"]
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(Refused) as info:
         loop.process(cancelled)
-    assert info.value.code == "UNPROCESSABLE_RETURN"
+    assert info.value.message == "Return is cancelled and therefore cannot be processed."
+    assert info.value.status == 200
     flagged = loop_sandbox.add_return(state="review")["id"]
-    with pytest.raises(ValidationError) as info:
+    with pytest.raises(Refused) as info:
         loop.process(flagged)
-    assert info.value.code == "UNPROCESSABLE_FLAGGED_RETURN"
-
-
-def test_action_errors_inside_http_200_are_errors(loop_sandbox, loop):
-    loop_sandbox.configure(action_error_status=200)
-    rid = loop_sandbox.add_return(state="cancelled")["id"]
-    with pytest.raises(ValidationError) as info:
-        loop.process(rid)
+    assert "review" in info.value.message
+    expired = loop_sandbox.add_return(state="expired")["id"]
+    with pytest.raises(Refused) as info:
+        loop.process(expired)
     assert info.value.code == "UNPROCESSABLE_RETURN"
+    assert loop_sandbox.actions_for(cancelled) == loop_sandbox.actions_for(flagged) == []
+
+
+def test_close_and_cancel_refusals_in_every_documented_shape(loop_sandbox, loop):
+    cancelled = loop_sandbox.add_return(state="cancelled")["id"]
+    with pytest.raises(Refused, match="Return is cancelled and therefore cannot be processed."):
+        loop.close(cancelled)
+    expired = loop_sandbox.add_return(state="expired")["id"]
+    with pytest.raises(Refused, match="Return is expired and cannot be processed."):
+        loop.client.cancel(expired)
+    flagged = loop_sandbox.add_return(state="review")["id"]
+    with pytest.raises(Refused, match="Return is flagged and cannot be processed."):
+        loop.client.cancel(flagged)
     closed = loop_sandbox.add_return(state="closed")["id"]
-    loop.process(closed)  # already closed, said with a 200: still success
+    with pytest.raises(Refused) as info:
+        loop.client.flag(closed)
+    assert info.value.code == "UNPROCESSABLE_RETURN"
+    assert loop_sandbox.get_return(expired)["state"] == "expired"
+    assert loop_sandbox.get_return(flagged)["state"] == "review"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"message": "Return is cancelled and therefore cannot be processed."},
+        {"content": "Return is flagged and cannot be processed."},
+        {"errors": {"message": "Return is open and therefore cannot be processed."}},
+        {"error": {"message": "The line item id field is required."}},
+        {"errors": ["something"]},
+        "false",
+        False,
+        None,
+        {"unexpected": 1},
+    ],
+)
+def test_only_the_documented_success_is_success(body):
+    with pytest.raises(Refused):
+        read_action_reply(body, "/warehouse/return/1/process")
+
+
+@pytest.mark.parametrize("body", ["true", True, '"true"'])
+def test_documented_success(body):
+    read_action_reply(body, "/warehouse/return/1/process")
+
+
+def test_refusal_with_a_non_200_status_is_still_an_error(loop_sandbox, loop):
+    loop_sandbox.configure(action_error_status=422)
+    rid = loop_sandbox.add_return(state="cancelled")["id"]
+    with pytest.raises(ValidationError):
+        loop.process(rid)
+    closed = loop_sandbox.add_return(state="closed")["id"]
+    loop.process(closed)  # already closed: success for our retries
+
+
+def test_a_429_without_headers_is_waited_out(loop_sandbox, loop):
+    loop_sandbox.configure(throttle_next=2)
+    rid = loop_sandbox.add_return()["id"]
+    loop.process(rid)
+    assert loop_sandbox.get_return(rid)["state"] == "closed"
+    statuses = [p for m, p in loop_sandbox.requests_seen if p.endswith("/process")]
+    assert len(statuses) == 3  # two bare 429s, then the call that went through
+
+
+def test_an_answer_after_the_client_timeout_is_not_success_and_the_retry_is(loop_sandbox):
+    from returns.platforms.errors import TransportError
+
+    loop_sandbox.configure(slow_actions={"process": 1.5})
+    slow = get_platform(
+        "loop", api_key=loop_sandbox.api_key, base_url=loop_sandbox.api_url, timeout=(2, 0.5)
+    )
+    rid = loop_sandbox.add_return()["id"]
+    with pytest.raises(TransportError):
+        slow.process(rid)  # Loop did it, but we cannot know: not counted as done
+    loop_sandbox.configure(slow_actions={})
+    slow.process(rid)  # the retry reads "closed" and counts it done, without a second process
+    assert loop_sandbox.actions_for(rid) == ["process"]
 
 
 def test_flag_sends_no_body_and_writes_the_reason_as_a_short_note(loop_sandbox, loop):

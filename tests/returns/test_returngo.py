@@ -296,3 +296,57 @@ def test_rma_id_strips_prefix():
 
 def test_destinations_are_not_published(returngo):
     assert returngo.list_destinations() == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"error": "Invalid status transition Done -> Canceled"},
+        {"errors": [{"message": "no"}]},
+        {"errorMessage": "Internal"},
+        {"success": False, "message": "htmlText is required"},
+        {"message": "Forbidden"},
+        {"rmaId": "1", "status": "Approved"},
+    ],
+)
+def test_a_2xx_reply_that_says_no_is_a_refusal(body):
+    from returns.platforms.errors import Refused
+    from returns.platforms.returngo.client import read_write_reply
+
+    with pytest.raises(Refused):
+        read_write_reply(body, "set RMA status", expected_status="Done")
+
+
+@pytest.mark.parametrize(
+    "body", [None, "", {"rmaId": "1", "status": "Done"}, {"success": True}, {"shipmentId": "3"}]
+)
+def test_a_2xx_reply_that_says_yes_is_success(body):
+    from returns.platforms.returngo.client import read_write_reply
+
+    read_write_reply(body, "set RMA status", expected_status="Done")
+
+
+def test_a_bare_429_is_waited_out(returngo_sandbox, returngo):
+    returngo_sandbox.configure(throttle_next=2)
+    rid = returngo_sandbox.add_rma()["rmaSummary"]["rmaId"]
+    returngo.process(rid)
+    assert returngo_sandbox.get_rma(rid)["rmaSummary"]["status"] == "Done"
+
+
+def test_a_status_answer_after_the_client_timeout_is_settled_by_the_retry(returngo_sandbox):
+    from returns.platforms.errors import TransportError
+
+    returngo_sandbox.configure(slow_writes={"status": 1.5})
+    impatient = get_platform(
+        "returngo",
+        api_key=returngo_sandbox.api_key,
+        shop_name=returngo_sandbox.shop_name,
+        base_url=returngo_sandbox.url,
+        timeout=(2, 0.5),
+    )
+    rid = returngo_sandbox.add_rma()["rmaSummary"]["rmaId"]
+    with pytest.raises(TransportError):
+        impatient.process(rid)  # done at ReturnGO, unknown to us: not counted as done
+    returngo_sandbox.configure(slow_writes={})
+    impatient.process(rid)
+    assert returngo_sandbox.get_rma(rid)["rmaSummary"]["status"] == "Done"

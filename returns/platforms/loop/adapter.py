@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -22,8 +21,8 @@ from ..base import (
     external_id_of,
     header,
 )
-from ..errors import ValidationError, WebhookParseError
-from ..parsing import amount, timestamp
+from ..errors import MalformedPayload, ValidationError, WebhookParseError
+from ..parsing import UntrustedJsonError, amount, load_untrusted_json, timestamp
 from ..parsing import text as as_text
 from .client import LIST_STATE_QUERIES, NOTE_MAX_CHARS, LoopClient, split_windows
 
@@ -61,6 +60,17 @@ def signature(secret: str, raw_body: bytes) -> str:
 
 
 def to_neutral(data: dict) -> NeutralRma:
+    """One Loop return (any of its shapes) → neutral. A body that is not in the documented shape
+    raises `MalformedPayload` with the reason, never an AttributeError deep in a worker."""
+    if not isinstance(data, dict):
+        raise MalformedPayload(f"Loop return is not a JSON object: {type(data).__name__}")
+    try:
+        return _to_neutral(data)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise MalformedPayload(f"Loop return is not in the documented shape: {exc}"[:500]) from None
+
+
+def _to_neutral(data: dict) -> NeutralRma:
     """One Loop return (list, details or webhook shape) → neutral. One line per unit."""
     lines = [
         NeutralLine(
@@ -163,13 +173,15 @@ class LoopPlatform(ReturnsPlatform):
         return as_text(self.client.return_details(return_id).get("state")).lower()
 
     def process(self, rma: Any) -> None:
-        """Queue processing. Loop answers UNPROCESSABLE_RETURN for a return that is already
-        closed: for our retries that is success, so we check the state before re-raising."""
+        """Queue processing. Loop refuses a return that is already closed: for our retries that
+        is success, so the state is checked before the refusal is passed on."""
         return_id = external_id_of(rma)
         try:
             self.client.process(return_id)
-        except ValidationError as exc:
-            if exc.code == "UNPROCESSABLE_RETURN" and self._state(return_id) in DONE_STATES:
+        except ValidationError:
+            # Refused in any documented shape: success only if the return is already closed
+            # (our own earlier call got through, e.g. its answer came after our timeout).
+            if self._state(return_id) in DONE_STATES:
                 return
             raise
 
@@ -209,9 +221,9 @@ class LoopPlatform(ReturnsPlatform):
 
     def parse_webhook(self, raw_body: bytes) -> WebhookEvent:
         try:
-            payload = json.loads(raw_body)
-        except ValueError as exc:
-            raise WebhookParseError(f"Loop webhook body is not JSON: {exc}") from exc
+            payload = load_untrusted_json(raw_body)
+        except UntrustedJsonError as exc:
+            raise WebhookParseError(f"Loop webhook: {exc}") from None
         if not isinstance(payload, dict):
             raise WebhookParseError("Loop webhook body is not a JSON object")
         return_id = as_text(payload.get("return_id") or payload.get("id"))

@@ -1,5 +1,12 @@
-"""Loop Returns HTTP client: `X-Authorization` key, 300 calls/min per key, errors in
-`{"errors":{"message","code"}}` (action endpoints may say so even with HTTP 200)."""
+"""Loop Returns HTTP client: `X-Authorization` key, 300 calls/min per key.
+
+Loop's action endpoints (process, close, cancel, flag, note) answer a refusal with HTTP 200
+more often than not. Loop's Returns OpenAPI documents these replies (docs/returns-platforms.md
+§1.5): success is the string `"true"`; a refusal is `{"errors": {"message", "code"}}`
+(closed / open / flagged), `{"message": …}` (cancelled, in review, cannot be modified),
+`{"content": …}` (cancel of an expired or flagged return), `{"error": {"message"}}` or the string
+`"false"`. `read_action_reply` reads every one of them; only the documented success is success.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..errors import NotFound, ValidationError
+from ..errors import NotFound, Refused, ValidationError
 from ..http import JsonHttpClient
 
 LOOP_API_URL = "https://api.loopreturns.com/api/v1"
@@ -55,12 +62,9 @@ class LoopClient(JsonHttpClient):
         return "", fallback
 
     def _action(self, method: str, path: str, **kwargs) -> Any:
-        """Action endpoints may answer 200 with an `errors` object: treat that as refusal."""
+        """Send one action and read its 2xx reply as Loop documents it (see the module doc)."""
         body = self.request(method, path, **kwargs)
-        if isinstance(body, dict) and body.get("errors"):
-            code, message = self.error_code_and_message(body, path)
-            error = NotFound if code == "NOT_FOUND" else ValidationError
-            raise error(message, status=200, code=code, body=body)
+        read_action_reply(body, path)
         return body
 
     # -- reads -------------------------------------------------------------------------------
@@ -129,3 +133,43 @@ class LoopClient(JsonHttpClient):
 
     def cancel(self, return_id: str) -> Any:
         return self._action("POST", f"/warehouse/return/{return_id}/cancel")
+
+
+def _is_true(body: Any) -> bool:
+    return body is True or (isinstance(body, str) and body.strip().strip('"').lower() == "true")
+
+
+def refusal_words(body: Any) -> tuple[str, str] | None:
+    """(code, message) when a 2xx body is one of Loop's documented refusals, else None."""
+    if isinstance(body, dict):
+        for key in ("errors", "error"):
+            errors = body.get(key)
+            if isinstance(errors, dict) and (errors.get("message") or errors.get("code")):
+                code = str(errors.get("code") or errors.get("http_code") or "")
+                return code, str(errors.get("message") or code)
+            if isinstance(errors, list) and errors:
+                return "", "; ".join(str(e) for e in errors)[:1000]
+            if isinstance(errors, str) and errors.strip():
+                return "", errors.strip()[:1000]
+        for key in ("message", "content"):
+            words = body.get(key)
+            if isinstance(words, str) and words.strip():
+                return str(body.get("code") or ""), words.strip()[:1000]
+    if body is False or (isinstance(body, str) and body.strip().strip('"').lower() == "false"):
+        return "", "Loop answered false."
+    return None
+
+
+def read_action_reply(body: Any, action: str) -> None:
+    """Raise unless `body` is Loop's documented success. A documented refusal raises `Refused`
+    with Loop's own words (NotFound for its NOT_FOUND code); any other answer raises `Refused`
+    too: the action is not assumed done, and the next attempt re-reads the return's state."""
+    if _is_true(body):
+        return
+    words = refusal_words(body)
+    if words is not None:
+        code, message = words
+        error = NotFound if code == "NOT_FOUND" else Refused
+        raise error(message, status=200, code=code, body=body)
+    shown = repr(body)[:200]
+    raise Refused(f"Loop gave no documented answer to {action}: {shown}", status=200, body=body)

@@ -7,13 +7,18 @@
     python -m returns.platforms.loop.sandbox --port 8901      # from a shell
 
 Shapes follow docs/returns-platforms.md: one line item per unit, money as strings, paginated
-list with `nextPageUrl`, action errors as `{"errors":{"message","code"}}`, 401 envelope as
-published, 300 calls/min per key (configurable). Control API (no auth) under `/_sandbox/`:
+list with `nextPageUrl`, action replies as Loop's OpenAPI documents them (success: the string
+"true"; refusals with HTTP 200: `{"errors":{"message","code"}}`, `{"message"}` for a cancelled or
+in-review return, `{"content"}` for cancelling an expired or flagged one), 401 envelope as
+published, 300 calls/min per key (configurable), 429 without headers (Loop documents none).
+Control API (no auth) under `/_sandbox/`:
 
     POST /_sandbox/reset                      forget everything (config kept)
     POST /_sandbox/config                     {api_key, rate_limit: [[calls, seconds]…],
                                                webhook_url, webhook_secret,
-                                               allow_flagged_process, action_error_status}
+                                               allow_flagged_process, action_error_status,
+                                               slow_actions: {action: seconds},
+                                               throttle_next: n}
     POST /_sandbox/returns                    seed one return (see `add_return`)
     GET  /_sandbox/returns/<id>               the stored return
     PATCH /_sandbox/returns/<id>              {state?, fire?: trigger} as Loop's admin would
@@ -37,6 +42,7 @@ import itertools
 import json
 import re
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -91,7 +97,12 @@ class LoopSandbox(SandboxServer):
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret or secrets.token_hex(16)
         self.allow_flagged_process = False
-        self.action_error_status = 422
+        # Loop answers refused actions with HTTP 200 and an error-shaped body (its OpenAPI).
+        self.action_error_status = 200
+        # {action: seconds}: answer that action only after this long (the change is made first).
+        self.slow_actions: dict[str, float] = {}
+        # Answer the next N API calls with a bare 429 (no Retry-After, no rate-limit headers).
+        self.throttle_next = 0
         self.reset()
 
     @property
@@ -121,6 +132,8 @@ class LoopSandbox(SandboxServer):
                 "webhook_secret",
                 "allow_flagged_process",
                 "action_error_status",
+                "slow_actions",
+                "throttle_next",
             ):
                 if name in options:
                     setattr(self, name, options.pop(name))
@@ -349,8 +362,11 @@ class LoopSandbox(SandboxServer):
                     }
                 },
             )
-        wait = self.limiter.hit()
-        if wait is not None:
+        with self.lock:
+            throttled = self.throttle_next > 0
+            self.throttle_next -= 1 if throttled else 0
+        wait = None if throttled else self.limiter.hit()
+        if throttled or wait is not None:
             raise HttpError(429, {"message": "Too Many Attempts."})
         path = request.path[len(API_PREFIX) :]
         with self.lock:
@@ -433,13 +449,38 @@ class LoopSandbox(SandboxServer):
         )
 
     def _refuse(self, message: str, code: str) -> HttpError:
+        """An `{"errors": {message, code}}` refusal, with HTTP 200 as Loop answers it (or the
+        configured `action_error_status`)."""
         return _loop_error(self.action_error_status, message, code)
+
+    def _refuse_with(self, key: str, message: str) -> HttpError:
+        """Loop's other documented refusal shapes, `{"message": …}` and `{"content": …}`."""
+        return HttpError(self.action_error_status, {key: message})
+
+    def _delay_answer(self, action: str) -> None:
+        """`slow_actions`: answer after the change is made, as a slow Loop would — a client
+        that timed out does not know the action went through."""
+        delay = float(self.slow_actions.get(action, 0) or 0)
+        if delay > 0:
+            self.lock.release()
+            try:
+                time.sleep(delay)
+            finally:
+                self.lock.acquire()
+
+    def _done(self, action: str) -> Response:
+        self._delay_answer(action)
+        return Response(200, "true")  # Loop's SuccessMessage: the string "true"
 
     def _action_process(self, request: Request, record: dict) -> Response:
         state = record["state"]
+        if state == "cancelled":
+            raise self._refuse_with(
+                "message", "Return is cancelled and therefore cannot be processed."
+            )
         if state == "review" and not self.allow_flagged_process:
-            raise self._refuse(
-                "Return is flagged and cannot be processed.", "UNPROCESSABLE_FLAGGED_RETURN"
+            raise self._refuse_with(
+                "message", "Return is review and therefore cannot be processed."
             )
         if state not in ("open", "review"):
             raise self._refuse(
@@ -451,54 +492,70 @@ class LoopSandbox(SandboxServer):
             self.add_refund(record["id"], record["refund"])
         self._record("process", record["id"], request.json())
         self._auto_fire(record["id"], "return.closed")
-        return Response(200, True)
+        return self._done("process")
 
     def _action_flag(self, request: Request, record: dict) -> Response:
         if request.body.strip():
             raise self._refuse("Custom parameters are not supported.", "UNEXPECTED_ERROR")
         if record["state"] not in ("open", "review"):
             raise self._refuse(
-                f"Return is {record['state']} and cannot be flagged.", "UNPROCESSABLE_RETURN"
+                f"Return is {record['state']} and therefore cannot be processed.",
+                "UNPROCESSABLE_RETURN",
             )
         record["state"] = "review"
         self._touch(record)
         self._record("flag", record["id"])
         self._auto_fire(record["id"], "return.updated")
-        return Response(200, True)
+        return self._done("flag")
 
     def _action_note(self, request: Request, record: dict) -> Response:
         body = request.json(default={}) or {}
         content = body.get("content") if isinstance(body, dict) else None
-        if not content or not isinstance(content, str):
-            raise _loop_error(422, "The content field is required.", "VALIDATION")
-        if len(content) >= 255:
-            raise _loop_error(422, "The content must be less than 255 characters.", "VALIDATION")
+        if not content or not isinstance(content, str) or len(content) >= 255:
+            raise HttpError(
+                422,
+                {
+                    "errors": {
+                        "message": "Content is required and must be less than 255 characters."
+                    }
+                },
+            )
         note = {"id": next(self._note_ids), "content": content, "created_at": _iso(utcnow())}
         self.notes.setdefault(record["id"], []).append(note)
         self._record("note", record["id"], {"content": content})
-        return Response(200, True)
+        return self._done("note")
 
     def _action_close(self, request: Request, record: dict) -> Response:
+        if record["state"] == "cancelled":
+            raise self._refuse_with(
+                "message", "Return is cancelled and therefore cannot be processed."
+            )
         if record["state"] not in ("open", "review"):
             raise self._refuse(
-                f"Return is {record['state']} and cannot be closed.", "UNPROCESSABLE_RETURN"
+                f"Return is {record['state']} and therefore cannot be processed.",
+                "UNPROCESSABLE_RETURN",
             )
         record["state"] = "closed"
         self._touch(record)
         self._record("close", record["id"])
         self._auto_fire(record["id"], "return.closed")
-        return Response(200, True)
+        return self._done("close")
 
     def _action_cancel(self, request: Request, record: dict) -> Response:
+        if record["state"] == "expired":
+            raise self._refuse_with("content", "Return is expired and cannot be processed.")
+        if record["state"] == "review":
+            raise self._refuse_with("content", "Return is flagged and cannot be processed.")
         if record["state"] != "open":
             raise self._refuse(
-                f"Return is {record['state']} and cannot be cancelled.", "UNPROCESSABLE_RETURN"
+                f"Return is {record['state']} and therefore cannot be processed.",
+                "UNPROCESSABLE_RETURN",
             )
         record["state"] = "cancelled"
         self._touch(record)
         self._record("cancel", record["id"])
         self._auto_fire(record["id"], "return.updated")
-        return Response(200, True)
+        return self._done("cancel")
 
     def public_config(self) -> dict:
         return {

@@ -8,7 +8,6 @@ secret in the URL (checked by the connector view) and are only hints — act aft
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from html import escape
@@ -25,8 +24,8 @@ from ..base import (
     WebhookEvent,
     external_id_of,
 )
-from ..errors import ValidationError, WebhookParseError
-from ..parsing import amount, timestamp
+from ..errors import MalformedPayload, ValidationError, WebhookParseError
+from ..parsing import UntrustedJsonError, amount, load_untrusted_json, timestamp
 from ..parsing import text as as_text
 from .client import DailyCallBudget, ReturnGOClient, rma_id
 
@@ -56,6 +55,19 @@ def money_of(value: Any, side: str) -> tuple[Any, str]:
 
 
 def to_neutral(data: dict, side: str = "presentment") -> NeutralRma:
+    """One ReturnGO RMA (any of its shapes) → neutral. A body that is not in the documented shape
+    raises `MalformedPayload` with the reason, never an AttributeError deep in a worker."""
+    if not isinstance(data, dict):
+        raise MalformedPayload(f"ReturnGO RMA is not a JSON object: {type(data).__name__}")
+    try:
+        return _to_neutral(data, side)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise MalformedPayload(
+            f"ReturnGO RMA is not in the documented shape: {exc}"[:500]
+        ) from None
+
+
+def _to_neutral(data: dict, side: str = "presentment") -> NeutralRma:
     summary = data.get("rmaSummary") or {}
     order = data.get("orderDetails") or {}
     currency = ""
@@ -223,9 +235,9 @@ class ReturnGOPlatform(ReturnsPlatform):
 
     def parse_webhook(self, raw_body: bytes) -> WebhookEvent:
         try:
-            payload = json.loads(raw_body)
-        except ValueError as exc:
-            raise WebhookParseError(f"ReturnGO webhook body is not JSON: {exc}") from exc
+            payload = load_untrusted_json(raw_body)
+        except UntrustedJsonError as exc:
+            raise WebhookParseError(f"ReturnGO webhook: {exc}") from None
         if not isinstance(payload, dict):
             raise WebhookParseError("ReturnGO webhook body is not a JSON object")
         event = as_text(payload.get("eventName"))

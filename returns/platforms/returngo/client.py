@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import BudgetExhausted
+from ..errors import BudgetExhausted, Refused
 from ..http import JsonHttpClient
 
 RETURNGO_API_URL = "https://api.returngo.ai"
@@ -146,15 +146,51 @@ class ReturnGOClient(JsonHttpClient):
         )
 
     # -- writes ------------------------------------------------------------------------------
+    # ReturnGO documents refusals as 4xx (400 "Invalid status transition", 404 not found), which
+    # the shared client raises. A 2xx is read too: an error-shaped body, `success: false`, or a
+    # resource that did not reach the requested status is a refusal, never success.
     def set_status(self, rma: Any, status: str) -> Any:
-        return self.request(
+        body = self.request(
             "PUT", f"/rma/{rma_id(rma)}/status", json_body=status_update_body(status)
         )
+        read_write_reply(body, "set RMA status", expected_status=status)
+        return body
 
     def add_comment(self, rma: Any, text: str) -> Any:
-        return self.request("POST", f"/rma/{rma_id(rma)}/comment", json_body=comment_body(text))
+        body = self.request("POST", f"/rma/{rma_id(rma)}/comment", json_body=comment_body(text))
+        read_write_reply(body, "add comment")
+        return body
 
     def update_shipment(self, shipment_id: Any, status: str, **fields: Any) -> Any:
-        return self.request(
+        body = self.request(
             "PUT", f"/shipment/{shipment_id}", json_body={"status": status, **fields}
         )
+        read_write_reply(body, "update shipment", expected_status=status)
+        return body
+
+
+ERROR_KEYS = ("error", "errors", "errorMessage")
+
+
+def read_write_reply(body: Any, action: str, *, expected_status: str | None = None) -> None:
+    """Raise `Refused` (with ReturnGO's words) when a 2xx reply to a write says it was not done."""
+    if not isinstance(body, dict):
+        return  # an empty or bare 2xx: ReturnGO documents no body for these writes
+    for key in ERROR_KEYS:
+        words = body.get(key)
+        if words:
+            text = words.get("message", words) if isinstance(words, dict) else words
+            raise Refused(f"ReturnGO refused to {action}: {text}"[:1000], status=200, body=body)
+    if body.get("success") is False:
+        words = body.get("message") or "success: false"
+        raise Refused(f"ReturnGO refused to {action}: {words}"[:1000], status=200, body=body)
+    got = body.get("status")
+    if expected_status and isinstance(got, str) and got and got != expected_status:
+        raise Refused(
+            f"ReturnGO did not {action}: asked for {expected_status}, it is {got}"
+            + (f" ({body['message']})" if body.get("message") else ""),
+            status=200,
+            body=body,
+        )
+    if set(body) == {"message"}:  # API Gateway's error shape, whatever the status code
+        raise Refused(f"ReturnGO refused to {action}: {body['message']}"[:1000], status=200)

@@ -19,7 +19,9 @@ Control API (no auth) under `/_sandbox/`:
 
     POST  /_sandbox/reset
     POST  /_sandbox/config             {api_key, shop_name, rate_limit: [[calls, seconds]…],
-                                        webhook_url, shipment_moves_rma}
+                                        webhook_url, shipment_moves_rma,
+                                        slow_writes: {status|comment|shipment: seconds},
+                                        throttle_next: n (bare 429s)}
     POST  /_sandbox/rmas               seed one RMA (see `add_rma`)
     GET   /_sandbox/rmas/<id>          the stored RMA
     PATCH /_sandbox/rmas/<id>          {status, fire?} change it as the merchant would
@@ -38,6 +40,7 @@ import itertools
 import json
 import re
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -125,6 +128,11 @@ class ReturnGOSandbox(SandboxServer):
         )
         self.webhook_url = webhook_url
         self.shipment_moves_rma = True
+        # {"status"|"comment"|"shipment": seconds}: answer that write only after this long (the
+        # change is made first), as a slow ReturnGO would after the client gave up waiting.
+        self.slow_writes: dict[str, float] = {}
+        # Answer the next N API calls with a bare 429 (no Retry-After header).
+        self.throttle_next = 0
         self.reset()
 
     # -- Python helpers ----------------------------------------------------------------------
@@ -143,7 +151,14 @@ class ReturnGOSandbox(SandboxServer):
         with self.lock:
             if "rate_limit" in options:
                 self.limiter.configure(options.pop("rate_limit"))
-            for name in ("api_key", "shop_name", "webhook_url", "shipment_moves_rma"):
+            for name in (
+                "api_key",
+                "shop_name",
+                "webhook_url",
+                "shipment_moves_rma",
+                "slow_writes",
+                "throttle_next",
+            ):
                 if name in options:
                     setattr(self, name, options.pop(name))
             if options:
@@ -385,10 +400,20 @@ class ReturnGOSandbox(SandboxServer):
             raise _error(401, "Unauthorized")
         if request.headers.get("x-shop-name") != self.shop_name:
             raise _error(403, "no such shop for this user")
-        if self.limiter.hit() is not None:
+        with self.lock:
+            throttled = self.throttle_next > 0
+            self.throttle_next -= 1 if throttled else 0
+        if throttled or self.limiter.hit() is not None:
             raise _error(429, "Too Many Requests")
         with self.lock:
-            return self._api(request)
+            response = self._api(request)
+        action = {"PUT": "shipment", "POST": "comment"}.get(request.method, "")
+        if request.method == "PUT" and request.path.rstrip("/").endswith("/status"):
+            action = "status"
+        delay = float(self.slow_writes.get(action, 0) or 0) if action else 0.0
+        if delay > 0:
+            time.sleep(delay)  # outside the lock: the change is already made
+        return response
 
     def _api(self, request: Request) -> Response:
         path, method = request.path.rstrip("/"), request.method
@@ -473,7 +498,7 @@ class ReturnGOSandbox(SandboxServer):
             raise _error(400, f"invalid status: {status!r}")
         current = record["rmaSummary"]["status"]
         if status != current and status not in RMA_TRANSITIONS[current]:
-            raise _error(400, f"invalid status transition {current} -> {status}")
+            raise _error(400, f"Invalid status transition {current} -> {status}")
         record["rmaSummary"]["status"] = status
         self._touch(record)
         self._record("status", record["rmaSummary"]["rmaId"], body)
@@ -504,13 +529,13 @@ class ReturnGOSandbox(SandboxServer):
                 if str(candidate["shipmentId"]) == shipment_id:
                     owner, shipment = record, candidate
         if shipment is None:
-            raise _error(404, "Shipment not found")
+            raise _error(404, "A Shipment with the given data could not be found")
         body = request.json(default={}) or {}
         status = body.get("status", shipment["status"])
         if status != shipment["status"] and status not in SHIPMENT_TRANSITIONS.get(
             shipment["status"], set()
         ):
-            raise _error(400, f"invalid shipment transition {shipment['status']} -> {status}")
+            raise _error(400, f"Invalid status transition {shipment['status']} -> {status}")
         shipment["status"] = status
         for field in ("carrierName", "trackingNumber", "trackingURL", "labelURL"):
             if field in body:
