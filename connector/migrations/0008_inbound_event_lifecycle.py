@@ -47,7 +47,7 @@ def backwards(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('connector', '0006_quarantine_releases'),
+        ("connector", "0007_exactly_once_by_account"),
         ('django_celery_beat', '0019_alter_periodictasks_options'),
     ]
 
