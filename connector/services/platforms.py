@@ -3,6 +3,7 @@
 from returns.platforms import REGISTRY, ReturnsPlatform, get_platform
 
 from ..models import Connection
+from ..outbound import check_platform_url
 
 
 def has_adapter(connection: Connection) -> bool:
@@ -11,8 +12,11 @@ def has_adapter(connection: Connection) -> bool:
 
 
 def adapter_for(connection: Connection, **options) -> ReturnsPlatform | None:
+    """Raises ``PlatformURLNotAllowed`` for an API URL the settings do not allow, whoever
+    stored it (admin, shell, command): the key never travels there."""
     if not has_adapter(connection):
         return None
+    check_platform_url(connection.platform, connection.platform_api_url)
     if connection.platform == "returngo" and "budget" not in options:
         from .call_budget import SharedDailyCallBudget, budget_key
 

@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 
@@ -32,6 +32,15 @@ logger = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
 REQUEST_ID_HEADERS = ("x-request-id", "x-amzn-requestid", "x-amz-apigw-id", "x-amzn-trace-id")
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD"})
+
+
+def path_segment(value: Any) -> str:
+    """One URL path segment built from outside data (a return ID from a webhook or an API
+    answer), percent-encoded so it can never add segments, a query or another host."""
+    text = str(value)
+    if text in ("", ".", ".."):
+        raise ValueError(f"{text!r} is not a usable ID in a URL path")
+    return quote(text, safe="")
 
 
 class JsonHttpClient:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import NotFound, ValidationError
-from ..http import JsonHttpClient
+from ..http import JsonHttpClient, path_segment
 
 LOOP_API_URL = "https://api.loopreturns.com/api/v1"
 # Loop refuses list windows longer than 120 days (422); we split longer ranges.
@@ -106,26 +106,30 @@ class LoopClient(JsonHttpClient):
 
     def notes(self, return_id: str) -> list[dict]:
         try:
-            body = self.request("GET", f"/warehouse/return/{return_id}/notes")
+            body = self.request("GET", f"/warehouse/return/{path_segment(return_id)}/notes")
         except ValidationError:  # Loop answers 422 when a return has no notes
             return []
         return body.get("notes", []) if isinstance(body, dict) else []
 
     # -- actions -----------------------------------------------------------------------------
     def process(self, return_id: str, details: dict | None = None) -> Any:
-        return self._action("POST", f"/warehouse/return/{return_id}/process", json_body=details)
+        return self._action(
+            "POST", f"/warehouse/return/{path_segment(return_id)}/process", json_body=details
+        )
 
     def flag(self, return_id: str) -> Any:
         # Loop accepts no body on flag; the reason goes in a note.
-        return self._action("POST", f"/warehouse/return/{return_id}/flag")
+        return self._action("POST", f"/warehouse/return/{path_segment(return_id)}/flag")
 
     def add_note(self, return_id: str, content: str) -> Any:
         return self._action(
-            "POST", f"/warehouse/return/{return_id}/note", json_body={"content": content}
+            "POST",
+            f"/warehouse/return/{path_segment(return_id)}/note",
+            json_body={"content": content},
         )
 
     def close(self, return_id: str) -> Any:
-        return self._action("POST", f"/warehouse/return/{return_id}/close")
+        return self._action("POST", f"/warehouse/return/{path_segment(return_id)}/close")
 
     def cancel(self, return_id: str) -> Any:
-        return self._action("POST", f"/warehouse/return/{return_id}/cancel")
+        return self._action("POST", f"/warehouse/return/{path_segment(return_id)}/cancel")

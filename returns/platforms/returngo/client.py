@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import BudgetExhausted
-from ..http import JsonHttpClient
+from ..http import JsonHttpClient, path_segment
 
 RETURNGO_API_URL = "https://api.returngo.ai"
 MAX_PAGE_SIZE = 500
@@ -138,7 +138,7 @@ class ReturnGOClient(JsonHttpClient):
         return self._pages("/rmas", "rmas", params)
 
     def get_rma(self, rma: Any) -> dict:
-        return self.request("GET", f"/rma/{rma_id(rma)}")
+        return self.request("GET", f"/rma/{path_segment(rma_id(rma))}")
 
     def transactions(self, rma_ids: list[str]) -> Iterator[dict]:
         return self._pages(
@@ -148,13 +148,15 @@ class ReturnGOClient(JsonHttpClient):
     # -- writes ------------------------------------------------------------------------------
     def set_status(self, rma: Any, status: str) -> Any:
         return self.request(
-            "PUT", f"/rma/{rma_id(rma)}/status", json_body=status_update_body(status)
+            "PUT", f"/rma/{path_segment(rma_id(rma))}/status", json_body=status_update_body(status)
         )
 
     def add_comment(self, rma: Any, text: str) -> Any:
-        return self.request("POST", f"/rma/{rma_id(rma)}/comment", json_body=comment_body(text))
+        return self.request(
+            "POST", f"/rma/{path_segment(rma_id(rma))}/comment", json_body=comment_body(text)
+        )
 
     def update_shipment(self, shipment_id: Any, status: str, **fields: Any) -> Any:
         return self.request(
-            "PUT", f"/shipment/{shipment_id}", json_body={"status": status, **fields}
+            "PUT", f"/shipment/{path_segment(shipment_id)}", json_body={"status": status, **fields}
         )
