@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
 REQUEST_ID_HEADERS = ("x-request-id", "x-amzn-requestid", "x-amz-apigw-id", "x-amzn-trace-id")
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD"})
+CREDENTIAL_HEADERS = frozenset({"x-authorization", "authorization", "x-api-key", "api-key"})
 
 
 def path_segment(value: Any) -> str:
@@ -62,6 +63,8 @@ class JsonHttpClient:
     ):
         self.base_url = base_url.rstrip("/")
         self._headers = {"Accept": "application/json", "User-Agent": self.user_agent, **headers}
+        # Credential values: every error this client raises is redacted of them.
+        self.secrets = [str(v) for k, v in headers.items() if k.lower() in CREDENTIAL_HEADERS and v]
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff = backoff
@@ -88,7 +91,9 @@ class JsonHttpClient:
         """Never send the API key to a host the platform named in a response (nextPageUrl)."""
         ours, theirs = urlsplit(self.base_url), urlsplit(url)
         if (ours.scheme, ours.netloc) != (theirs.scheme, theirs.netloc):
-            raise TransportError(f"refusing to follow a URL on another host: {theirs.netloc}")
+            raise TransportError(
+                f"refusing to follow a URL on another host: {theirs.netloc}", secrets=self.secrets
+            )
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -126,7 +131,9 @@ class JsonHttpClient:
                     self.sleep(self._delay(attempt, None))
                     attempt += 1
                     continue
-                raise TransportError(f"{method} {url}: {exc.__class__.__name__}: {exc}") from exc
+                raise TransportError(
+                    f"{method} {url}: {exc.__class__.__name__}: {exc}", secrets=self.secrets
+                ) from exc
             status = response.status_code
             retry_after = _retry_after(response)
             if status == 429 and attempt < self.max_retries:
@@ -154,7 +161,13 @@ class JsonHttpClient:
         if status < 400:
             return body
         code, message = self.error_code_and_message(body, f"{method} {urlsplit(url).path}")
-        kwargs = {"status": status, "code": code, "body": body, "request_id": request_id}
+        kwargs = {
+            "status": status,
+            "code": code,
+            "body": body,
+            "request_id": request_id,
+            "secrets": self.secrets,
+        }
         if status in (401, 403):
             raise AuthError(message, **kwargs)
         if status == 404:

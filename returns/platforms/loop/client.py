@@ -60,7 +60,7 @@ class LoopClient(JsonHttpClient):
         if isinstance(body, dict) and body.get("errors"):
             code, message = self.error_code_and_message(body, path)
             error = NotFound if code == "NOT_FOUND" else ValidationError
-            raise error(message, status=200, code=code, body=body)
+            raise error(message, status=200, code=code, body=body, secrets=self.secrets)
         return body
 
     # -- reads -------------------------------------------------------------------------------
@@ -97,7 +97,7 @@ class LoopClient(JsonHttpClient):
         body = self.request("GET", "/warehouse/return/details", params={"return_id": return_id})
         if isinstance(body, dict) and body.get("errors"):
             code, message = self.error_code_and_message(body, "return details")
-            raise NotFound(message, status=200, code=code, body=body)
+            raise NotFound(message, status=200, code=code, body=body, secrets=self.secrets)
         return body
 
     def destinations(self) -> list[dict]:
