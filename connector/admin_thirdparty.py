@@ -1,8 +1,10 @@
 """Admins of libraries we use, re-registered with a declared permission on every action.
 
 django-celery-beat's task actions (enable, disable, toggle, run now) and django-axes's cleanup
-declare none, so Django offers them to anyone who can see the list. Here they need the
-model's change (beat) or delete (axes) permission — superusers only, in our roles.
+declare none, so Django offers them to anyone who can see the list. Here beat's need the
+model's change permission (superusers only, in our roles). Axes's "clean up expired attempts"
+is left out: it fails outside a login request (it reads a login-only request attribute), and
+expired attempts are cleaned at every login anyway.
 """
 
 from __future__ import annotations
@@ -12,8 +14,14 @@ import functools
 from django.contrib import admin
 
 
-def _declare(admin_class: type[admin.ModelAdmin], permissions: dict[str, tuple[str, ...]]):
-    attrs = {}
+def _declare(
+    admin_class: type[admin.ModelAdmin],
+    permissions: dict[str, tuple[str, ...]],
+    drop: tuple[str, ...] = (),
+):
+    attrs: dict = {}
+    if drop:
+        attrs["actions"] = [a for a in admin_class.actions or () if a not in drop]
     for name, needed in permissions.items():
         original = getattr(admin_class, name)
 
@@ -26,10 +34,10 @@ def _declare(admin_class: type[admin.ModelAdmin], permissions: dict[str, tuple[s
     return type(admin_class.__name__, (admin_class,), attrs)
 
 
-def _reregister(model, admin_class, permissions) -> None:
+def _reregister(model, admin_class, permissions, drop=()) -> None:
     if admin.site.is_registered(model):
         admin.site.unregister(model)
-    admin.site.register(model, _declare(admin_class, permissions))
+    admin.site.register(model, _declare(admin_class, permissions, drop))
 
 
 def register() -> None:
@@ -53,7 +61,7 @@ def register() -> None:
         from axes.admin import AccessAttemptAdmin
         from axes.models import AccessAttempt
 
-        _reregister(AccessAttempt, AccessAttemptAdmin, {"cleanup_expired_attempts": ("delete",)})
+        _reregister(AccessAttempt, AccessAttemptAdmin, {}, drop=("cleanup_expired_attempts",))
 
 
 register()
