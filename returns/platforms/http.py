@@ -60,8 +60,12 @@ class JsonHttpClient:
         backoff_cap: float = 60.0,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        url_guard: Callable[[str], None] | None = None,
     ):
         self.base_url = base_url.rstrip("/")
+        # Called before every request with its URL; raises to stop credentials going there
+        # (the connector passes its PLATFORM_URL_ALLOWLIST rule).
+        self.url_guard = url_guard
         self._headers = {"Accept": "application/json", "User-Agent": self.user_agent, **headers}
         # Credential values: every error this client raises is redacted of them.
         self.secrets = [str(v) for k, v in headers.items() if k.lower() in CREDENTIAL_HEADERS and v]
@@ -113,6 +117,8 @@ class JsonHttpClient:
         """Send one call; return the decoded JSON (or text). Raise a typed error on failure."""
         method = method.upper()
         url = self.url_for(path_or_url)
+        if self.url_guard is not None:
+            self.url_guard(url)
         data = None
         headers = dict(self._headers)
         if json_body is not None and send_body:
