@@ -177,3 +177,37 @@ def test_roles_are_groups_with_the_documented_permissions(db):
         for a in ("add", "change", "delete")
         for m in ("connection", "warehousemapping")
     }
+
+
+def test_a_custom_admin_view_declares_and_enforces_its_permission(users):
+    """What a future custom URL uses: `requires` refuses (403) the roles the declaration
+    names not, and the declaration survives admin_view wrapping for the matrix to read."""
+    from django.contrib import admin
+    from django.core.exceptions import PermissionDenied
+    from django.http import HttpResponse
+    from django.urls import path
+
+    from connector.admin import ConnectionAdmin
+    from connector.admin_permissions import requires
+    from connector.models import Connection
+
+    class WithCustomView(ConnectionAdmin):
+        @requires("operate")
+        def probe_view(self, request):
+            return HttpResponse("ran")
+
+        def get_urls(self):
+            view = self.admin_site.admin_view(self.probe_view)
+            return [path("probe/", view, name="connector_connection_probe"), *super().get_urls()]
+
+    ma = WithCustomView(Connection, admin.site)
+    [pattern] = custom_urls(ma)
+    assert declared_url_permissions(pattern) == ("operate",)
+    for role in ROLES:
+        request = RequestFactory().get("/")
+        request.user = users[role]
+        if granted(role, "operate", Connection):
+            assert ma.probe_view(request).content == b"ran"
+        else:
+            with pytest.raises(PermissionDenied):
+                ma.probe_view(request)
