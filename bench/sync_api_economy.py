@@ -44,6 +44,7 @@ def main(n: int) -> None:
     bp = SandboxServer(port=0).start()
     loop = LoopSandbox(port=0).start()
     settings.BRIGHTPEARL_API_URL = bp.api_url_template
+    settings.PLATFORM_URL_ALLOWLIST = ["http://127.0.0.1:*"]  # the Loop sandbox
     control = SandboxControl(bp.url).create_account(
         "bench", app_ref="bench_app", account_token="tok"
     )

@@ -173,6 +173,7 @@ def main() -> int:
 
     bp_server = SandboxServer(host="127.0.0.1", port=0).start()
     env["BRIGHTPEARL_API_URL"] = bp_server.api_url_template
+    env["PLATFORM_URL_ALLOWLIST"] = "http://127.0.0.1:*"  # the Loop sandbox
     os.environ.update(env)
 
     import django

@@ -164,6 +164,7 @@ class OAuthAuth(Auth):
                     body=body,
                     method="POST",
                     path="(token endpoint)",
+                    secrets=secrets,
                 )
             try:
                 data = response.json()
@@ -174,6 +175,7 @@ class OAuthAuth(Auth):
                     body=body,
                     method="POST",
                     path="(token endpoint)",
+                    secrets=secrets,
                 ) from exc
             if not isinstance(data, dict) or not data.get("access_token"):
                 raise TokenRefreshError(
@@ -185,6 +187,7 @@ class OAuthAuth(Auth):
                     ),
                     method="POST",
                     path="(token endpoint)",
+                    secrets=secrets,
                 )
             self.access_token = data["access_token"]
             if data.get("refresh_token"):

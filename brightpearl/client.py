@@ -10,6 +10,7 @@ errors) lives in :mod:`brightpearl.http`.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -36,16 +37,27 @@ DEFAULT_DATACENTRE = "euw1"
 ORDER_TYPE_SALES_CREDIT = 3
 
 
+# A datacentre is a short lowercase code (euw1, use1): it becomes part of the API host name,
+# so anything else could point the account token at another host.
+DATACENTRE_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,15}")
+
+
 def format_template(template: str, *, account: str, datacentre: str | None = None) -> str:
     """Fill ``{account}`` and ``{datacentre}`` in a URL template.
 
-    Tolerant: a template without ``{datacentre}`` (sandbox, a stored full API host) is fine; a
-    template that needs one when none is given raises ``ValueError``.
+    The host comes only from the template: the account is percent-encoded as one path segment
+    and the datacentre must be a plain code (``ValueError`` otherwise), whatever created the
+    connection (admin form, shell, command). A template without ``{datacentre}`` (sandbox) is
+    fine; a template that needs one when none is given raises ``ValueError``.
     """
     url = template.replace("{account}", quote(account, safe=""))
     if "{datacentre}" in url:
         if not datacentre:
             raise ValueError(f"URL template {template!r} needs a datacentre")
+        if not DATACENTRE_RE.fullmatch(datacentre):
+            raise ValueError(
+                f"datacentre {datacentre!r} is not a Brightpearl datacentre code (e.g. euw1)"
+            )
         url = url.replace("{datacentre}", datacentre)
     return url
 

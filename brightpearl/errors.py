@@ -28,9 +28,29 @@ _SECRET_KEYS = (
     "refreshToken",
     "clientSecret",
 )
+# Request headers that carry credentials, as a server may echo them back in an error body:
+# JSON ("brightpearl-account-token": "…"), header lines (Authorization: Bearer …) or repr
+# ('brightpearl-staff-token': '…').
+_SECRET_HEADERS = (
+    "brightpearl-account-token",
+    "brightpearl-staff-token",
+    "authorization",
+    "x-authorization",
+    "x-api-key",
+)
 _KEYS_ALT = "|".join(_SECRET_KEYS)
+_HEADERS_ALT = "|".join(re.escape(h) for h in _SECRET_HEADERS)
 _SECRET_JSON_RE = re.compile(r'("(?:' + _KEYS_ALT + r')"\s*:\s*")[^"]*(")')
 _SECRET_FORM_RE = re.compile(r"((?:^|[&?\s])(?:" + _KEYS_ALT + r")=)[^&\s]*")
+_HEADER_QUOTED_RE = re.compile(
+    r"""((["'])(?:""" + _HEADERS_ALT + r""")\2\s*[:=]\s*(["']))(?:(?!\3).)*(\3)""",
+    re.IGNORECASE,
+)
+_HEADER_LINE_RE = re.compile(
+    r"((?:^|[\s,;{(\[])(?:" + _HEADERS_ALT + r")\s*[:=]\s*)(?![\"'])(?:Bearer\s+)?[^\s,;}\])]+",
+    re.IGNORECASE,
+)
+_BEARER_RE = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 REDACTED = "***"
 
 
@@ -48,7 +68,21 @@ def redact(text: str | None, secrets: Iterable[str | None] = ()) -> str:
             out = out.replace(secret, REDACTED)
     out = _SECRET_JSON_RE.sub(r"\1" + REDACTED + r"\2", out)
     out = _SECRET_FORM_RE.sub(r"\1" + REDACTED, out)
+    out = _HEADER_QUOTED_RE.sub(r"\1" + REDACTED + r"\4", out)
+    out = _HEADER_LINE_RE.sub(r"\1" + REDACTED, out)
+    out = _BEARER_RE.sub(r"\1" + REDACTED, out)
     return out
+
+
+def redact_deep(value: Any, secrets: Iterable[str | None] = ()) -> Any:
+    """:func:`redact` every string inside lists and dicts (Brightpearl's ``errors`` list)."""
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {k: redact_deep(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_deep(v, secrets) for v in value]
+    return value
 
 
 def excerpt(text: str | None, limit: int = BODY_EXCERPT_CHARS) -> str:
@@ -75,15 +109,20 @@ class BrightpearlError(Exception):
         errors: list[dict[str, Any]] | None = None,
         method: str | None = None,
         path: str | None = None,
+        secrets: Iterable[str | None] = (),
     ) -> None:
+        # Redacted here, at the source: whatever Brightpearl echoed (a header, a token) never
+        # reaches str(), repr(), .body or .errors — so neither logs, sync events nor reports.
+        secrets = [s for s in secrets if s]
+        message = redact(message, secrets)
         super().__init__(message)
         self.message = message
         self.status = status
-        self.body = body or ""
+        self.body = redact(body, secrets)
         self.ruid = ruid
-        self.errors = list(errors or [])
+        self.errors = list(redact_deep(list(errors or []), secrets))
         self.method = method
-        self.path = path
+        self.path = redact(path, secrets) if path else path
 
     @property
     def codes(self) -> list[str]:

@@ -94,6 +94,7 @@ def parse_envelope(
         "ruid": ruid,
         "method": method,
         "path": path,
+        "secrets": secrets or [],
     }
     data: Any = None
     parsed = False
@@ -364,6 +365,7 @@ class Transport:
                         ruid=ruid,
                         method=method,
                         path=path,
+                        secrets=self._secrets(),
                     )
                 wait = self.throttle.throttled_wait(resp.headers, throttle_attempts)
                 logger.info("throttled on %s %s; waiting %.2fs", method, path, wait)
@@ -393,7 +395,11 @@ class Transport:
                 )
             except AuthError as exc:
                 if refreshed:
-                    exc.message = f"{exc.message} (after refreshing the OAuth token once)"
+                    # The refresh rotated the tokens: redact the ones sent before it as well.
+                    exc.message = redact(
+                        f"{exc.message} (after refreshing the OAuth token once)",
+                        [*self._secrets(), sent_token],
+                    )
                     exc.args = (exc.message,)
                 raise
             except BrightpearlError:

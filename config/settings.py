@@ -19,7 +19,8 @@ env = environ.Env(
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
-# The default key is for a laptop demo only; a system check refuses it when DEBUG is off.
+# The default keys are for a laptop demo only (DEBUG=true): with DEBUG off, a system check error
+# (connector.E001/E002) refuses them, and the placeholders of .env.example, at start.
 INSECURE_DEFAULT_SECRET_KEY = "insecure-demo-key-change-me-0123456789abcdefghijklmnopqrstuvwxyz"
 SECRET_KEY = env.str("SECRET_KEY", default=INSECURE_DEFAULT_SECRET_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
@@ -27,7 +28,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 # Secrets (tokens, API keys) are encrypted at rest with Fernet keys derived from SECRET_KEY and
 # this salt (django-fernet-encrypted-fields). A comma-separated list allows rotation: the first
 # entry encrypts, every entry decrypts.
-SALT_KEY = env.list("FIELD_ENCRYPTION_KEY", default=["demo-field-encryption-salt"])
+INSECURE_DEFAULT_FIELD_ENCRYPTION_KEY = "demo-field-encryption-salt"
+SALT_KEY = env.list("FIELD_ENCRYPTION_KEY", default=[INSECURE_DEFAULT_FIELD_ENCRYPTION_KEY])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -39,6 +41,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "rest_framework",
     "drf_spectacular",
+    "axes",
     "returns",
     "connector",
 ]
@@ -52,8 +55,57 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: locks out repeated failed admin logins.
+    "axes.middleware.AxesMiddleware",
 ]
 LOGIN_URL = "admin:login"
+
+# --- Security (docs/security.md) -----------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses logins while locked out
+    "django.contrib.auth.backends.ModelBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Failed admin logins (django-axes): after AXES_FAILURE_LIMIT failures for one username from one
+# address, that pair is locked out (HTTP 429) for AXES_COOLOFF_MINUTES.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_MINUTES", default=15.0) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+
+# HTTPS=true (production) turns on every HTTPS setting below; each can be set on its own too.
+HTTPS = env.bool("HTTPS", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=HTTPS)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=HTTPS)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=HTTPS)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=HTTPS)
+# Paths answered over plain HTTP even with SSL redirect (e.g. an internal health probe).
+SECURE_REDIRECT_EXEMPT = env.list("SECURE_REDIRECT_EXEMPT", default=[])
+# Behind a TLS-terminating proxy: SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https (only if
+# the proxy always sets or strips that header).
+_proxy_ssl_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+if _proxy_ssl_header:
+    if len(_proxy_ssl_header) != 2:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            "SECURE_PROXY_SSL_HEADER must be 'HEADER,value', e.g. HTTP_X_FORWARDED_PROTO,https"
+        )
+    SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -147,6 +199,9 @@ BRIGHTPEARL_OAUTH_TOKEN_URL = env.str(
     "BRIGHTPEARL_OAUTH_TOKEN_URL", default="https://oauth.brightpearl.com/token/{account}"
 )
 BRIGHTPEARL_TIMEOUT = env.float("BRIGHTPEARL_TIMEOUT", default=30.0)
+# Returns-platform API URLs other than each platform's public one (sandboxes), as origins
+# ("http://127.0.0.1:8901"; a port of "*" allows any port of that host). Empty in production.
+PLATFORM_URL_ALLOWLIST = env.list("PLATFORM_URL_ALLOWLIST", default=[])
 # Public base URL of this service, used to build the webhook URIs registered in Brightpearl.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 
@@ -205,7 +260,4 @@ LOGGING = {
     },
 }
 
-if not DEBUG:
-    SESSION_COOKIE_HTTPONLY = True
-    X_FRAME_OPTIONS = "DENY"
 RETURNS_CONNECTION_MODEL = "connector.Connection"

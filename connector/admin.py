@@ -4,8 +4,10 @@ from django.contrib import admin, messages
 from django.db.models import Q
 from django.utils.html import format_html, format_html_join
 
+from .admin_permissions import RolePermissionsMixin
 from .forms import ConnectionForm
 from .models import Connection, RefundPayment, SalesCredit, SyncEvent, SyncRun, WarehouseMapping
+from .secrets import redact, secret_state
 from .services.connection_check import check_connection
 from .services.retry import retry_items
 from .tasks import enqueue_sync
@@ -20,11 +22,21 @@ class WarehouseMappingInline(admin.TabularInline):
 def _report_to_messages(request, connection, items) -> None:
     for item in items:
         level = messages.SUCCESS if item.ok else messages.ERROR
-        messages.add_message(request, level, f"{connection.name} · {item.field}: {item.message}")
+        text = redact(item.message, connection)
+        messages.add_message(request, level, f"{connection.name} · {item.field}: {text}")
+
+
+def _secret_state_display(name: str):
+    @admin.display(description=Connection._meta.get_field(name).verbose_name)
+    def display(self, obj: Connection) -> str:
+        return secret_state(getattr(obj, name))
+
+    display.__name__ = f"{name}_state"
+    return display
 
 
 @admin.register(Connection)
-class ConnectionAdmin(admin.ModelAdmin):
+class ConnectionAdmin(RolePermissionsMixin, admin.ModelAdmin):
     form = ConnectionForm
     inlines = [WarehouseMappingInline]
     list_display = (
@@ -121,6 +133,21 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
+        if not self.has_change_permission(request, obj):
+            # Read-only pages render field values: show each secret's state instead.
+            return tuple(
+                (
+                    title,
+                    {
+                        **options,
+                        "fields": tuple(
+                            f"{f}_state" if f in Connection.SECRET_FIELDS else f
+                            for f in options["fields"]
+                        ),
+                    },
+                )
+                for title, options in fieldsets
+            )
         if obj is None:
             return fieldsets
         stored = [f"clear_{n}" for n in Connection.SECRET_FIELDS if getattr(obj, n)]
@@ -148,7 +175,7 @@ class ConnectionAdmin(admin.ModelAdmin):
             "",
             "<li>{} <strong>{}</strong>: {}</li>",
             (
-                ("✔" if i.get("ok") else "✘", i.get("field"), i.get("message"))
+                ("✔" if i.get("ok") else "✘", i.get("field"), redact(i.get("message"), obj))
                 for i in obj.last_check_report
             ),
         )
@@ -165,7 +192,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         return (
             f"{run.get_status_display()} ({run.get_trigger_display()}) at "
             f"{run.started_at:%Y-%m-%d %H:%M:%S}; {counts or 'no items'}; "
-            f"{run.brightpearl_requests} Brightpearl requests. {run.message}"
+            f"{run.brightpearl_requests} Brightpearl requests. {redact(run.message, obj)}"
         )
 
     def response_post_save_change(self, request, obj):
@@ -185,12 +212,15 @@ class ConnectionAdmin(admin.ModelAdmin):
         else:
             messages.success(request, f"{obj.name}: Brightpearl accepted every setting.")
 
-    @admin.action(description="Check connection against Brightpearl")
+    @admin.action(description="Check connection against Brightpearl", permissions=["operate"])
     def check_selected(self, request, queryset):
         for connection in queryset:
             _report_to_messages(request, connection, check_connection(connection))
 
-    @admin.action(description="Show the platform's destinations (for warehouse mappings)")
+    @admin.action(
+        description="Show the platform's destinations (for warehouse mappings)",
+        permissions=["operate"],
+    )
     def show_destinations(self, request, queryset):
         from .services.platforms import adapter_for
 
@@ -202,7 +232,10 @@ class ConnectionAdmin(admin.ModelAdmin):
             try:
                 destinations = platform.list_destinations()
             except Exception as exc:  # shown to staff, never raised
-                messages.error(request, f"{connection.name}: could not list destinations: {exc}")
+                messages.error(
+                    request,
+                    f"{connection.name}: could not list destinations: {redact(exc, connection)}",
+                )
                 continue
             mapped = {m.destination_id: m.warehouse_id for m in connection.warehouse_mappings.all()}
             listing = "; ".join(
@@ -212,14 +245,14 @@ class ConnectionAdmin(admin.ModelAdmin):
             )
             messages.info(request, f"{connection.name}: {listing or 'no destinations'}")
 
-    @admin.action(description="Run sync now")
+    @admin.action(description="Run sync now", permissions=["operate"])
     def sync_selected_now(self, request, queryset):
         enqueue_sync([c.pk for c in queryset], SyncRun.Trigger.ADMIN)
         messages.info(request, f"Sync queued for {queryset.count()} connection(s).")
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(admin.ModelAdmin):
+class SyncRunAdmin(RolePermissionsMixin, admin.ModelAdmin):
     actions = ["run_sync_now"]
     list_display = (
         "pk",
@@ -244,7 +277,7 @@ class SyncRunAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Run sync now (for these runs' connections)")
+    @admin.action(description="Run sync now (for these runs' connections)", permissions=["operate"])
     def run_sync_now(self, request, queryset):
         ids = sorted({run.connection_id for run in queryset})
         enqueue_sync(ids, SyncRun.Trigger.ADMIN)
@@ -261,7 +294,7 @@ def _retry(request, rma_ids, *, clear_flags: bool = False) -> None:
         messages.warning(request, "Not retried — " + "; ".join(result.left) + ".")
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(RolePermissionsMixin, admin.ModelAdmin):
     """Logs and bindings are written by the connector, never by hand."""
 
     show_full_result_count = False
@@ -307,11 +340,13 @@ class SyncEventAdmin(ReadOnlyAdmin):
             query |= Q(credit_id=int(term))
         return queryset.filter(query), False
 
-    @admin.action(description="Retry selected items")
+    @admin.action(description="Retry selected items", permissions=["operate"])
     def retry_selected(self, request, queryset):
         _retry(request, [e.rma_id for e in queryset if e.rma_id is not None])
 
-    @admin.action(description="Clear flag and retry (the cause is resolved)")
+    @admin.action(
+        description="Clear flag and retry (the cause is resolved)", permissions=["operate"]
+    )
     def clear_flag_and_retry(self, request, queryset):
         _retry(request, [e.rma_id for e in queryset if e.rma_id is not None], clear_flags=True)
 
@@ -336,11 +371,13 @@ class SalesCreditAdmin(ReadOnlyAdmin):
     raw_id_fields = ("connection", "rma")
     actions = ["retry_selected", "clear_flag_and_retry"]
 
-    @admin.action(description="Retry selected items")
+    @admin.action(description="Retry selected items", permissions=["operate"])
     def retry_selected(self, request, queryset):
         _retry(request, [b.rma_id for b in queryset])
 
-    @admin.action(description="Clear flag and retry (the cause is resolved)")
+    @admin.action(
+        description="Clear flag and retry (the cause is resolved)", permissions=["operate"]
+    )
     def clear_flag_and_retry(self, request, queryset):
         _retry(request, [b.rma_id for b in queryset], clear_flags=True)
 
@@ -363,5 +400,8 @@ class RefundPaymentAdmin(ReadOnlyAdmin):
     raw_id_fields = ("connection", "refund", "sales_credit")
 
 
+for _name in Connection.SECRET_FIELDS:
+    setattr(ConnectionAdmin, f"{_name}_state", _secret_state_display(_name))
+
 # Webhook and intake-API admin pieces register themselves against the classes above.
-from . import admin_intake, admin_webhooks  # noqa: E402,F401,I001
+from . import admin_intake, admin_thirdparty, admin_webhooks  # noqa: E402,F401,I001

@@ -11,7 +11,7 @@ from .intake_api.authentication import issue_intake_token
 from .models import Platform
 
 
-@admin.action(description="Issue intake API token", permissions=["change"])
+@admin.action(description="Issue intake API token", permissions=["configure"])
 def issue_intake_token_action(modeladmin, request, queryset) -> None:
     """One new token per selected generic connection; the previous token stops working. The
     plain token is only ever in this one message: the database keeps its SHA-256."""

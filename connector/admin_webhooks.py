@@ -11,6 +11,7 @@ from django.utils.text import Truncator
 
 from brightpearl import BrightpearlError
 
+from .admin_permissions import RolePermissionsMixin
 from .models import Connection, WebhookEvent
 from .services import subscriptions
 
@@ -22,7 +23,7 @@ def _error(request, connection, exc) -> None:
     )
 
 
-@admin.action(description="Register Brightpearl webhooks")
+@admin.action(description="Register Brightpearl webhooks", permissions=["operate"])
 def register_brightpearl_webhooks(modeladmin, request, queryset):
     for connection in queryset:
         try:
@@ -36,7 +37,7 @@ def register_brightpearl_webhooks(modeladmin, request, queryset):
         )
 
 
-@admin.action(description="Send test webhook")
+@admin.action(description="Send test webhook", permissions=["operate"])
 def send_test_webhook(modeladmin, request, queryset):
     for connection in queryset:
         try:
@@ -49,7 +50,7 @@ def send_test_webhook(modeladmin, request, queryset):
         messages.add_message(request, level, f"{connection.name}: {outcome.message}")
 
 
-@admin.action(description="Rotate webhook secret (and re-register)")
+@admin.action(description="Rotate webhook secret (and re-register)", permissions=["configure"])
 def rotate_webhook_secret(modeladmin, request, queryset):
     for connection in queryset:
         try:
@@ -81,7 +82,7 @@ _attach_connection_actions()
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
+class WebhookEventAdmin(RolePermissionsMixin, admin.ModelAdmin):
     list_display = (
         "received_at",
         "connection",
@@ -116,7 +117,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
     def note(self, obj):
         return Truncator(obj.error).chars(120)
 
-    @admin.action(description="Reprocess selected")
+    @admin.action(description="Reprocess selected", permissions=["operate"])
     def reprocess_selected(self, request, queryset):
         """Back to `received` and queued after commit — the same pipeline as a delivery.
         Rejected events have nothing parsed to process and are left alone."""

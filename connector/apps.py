@@ -1,4 +1,11 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _ensure_roles(sender, apps=None, using="default", **kwargs) -> None:
+    from .roles import ensure_roles
+
+    ensure_roles()
 
 
 class ConnectorConfig(AppConfig):
@@ -7,3 +14,6 @@ class ConnectorConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks, signals  # noqa: F401  (registers system checks and signal handlers)
+
+        # After auth has created this app's permissions (auth's handler runs first).
+        post_migrate.connect(_ensure_roles, sender=self, dispatch_uid="connector-roles")

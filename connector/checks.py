@@ -1,26 +1,44 @@
 """Django system checks for unsafe setups."""
 
 from django.conf import settings
-from django.core.checks import Tags, Warning, register
+from django.core.checks import Error, Tags, Warning, register
+
+# Placeholders people copy from .env.example or tutorials: as bad as the demo keys.
+PLACEHOLDER_MARKERS = ("change-me", "changeme", "replace-me", "your-secret", "insecure")
 
 
-@register()
-def insecure_defaults(app_configs, **kwargs):
+def _is_placeholder(value: str, demo_default: str) -> bool:
+    lowered = (value or "").strip().lower()
+    return not lowered or value == demo_default or any(m in lowered for m in PLACEHOLDER_MARKERS)
+
+
+@register(Tags.security)
+def insecure_keys(app_configs, **kwargs):
+    """A real deployment (DEBUG off) refuses to start with a demo or placeholder key: secrets
+    encrypted with a published key are not protected. Errors, not warnings, so `migrate`,
+    `runserver` and the WSGI entry point (config/wsgi.py) all stop."""
+    if settings.DEBUG:
+        return []
     problems = []
-    if not settings.DEBUG and settings.SECRET_KEY == settings.INSECURE_DEFAULT_SECRET_KEY:
+    if _is_placeholder(settings.SECRET_KEY, settings.INSECURE_DEFAULT_SECRET_KEY):
         problems.append(
-            Warning(
-                "SECRET_KEY is the demo default; secrets stored with it are not protected.",
-                hint="Set SECRET_KEY and FIELD_ENCRYPTION_KEY in the environment.",
-                id="connector.W001",
+            Error(
+                "SECRET_KEY is the demo default or a placeholder; with DEBUG off the connector "
+                "refuses to start.",
+                hint="Set SECRET_KEY to a long random value (python -c 'import secrets; "
+                "print(secrets.token_urlsafe(50))'), or DEBUG=true on a laptop.",
+                id="connector.E001",
             )
         )
-    if not settings.DEBUG and settings.SALT_KEY == ["demo-field-encryption-salt"]:
+    salts = settings.SALT_KEY
+    if not salts or _is_placeholder(salts[0], settings.INSECURE_DEFAULT_FIELD_ENCRYPTION_KEY):
         problems.append(
-            Warning(
-                "FIELD_ENCRYPTION_KEY is the demo default.",
-                hint="Set FIELD_ENCRYPTION_KEY to a long random value.",
-                id="connector.W002",
+            Error(
+                "FIELD_ENCRYPTION_KEY is the demo default or a placeholder; stored tokens would "
+                "be encrypted with a published key.",
+                hint="Set FIELD_ENCRYPTION_KEY to a long random value (keep the old one after "
+                "it in the comma list while rotating).",
+                id="connector.E002",
             )
         )
     return problems
@@ -33,6 +51,9 @@ def webhooks_without_secrets(app_configs, **kwargs):
     from django.db import DatabaseError
 
     from .models import Connection, Platform
+
+    if not kwargs.get("databases"):
+        return []  # database checks run only when asked (`check --database default`)
 
     try:
         names = list(

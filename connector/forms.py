@@ -5,6 +5,7 @@ from django.core.validators import MinValueValidator
 
 from .models import Connection
 from .models.connection import POSITIVE
+from .outbound import PUBLIC_API_URLS, platform_url_problem
 
 
 class SecretInput(forms.PasswordInput):
@@ -72,6 +73,7 @@ class ConnectionForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        self._check_platform_destination(cleaned)
         for name in Connection.SECRET_FIELDS:
             if name not in self.fields:
                 continue
@@ -88,3 +90,25 @@ class ConnectionForm(forms.ModelForm):
             if isinstance(value, str):
                 cleaned[name] = value.strip()
         return cleaned
+
+    def _check_platform_destination(self, cleaned) -> None:
+        """The platform key goes only to an allowed URL, and moving it elsewhere (another URL
+        or platform) needs the key typed again: a stored key never follows a changed URL."""
+        platform = cleaned.get("platform") or self.instance.platform
+        url = (cleaned.get("platform_api_url") or "").strip()
+        problem = platform_url_problem(platform, url)
+        if problem:
+            self.add_error("platform_api_url", problem)
+            return
+        if not self.instance.pk or not self.instance.platform_api_key:
+            return
+        if platform not in PUBLIC_API_URLS:
+            return  # the generic intake API sends the key nowhere
+        moved = url != (self.instance.platform_api_url or "").strip() or (
+            platform != self.instance.platform
+        )
+        if moved and not (cleaned.get("platform_api_key") or "").strip():
+            self.add_error(
+                "platform_api_key",
+                "The platform or its API URL changed: enter the API key again to send it there.",
+            )

@@ -61,6 +61,7 @@ def celery_worker(postgres, redis_url, transactional_db, tmp_path):
             "CELERY_BROKER_URL": redis_url,
             "CELERY_TASK_DEFAULT_QUEUE": queue,
             "BRIGHTPEARL_API_URL": settings.BRIGHTPEARL_API_URL,
+            "PLATFORM_URL_ALLOWLIST": ",".join(settings.PLATFORM_URL_ALLOWLIST),
             **{k: str(v) for k, v in extra_env.items()},
         }
         handle = WorkerHandle(queue, env, tmp_path / f"worker-{len(handles)}.log")
@@ -174,6 +175,16 @@ def sandbox_account(sandbox):
     from tests.brightpearl.conftest import make_sandbox_account
 
     return make_sandbox_account(sandbox)
+
+
+# The platform sandboxes listen on loopback, on ports chosen at start.
+SANDBOX_PLATFORM_URLS = ["http://127.0.0.1:*"]
+
+
+@pytest.fixture(autouse=True)
+def _platform_sandboxes_are_allowed(settings):
+    """Tests point connections at the Loop/ReturnGO sandboxes, as the demo does."""
+    settings.PLATFORM_URL_ALLOWLIST = SANDBOX_PLATFORM_URLS
 
 
 @pytest.fixture(autouse=True)

@@ -251,6 +251,13 @@ class Connection(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # Configuring is Django's change_connection; see connector/roles.py.
+        permissions = [
+            (
+                "operate_connection",
+                "Can operate connections (check, sync now, retry, reprocess, webhooks)",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

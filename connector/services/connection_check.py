@@ -41,7 +41,11 @@ def _status_check(statuses: dict[int, dict], status_id: int, field: str, label: 
 def check_connection(connection: Connection, *, save: bool = True) -> list[CheckItem]:
     """Run every check; never raises for a Brightpearl answer, only reports it."""
     items: list[CheckItem] = []
-    client = client_for(connection, timeout=15)
+    try:
+        client = client_for(connection, timeout=15)
+    except ValueError as exc:  # e.g. a datacentre that is not a code: nothing was sent
+        items.append(CheckItem("brightpearl_datacentre", False, str(exc)))
+        return _finish(connection, items, save)
     try:
         config = client.get_account_configuration()
     except AuthError as exc:

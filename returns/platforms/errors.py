@@ -6,9 +6,51 @@ Callers branch on the class, never on message text: `RateLimited` and `ServerErr
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
+REDACTED = "***"
+# Credential headers a platform (or anything posing as one) may echo back in an error body.
+_SECRET_HEADERS = "|".join(
+    re.escape(h) for h in ("x-authorization", "authorization", "x-api-key", "api-key")
+)
+_HEADER_QUOTED_RE = re.compile(
+    r"""((["'])(?:""" + _SECRET_HEADERS + r""")\2\s*[:=]\s*(["']))(?:(?!\3).)*(\3)""",
+    re.IGNORECASE,
+)
+_HEADER_LINE_RE = re.compile(
+    r"((?:^|[\s,;{(\[])(?:" + _SECRET_HEADERS + r")\s*[:=]\s*)(?![\"'])(?:Bearer\s+)?[^\s,;}\])]+",
+    re.IGNORECASE,
+)
+
+
+def redact(value: object, secrets: Iterable[str | None] = ()) -> object:
+    """Remove the given secret values and echoed credential headers from a string, or from
+    every string inside a decoded JSON body."""
+    if isinstance(value, str):
+        out = value
+        for secret in secrets:
+            if secret and len(secret) >= 4:
+                out = out.replace(secret, REDACTED)
+        out = _HEADER_QUOTED_RE.sub(r"\1" + REDACTED + r"\4", out)
+        return _HEADER_LINE_RE.sub(r"\1" + REDACTED, out)
+    if isinstance(value, dict):
+        return {
+            k: REDACTED
+            if isinstance(k, str) and re.fullmatch(_SECRET_HEADERS, k, re.IGNORECASE)
+            else redact(v, secrets)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact(v, secrets) for v in value]
+    return value
+
 
 class PlatformError(Exception):
-    """A call to a returns platform failed. Carries what an operator needs to report it."""
+    """A call to a returns platform failed. Carries what an operator needs to report it.
+
+    Message and body are redacted here, at the source (``secrets``: the client's credential
+    values), so an echoed API key never reaches a log, a sync event or an admin page."""
 
     retryable = False
 
@@ -20,12 +62,15 @@ class PlatformError(Exception):
         code: str = "",
         body: object = None,
         request_id: str = "",
+        secrets: Iterable[str | None] = (),
     ):
+        secrets = [s for s in secrets if s]
+        message = str(redact(str(message), secrets))
         super().__init__(message)
         self.message = message
         self.status = status
-        self.code = code
-        self.body = body
+        self.code = str(redact(str(code or ""), secrets))
+        self.body = redact(body, secrets)
         self.request_id = request_id
 
     def __str__(self) -> str:

@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 
@@ -32,6 +32,16 @@ logger = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
 REQUEST_ID_HEADERS = ("x-request-id", "x-amzn-requestid", "x-amz-apigw-id", "x-amzn-trace-id")
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD"})
+CREDENTIAL_HEADERS = frozenset({"x-authorization", "authorization", "x-api-key", "api-key"})
+
+
+def path_segment(value: Any) -> str:
+    """One URL path segment built from outside data (a return ID from a webhook or an API
+    answer), percent-encoded so it can never add segments, a query or another host."""
+    text = str(value)
+    if text in ("", ".", ".."):
+        raise ValueError(f"{text!r} is not a usable ID in a URL path")
+    return quote(text, safe="")
 
 
 class JsonHttpClient:
@@ -50,9 +60,15 @@ class JsonHttpClient:
         backoff_cap: float = 60.0,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        url_guard: Callable[[str], None] | None = None,
     ):
         self.base_url = base_url.rstrip("/")
+        # Called before every request with its URL; raises to stop credentials going there
+        # (the connector passes its PLATFORM_URL_ALLOWLIST rule).
+        self.url_guard = url_guard
         self._headers = {"Accept": "application/json", "User-Agent": self.user_agent, **headers}
+        # Credential values: every error this client raises is redacted of them.
+        self.secrets = [str(v) for k, v in headers.items() if k.lower() in CREDENTIAL_HEADERS and v]
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff = backoff
@@ -79,7 +95,9 @@ class JsonHttpClient:
         """Never send the API key to a host the platform named in a response (nextPageUrl)."""
         ours, theirs = urlsplit(self.base_url), urlsplit(url)
         if (ours.scheme, ours.netloc) != (theirs.scheme, theirs.netloc):
-            raise TransportError(f"refusing to follow a URL on another host: {theirs.netloc}")
+            raise TransportError(
+                f"refusing to follow a URL on another host: {theirs.netloc}", secrets=self.secrets
+            )
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -99,6 +117,8 @@ class JsonHttpClient:
         """Send one call; return the decoded JSON (or text). Raise a typed error on failure."""
         method = method.upper()
         url = self.url_for(path_or_url)
+        if self.url_guard is not None:
+            self.url_guard(url)
         data = None
         headers = dict(self._headers)
         if json_body is not None and send_body:
@@ -117,7 +137,9 @@ class JsonHttpClient:
                     self.sleep(self._delay(attempt, None))
                     attempt += 1
                     continue
-                raise TransportError(f"{method} {url}: {exc.__class__.__name__}: {exc}") from exc
+                raise TransportError(
+                    f"{method} {url}: {exc.__class__.__name__}: {exc}", secrets=self.secrets
+                ) from exc
             status = response.status_code
             retry_after = _retry_after(response)
             if status == 429 and attempt < self.max_retries:
@@ -145,7 +167,13 @@ class JsonHttpClient:
         if status < 400:
             return body
         code, message = self.error_code_and_message(body, f"{method} {urlsplit(url).path}")
-        kwargs = {"status": status, "code": code, "body": body, "request_id": request_id}
+        kwargs = {
+            "status": status,
+            "code": code,
+            "body": body,
+            "request_id": request_id,
+            "secrets": self.secrets,
+        }
         if status in (401, 403):
             raise AuthError(message, **kwargs)
         if status == 404:

@@ -36,6 +36,9 @@ LOOP_KEY = "loop-demo-key"
 
 class Command(BaseCommand):
     help = "Run the connector against the sandboxes: web, worker, beat, and a narrated story."
+    # A laptop demo with demo keys: the production key checks (connector.E001/E002) do not
+    # apply; its web process runs with DEBUG=true.
+    requires_system_checks = []
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000, help="web server port")
@@ -65,6 +68,7 @@ class Command(BaseCommand):
             seed_account(account, DEMO_DATA)
         settings.BRIGHTPEARL_API_URL = bp.api_url_template
         settings.PUBLIC_BASE_URL = f"http://127.0.0.1:{port}"
+        settings.PLATFORM_URL_ALLOWLIST = [loop.api_url]  # the Loop sandbox, nothing else
         connection = self.connection(token, loop)
         returns = self.seed_returns(loop)
 
@@ -72,6 +76,7 @@ class Command(BaseCommand):
             **os.environ,
             "BRIGHTPEARL_API_URL": bp.api_url_template,
             "DEBUG": "true",
+            "PLATFORM_URL_ALLOWLIST": loop.api_url,
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
             "PYTHONUNBUFFERED": "1",
         }

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import NotFound, Refused, ValidationError
-from ..http import JsonHttpClient
+from ..http import JsonHttpClient, path_segment
 
 LOOP_API_URL = "https://api.loopreturns.com/api/v1"
 # Loop refuses list windows longer than 120 days (422); we split longer ranges.
@@ -64,7 +64,7 @@ class LoopClient(JsonHttpClient):
     def _action(self, method: str, path: str, **kwargs) -> Any:
         """Send one action and read its 2xx reply as Loop documents it (see the module doc)."""
         body = self.request(method, path, **kwargs)
-        read_action_reply(body, path)
+        read_action_reply(body, path, secrets=self.secrets)
         return body
 
     # -- reads -------------------------------------------------------------------------------
@@ -101,7 +101,7 @@ class LoopClient(JsonHttpClient):
         body = self.request("GET", "/warehouse/return/details", params={"return_id": return_id})
         if isinstance(body, dict) and body.get("errors"):
             code, message = self.error_code_and_message(body, "return details")
-            raise NotFound(message, status=200, code=code, body=body)
+            raise NotFound(message, status=200, code=code, body=body, secrets=self.secrets)
         return body
 
     def destinations(self) -> list[dict]:
@@ -110,29 +110,33 @@ class LoopClient(JsonHttpClient):
 
     def notes(self, return_id: str) -> list[dict]:
         try:
-            body = self.request("GET", f"/warehouse/return/{return_id}/notes")
+            body = self.request("GET", f"/warehouse/return/{path_segment(return_id)}/notes")
         except ValidationError:  # Loop answers 422 when a return has no notes
             return []
         return body.get("notes", []) if isinstance(body, dict) else []
 
     # -- actions -----------------------------------------------------------------------------
     def process(self, return_id: str, details: dict | None = None) -> Any:
-        return self._action("POST", f"/warehouse/return/{return_id}/process", json_body=details)
+        return self._action(
+            "POST", f"/warehouse/return/{path_segment(return_id)}/process", json_body=details
+        )
 
     def flag(self, return_id: str) -> Any:
         # Loop accepts no body on flag; the reason goes in a note.
-        return self._action("POST", f"/warehouse/return/{return_id}/flag")
+        return self._action("POST", f"/warehouse/return/{path_segment(return_id)}/flag")
 
     def add_note(self, return_id: str, content: str) -> Any:
         return self._action(
-            "POST", f"/warehouse/return/{return_id}/note", json_body={"content": content}
+            "POST",
+            f"/warehouse/return/{path_segment(return_id)}/note",
+            json_body={"content": content},
         )
 
     def close(self, return_id: str) -> Any:
-        return self._action("POST", f"/warehouse/return/{return_id}/close")
+        return self._action("POST", f"/warehouse/return/{path_segment(return_id)}/close")
 
     def cancel(self, return_id: str) -> Any:
-        return self._action("POST", f"/warehouse/return/{return_id}/cancel")
+        return self._action("POST", f"/warehouse/return/{path_segment(return_id)}/cancel")
 
 
 def _is_true(body: Any) -> bool:
@@ -160,7 +164,7 @@ def refusal_words(body: Any) -> tuple[str, str] | None:
     return None
 
 
-def read_action_reply(body: Any, action: str) -> None:
+def read_action_reply(body: Any, action: str, secrets: Any = ()) -> None:
     """Raise unless `body` is Loop's documented success. A documented refusal raises `Refused`
     with Loop's own words (NotFound for its NOT_FOUND code); any other answer raises `Refused`
     too: the action is not assumed done, and the next attempt re-reads the return's state."""
@@ -170,6 +174,11 @@ def read_action_reply(body: Any, action: str) -> None:
     if words is not None:
         code, message = words
         error = NotFound if code == "NOT_FOUND" else Refused
-        raise error(message, status=200, code=code, body=body)
+        raise error(message, status=200, code=code, body=body, secrets=secrets)
     shown = repr(body)[:200]
-    raise Refused(f"Loop gave no documented answer to {action}: {shown}", status=200, body=body)
+    raise Refused(
+        f"Loop gave no documented answer to {action}: {shown}",
+        status=200,
+        body=body,
+        secrets=secrets,
+    )

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import BudgetExhausted, Refused
-from ..http import JsonHttpClient
+from ..http import JsonHttpClient, path_segment
 
 RETURNGO_API_URL = "https://api.returngo.ai"
 MAX_PAGE_SIZE = 500
@@ -138,7 +138,7 @@ class ReturnGOClient(JsonHttpClient):
         return self._pages("/rmas", "rmas", params)
 
     def get_rma(self, rma: Any) -> dict:
-        return self.request("GET", f"/rma/{rma_id(rma)}")
+        return self.request("GET", f"/rma/{path_segment(rma_id(rma))}")
 
     def transactions(self, rma_ids: list[str]) -> Iterator[dict]:
         return self._pages(
@@ -151,28 +151,32 @@ class ReturnGOClient(JsonHttpClient):
     # resource that did not reach the requested status is a refusal, never success.
     def set_status(self, rma: Any, status: str) -> Any:
         body = self.request(
-            "PUT", f"/rma/{rma_id(rma)}/status", json_body=status_update_body(status)
+            "PUT", f"/rma/{path_segment(rma_id(rma))}/status", json_body=status_update_body(status)
         )
-        read_write_reply(body, "set RMA status", expected_status=status)
+        read_write_reply(body, "set RMA status", expected_status=status, secrets=self.secrets)
         return body
 
     def add_comment(self, rma: Any, text: str) -> Any:
-        body = self.request("POST", f"/rma/{rma_id(rma)}/comment", json_body=comment_body(text))
-        read_write_reply(body, "add comment")
+        body = self.request(
+            "POST", f"/rma/{path_segment(rma_id(rma))}/comment", json_body=comment_body(text)
+        )
+        read_write_reply(body, "add comment", secrets=self.secrets)
         return body
 
     def update_shipment(self, shipment_id: Any, status: str, **fields: Any) -> Any:
         body = self.request(
-            "PUT", f"/shipment/{shipment_id}", json_body={"status": status, **fields}
+            "PUT", f"/shipment/{path_segment(shipment_id)}", json_body={"status": status, **fields}
         )
-        read_write_reply(body, "update shipment", expected_status=status)
+        read_write_reply(body, "update shipment", expected_status=status, secrets=self.secrets)
         return body
 
 
 ERROR_KEYS = ("error", "errors", "errorMessage")
 
 
-def read_write_reply(body: Any, action: str, *, expected_status: str | None = None) -> None:
+def read_write_reply(
+    body: Any, action: str, *, expected_status: str | None = None, secrets: Any = ()
+) -> None:
     """Raise `Refused` (with ReturnGO's words) when a 2xx reply to a write says it was not done."""
     if not isinstance(body, dict):
         return  # an empty or bare 2xx: ReturnGO documents no body for these writes
@@ -180,10 +184,17 @@ def read_write_reply(body: Any, action: str, *, expected_status: str | None = No
         words = body.get(key)
         if words:
             text = words.get("message", words) if isinstance(words, dict) else words
-            raise Refused(f"ReturnGO refused to {action}: {text}"[:1000], status=200, body=body)
+            raise Refused(
+                f"ReturnGO refused to {action}: {text}"[:1000],
+                status=200,
+                body=body,
+                secrets=secrets,
+            )
     if body.get("success") is False:
         words = body.get("message") or "success: false"
-        raise Refused(f"ReturnGO refused to {action}: {words}"[:1000], status=200, body=body)
+        raise Refused(
+            f"ReturnGO refused to {action}: {words}"[:1000], status=200, body=body, secrets=secrets
+        )
     got = body.get("status")
     if expected_status and isinstance(got, str) and got and got != expected_status:
         raise Refused(
@@ -191,6 +202,9 @@ def read_write_reply(body: Any, action: str, *, expected_status: str | None = No
             + (f" ({body['message']})" if body.get("message") else ""),
             status=200,
             body=body,
+            secrets=secrets,
         )
     if set(body) == {"message"}:  # API Gateway's error shape, whatever the status code
-        raise Refused(f"ReturnGO refused to {action}: {body['message']}"[:1000], status=200)
+        raise Refused(
+            f"ReturnGO refused to {action}: {body['message']}"[:1000], status=200, secrets=secrets
+        )
