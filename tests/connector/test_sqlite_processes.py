@@ -81,6 +81,8 @@ def test_web_and_worker_processes_share_one_sqlite_file(tmp_path):
         CELERY_BROKER_URL="filesystem://",
         CELERY_FILESYSTEM_POLLING_INTERVAL="0.1",
         DJANGO_SETTINGS_MODULE="config.settings",
+        DEBUG="true",  # the laptop set-up: demo keys are fine there
+        PLATFORM_URL_ALLOWLIST="http://127.0.0.1:*",
     )
     manage(env, "migrate", "--noinput")
     setup = SETUP.format(key=loop.api_key, url=loop.api_url, secret=loop.webhook_secret)
