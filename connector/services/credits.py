@@ -32,7 +32,8 @@ from returns.models import Rma
 from ..models import BindingState, RefundPayment, SalesCredit, SyncEvent
 from . import exactly_once
 from .context import SyncContext
-from .credit_plan import Credited, CreditPlan, match_credit_rows, plan_credit
+from .credit_plan import Credited, CreditPlan, plan_credit
+from .credit_rows import capture_credit_rows
 from .receipts import flag_rma
 
 SALES_ORDER = 1
@@ -432,24 +433,3 @@ def _block(ctx: SyncContext, rma: Rma, binding: SalesCredit | None, reason: str)
         state=BindingState.BLOCKED, last_error=reason[:2000]
     )
     flag_rma(ctx, rma, reason)
-
-
-def capture_credit_rows(ctx: SyncContext, bindings: list[SalesCredit]) -> None:
-    """Read the new credits back (batched) and store credit row IDs per RMA line."""
-    if not bindings:
-        return
-    by_id = {b.credit_id: b for b in bindings if b.credit_id}
-    try:
-        credits = ctx.client.get_sales_credits(sorted(by_id))
-    except BrightpearlError as exc:
-        ctx.record(
-            Kind.CREDIT, Outcome.FAILED, f"Could not read credit rows back: {exc}", error=exc
-        )
-        return
-    for credit in credits:
-        binding = by_id.get(int(credit["id"]))
-        if binding is None:
-            continue
-        binding.row_map = match_credit_rows(binding.planned_rows, credit)
-        binding.warehouse_id = binding.warehouse_id or credit.get("warehouseId")
-        binding.save(update_fields=["row_map", "warehouse_id", "updated_at"])

@@ -26,6 +26,7 @@ from returns.platforms.base import ReceiptLine
 from ..models import BindingState, SalesCredit, SyncEvent
 from . import reference
 from .context import SyncContext
+from .credit_rows import capture_credit_rows
 
 Kind, Outcome = SyncEvent.Kind, SyncEvent.Outcome
 OPEN_STATUSES = (
@@ -90,6 +91,12 @@ def update_receipts(ctx: SyncContext, bindings: list[SalesCredit] | None = None)
     holders = quarantine_holders(ctx.connection) if bindings is None else None
     bindings = receipt_candidates(ctx.connection) if bindings is None else bindings
     bindings = [b for b in bindings if b.credit_id]
+    # A credit made by a run that died before reading its rows back has none yet: read them
+    # now; one still without them is left for the next run rather than flagged wrongly.
+    unmapped = [b for b in bindings if not b.row_map]
+    if unmapped:
+        mapped = {b.pk for b in capture_credit_rows(ctx, unmapped)}
+        bindings = [b for b in bindings if b.row_map or b.pk in mapped]
     _read_receipts(ctx, bindings)
     # Releases from quarantine turn received units into restocked ones, also after processing.
     by_pk = {b.pk: b for b in bindings}

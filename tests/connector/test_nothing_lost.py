@@ -354,3 +354,21 @@ def test_reference_data_is_read_once_per_account_not_every_run(world):
     assert after_first > 0
     assert reference_reads() == after_first  # the second return read none of it again
     assert len(world.payments()) == 2
+
+
+def test_a_credit_whose_rows_were_never_read_back_is_still_received(world):
+    """The run that made the credit died before reading its rows back (or the read failed):
+    the receipt step reads them then, instead of flagging the goods as not on the return."""
+    sku = "GLOVE-" + world.bp.code
+    sale = world.sale([(sku, 2, "16.00", "3.20")])
+    loop_return = world.loop_return(sale, [{"sku": sku, "quantity": 2}])
+    world.sync()
+    binding = SalesCredit.objects.get(rma=rma_for(world, loop_return))
+    assert binding.row_map
+    SalesCredit.objects.filter(pk=binding.pk).update(row_map={})  # as a killed run left it
+    world.bp.control.receive(binding.credit_id)
+    world.sync()
+    rma = rma_for(world, loop_return)
+    assert not rma.flagged, rma.flag_reason
+    assert rma.status == "processed"
+    assert SalesCredit.objects.get(pk=binding.pk).row_map == binding.row_map
