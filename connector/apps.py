@@ -6,4 +6,4 @@ class ConnectorConfig(AppConfig):
     verbose_name = "Returns ↔ Brightpearl connector"
 
     def ready(self) -> None:
-        from . import checks, signals  # noqa: F401  (registers system checks and signal handlers)
+        from . import checks, checks_deployment, observability, signals  # noqa: F401  (registers system checks and signal handlers)  # noqa: F401  (deploy checks, metrics, logs)
