@@ -235,7 +235,7 @@ LOGGING = {
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s%(context_suffix)s",
         },
         "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
+            "()": "connector.logging.JsonFormatter",
             "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(connection)s %(rma)s "
             "%(run)s %(brightpearl_request_id)s %(task)s %(process)d",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
@@ -251,6 +251,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # A failing check is in the health response; no traceback per probe in the log.
+        "health_check": {"level": "ERROR"},
         # The web server's access log shows request paths: webhook paths carry a secret.
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},

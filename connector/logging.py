@@ -5,6 +5,8 @@ import contextvars
 import logging
 import re
 
+from pythonjsonlogger.json import JsonFormatter as JsonFormatterBase
+
 WEBHOOK_SECRET_IN_PATH = re.compile(r"(/webhooks/[a-z]+/\d+/)[^/\s?\"']+")
 
 
@@ -68,3 +70,15 @@ class AddLogContext(logging.Filter):
                 parts.append(f"{name}={value}")
         record.context_suffix = f" [{' '.join(parts)}]" if parts else ""
         return True
+
+
+class JsonFormatter(JsonFormatterBase):
+    """python-json-logger's formatter; context fields that are empty are left out, and the
+    readable formatter's suffix never appears in JSON."""
+
+    def process_log_record(self, log_record):
+        log_record.pop("context_suffix", None)
+        for name in CONTEXT_FIELDS:
+            if log_record.get(name) in ("", None):
+                log_record.pop(name, None)
+        return super().process_log_record(log_record)
