@@ -29,6 +29,14 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _is_placeholder(host: str) -> bool:
+    """example.com/.net/.org are reserved for documentation (RFC 2606): never a real server."""
+    host = host.lower().rstrip(".")
+    return any(
+        host == d or host.endswith("." + d) for d in ("example.com", "example.net", "example.org")
+    )
+
+
 def _problem(message: str, hint: str, number: int):
     if settings.DEBUG:
         return Warning(message, hint=hint, id=f"connector.W{number}")
@@ -47,7 +55,7 @@ def public_base_url(app_configs, **kwargs):
                     "PUBLIC_BASE_URL is not set, but Brightpearl webhooks are enabled: the "
                     "connector cannot tell Brightpearl where to deliver them.",
                     "Set PUBLIC_BASE_URL to the address Brightpearl reaches this service at, "
-                    "e.g. https://connector.example.net (or WEBHOOKS_ENABLED=false to rely on "
+                    "e.g. https://connector.yourshop.com (or WEBHOOKS_ENABLED=false to rely on "
                     "polling alone).",
                     101,
                 )
@@ -57,6 +65,14 @@ def public_base_url(app_configs, **kwargs):
                 _problem(
                     f"PUBLIC_BASE_URL {url!r} is not an http(s) URL with a host.",
                     "Write it as https://host[:port] with no path.",
+                    101,
+                )
+            )
+        elif _is_placeholder(parts.hostname):
+            problems.append(
+                _problem(
+                    f"PUBLIC_BASE_URL {url!r} is the example from .env.example.",
+                    "Set PUBLIC_BASE_URL to the public address of this service.",
                     101,
                 )
             )
