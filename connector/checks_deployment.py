@@ -87,6 +87,8 @@ def public_base_url(app_configs, **kwargs):
                 )
             )
     host = urlsplit(url).hostname if url else None
+    if host and ":" in host:
+        host = f"[{host}]"  # an IPv6 address, written as ALLOWED_HOSTS writes it
     if host and not validate_host(host, settings.ALLOWED_HOSTS):
         problems.append(
             _problem(

@@ -64,10 +64,16 @@ class SyncAges(HealthCheck):
     ages: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def run(self):
+        from django.db import connection
+
         from .metrics import sync_ages
 
+        try:  # checks run in a worker thread: never leave its database connection open
+            ages = sync_ages()
+        finally:
+            connection.close()
         stale = []
-        for connection_id, age, limit in sync_ages():
+        for connection_id, age, limit in ages:
             self.ages[str(connection_id)] = {
                 "last_successful_sync_age_seconds": round(age),
                 "stale": age > limit,

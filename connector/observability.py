@@ -25,7 +25,8 @@ from .models import SyncEvent, SyncRun, WebhookEvent
 def run_saved(sender, instance: SyncRun, created: bool, **kwargs) -> None:
     if created:
         log_context.bind(run=instance.pk, connection=instance.connection_id)
-    if instance.status != SyncRun.Status.RUNNING and metrics.once(f"run:{instance.pk}"):
+    finished = instance.status != SyncRun.Status.RUNNING
+    if finished and metrics.once(f"run:{instance.pk}:{instance.started_at.timestamp()}"):
         metrics.incr("sync_runs", instance.trigger, instance.status)
 
 
