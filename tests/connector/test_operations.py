@@ -279,8 +279,9 @@ def test_queue_depth_is_read_from_the_broker(client, redis_url):
 
 # --- logs ------------------------------------------------------------------------------------
 def format_line(formatter_name: str, message: str, **extra) -> str:
-    from django.conf import settings
     from logging.config import dictConfig  # noqa: F401
+
+    from django.conf import settings
 
     from connector.logging import AddLogContext
 
