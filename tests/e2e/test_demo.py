@@ -121,7 +121,10 @@ def test_other_commands_reach_the_running_demo_through_its_env_file(tmp_path):
         env_file = tmp_path / "demo.env"
         assert f". {env_file}" in banner or ". var/demo.env" in banner
         # What the banner says to do: source the file, then run a command. Nothing else set.
-        shell = f'set -a; . "{env_file}"; set +a; exec "{sys.executable}" manage.py connector_check "Demo store (Loop)"'
+        shell = (
+            f'set -a; . "{env_file}"; set +a; '
+            f'exec "{sys.executable}" manage.py connector_check "Demo store (Loop)"'
+        )
         plain = {k: v for k, v in env.items() if k != "CONNECTOR_VAR_DIR"}
         check = subprocess.run(
             ["bash", "-c", shell],
