@@ -47,7 +47,7 @@ def incr(name: str, *labels: str, amount: int = 1) -> None:
         logger.debug("metric %s not counted: %s", key, exc)
 
 
-def once(marker: str, ttl: int = 7 * 24 * 3600) -> bool:
+def once(marker: str, ttl: int = 3600) -> bool:
     """True the first time `marker` is seen (so a row saved twice is counted once)."""
     try:
         return bool(cache.add("metric-seen:" + marker, 1, timeout=ttl))

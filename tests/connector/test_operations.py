@@ -19,6 +19,15 @@ from connector.beat import HEARTBEAT_KEY, record_heartbeat
 from connector.checks_deployment import public_base_url
 from connector.models import Connection, SyncEvent, SyncRun, WebhookEvent
 
+
+@pytest.fixture(autouse=True)
+def _empty_log_context():
+    """The log context belongs to a thread: start and end each test without one."""
+    log_context.reset()
+    yield
+    log_context.reset()
+
+
 # --- system checks ---------------------------------------------------------------------------
 PUBLIC = "https://returns.shop.test"
 

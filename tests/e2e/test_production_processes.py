@@ -115,6 +115,9 @@ class Processes:
         wait_until(seen, timeout=timeout, interval=0.2)
 
     def stop(self) -> None:
+        # Shown by pytest only when the test failed: what each process said last.
+        for name in self.procs:
+            print(f"----- {name}.log (tail) -----\n{self.log(name)[-3000:]}")
         for proc in self.procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -158,7 +161,7 @@ def test_compose_services_run_the_whole_story_as_separate_processes(
     from django.contrib.auth import get_user_model
 
     from brightpearl.sandbox import SandboxControl
-    from connector.models import Connection, SalesCredit
+    from connector.models import Connection, SalesCredit, SyncEvent, SyncRun, WebhookEvent
 
     # --- sandboxes, each its own process ----------------------------------------------------
     bp_port, loop_port, web_port = free_port(), free_port(), free_port()
@@ -297,7 +300,7 @@ def test_compose_services_run_the_whole_story_as_separate_processes(
             f"print(Connection.objects.get(pk={connection_id}).webhook_secret)",
         ],
         env,
-    ).stdout.strip()
+    ).stdout.strip().splitlines()[-1]  # after Django's "N objects imported" line
     loop_hook = f"{web}/webhooks/loop/{connection_id}/{secret}/"
     _control(loop_url, "POST", "/config", {"webhook_url": loop_hook})
 
@@ -345,13 +348,17 @@ def test_compose_services_run_the_whole_story_as_separate_processes(
 
     wanted = {f"#{n}" for n in numbers}
     credits = wait_until(
-        lambda: (c := credits_by_order()) and wanted <= set(c) and c, timeout=60, interval=0.5
+        lambda: (c := credits_by_order()) and wanted <= set(c) and c, timeout=90, interval=0.5
     )
     assert {k: len(v) for k, v in credits.items() if k in wanted} == dict.fromkeys(wanted, 1)
 
     # --- the warehouse receives #3001: Brightpearl's webhook → processed on Loop → refund ---
     first = 3001
     credit_id = credits[f"#{first}"][0]
+    # Once no sync is running, only Brightpearl's webhook can tell the connector.
+    wait_until(
+        lambda: not SyncRun.objects.filter(status=SyncRun.Status.RUNNING).exists(), timeout=60
+    )
     bp.receive(credit_id)
 
     def paid():
@@ -362,11 +369,14 @@ def test_compose_services_run_the_whole_story_as_separate_processes(
             if int(p.get("orderId") or 0) == credit_id
         ]
 
-    payments = wait_until(paid, timeout=60, interval=0.5)
+    payments = wait_until(paid, timeout=90, interval=0.5)
     assert len(payments) == 1
     actions = _control(loop_url, "GET", "/actions")["actions"]
     processed = [a for a in actions if a["action"] == "process"]
     assert [a["return_id"] for a in processed] == [loop_ids[first]]
+    receipt = SyncEvent.objects.get(kind="receipt", outcome="succeeded")
+    assert receipt.run.trigger == SyncRun.Trigger.WEBHOOK
+    assert WebhookEvent.objects.filter(source="brightpearl", status="processed").exists()
     bound = SalesCredit.objects.filter(rma__external_id=str(loop_ids[first]))
     assert list(bound.values_list("credit_id", flat=True)) == [credit_id]
 
