@@ -290,17 +290,21 @@ def test_compose_services_run_the_whole_story_as_separate_processes(
 
     # Loop is told where to deliver (what a merchant pastes into Loop's developer settings).
     # The secret is encrypted with the services' keys: ask them, as an operator's shell would.
-    secret = run(
-        [
-            "python",
-            "manage.py",
-            "shell",
-            "-c",
-            "from connector.models import Connection; "
-            f"print(Connection.objects.get(pk={connection_id}).webhook_secret)",
-        ],
-        env,
-    ).stdout.strip().splitlines()[-1]  # after Django's "N objects imported" line
+    secret = (
+        run(
+            [
+                "python",
+                "manage.py",
+                "shell",
+                "-c",
+                "from connector.models import Connection; "
+                f"print(Connection.objects.get(pk={connection_id}).webhook_secret)",
+            ],
+            env,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )  # after Django's "N objects imported" line
     loop_hook = f"{web}/webhooks/loop/{connection_id}/{secret}/"
     _control(loop_url, "POST", "/config", {"webhook_url": loop_hook})
 
