@@ -241,6 +241,8 @@ def test_metrics_count_brightpearl_requests_and_503s(client, sandbox_account):
         brightpearl_account_token=sandbox_account.account_token,
     )
     before = scrape(client)
+    # A short throttle window: the 503 says to wait until its end (under a second).
+    sandbox_account.control.set_throttle(budget=200, window_seconds=0.5)
     sandbox_account.control.add_fault("/order-service/order-status", status=503, times=1)
     log_context.reset()
     bp = client_for(connection)
