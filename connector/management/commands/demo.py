@@ -90,6 +90,7 @@ def write_env_file(path: Path, env: dict[str, str]) -> Path:
     ]
     lines += [f"{key}={env[key]}" for key in ENV_FILE_KEYS if env.get(key)]
     path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)  # it may hold a database URL with a password
     return path
 
 
