@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -52,7 +53,18 @@ def interpolate(arg: str, env: dict) -> str:
         name, default = match.group(1), match.group(3) or ""
         return env.get(name) or default
 
-    return re.sub(r"\$\{(\w+)(:-([^}]*))?\}", value, arg)
+    return re.sub(r"\$\{(\w+)(:-([^}]*))?\}", value, arg).replace("$$", "$")
+
+
+def compose_healthchecks(env: dict) -> dict[str, list[str]]:
+    """Each app service's healthcheck test as a command to run (CMD or CMD-SHELL)."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    checks = {}
+    for name in ("web", "worker", "beat"):
+        kind, *test = compose["services"][name]["healthcheck"]["test"]
+        test = [interpolate(str(part), env) for part in test]
+        checks[name] = ["sh", "-c", test[0]] if kind == "CMD-SHELL" else test
+    return checks
 
 
 def compose_commands(env: dict) -> dict[str, list[str]]:
@@ -82,7 +94,9 @@ def executable(command: list[str]) -> list[str]:
     head = command[0]
     if head == "python":
         return [sys.executable, *command[1:]]
-    return [str(Path(sys.executable).parent / head), *command[1:]]
+    if head in ("gunicorn", "celery"):
+        return [str(Path(sys.executable).parent / head), *command[1:]]
+    return command
 
 
 class Processes:
@@ -229,7 +243,8 @@ def test_compose_services_run_the_whole_story_as_separate_processes(
     ]
     processes.start("web", web_command, env)
     for n in (1, 2):
-        processes.start(f"worker{n}", [*commands["worker"], "-n", f"worker{n}@%h"], env)
+        # Celery names a node celery@<host name>; each container has its own host name.
+        processes.start(f"worker{n}", [*commands["worker"], "-n", f"celery@e2e-w{n}"], env)
     processes.start("beat", commands["beat"], env)
     for n in (1, 2):
         processes.wait_for(f"worker{n}", "ready.")
@@ -390,6 +405,26 @@ def test_compose_services_run_the_whole_story_as_separate_processes(
             r"Task connector\.tasks\.\w+\[[^\]]+\] succeeded", processes.log(f"worker{n}")
         ), f"worker{n} did no work:\n{processes.log(f'worker{n}')[-3000:]}"
     assert sum(len(v) for k, v in credits_by_order().items() if k in wanted) == len(wanted)
+
+    # --- the containers' healthchecks, as docker would run them ------------------------------
+    checks = compose_healthchecks(env)
+    in_image = {**env, "PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}"}
+    web_check = [a.replace("localhost:8000", f"localhost:{web_port}") for a in checks["web"]]
+    run(checks["beat"], in_image, timeout=60)
+    # Beat writes a heartbeat every 5 s: once it hangs, a 6 s limit is passed within 6.5 s.
+    beat_check = {**in_image, "HEALTH_BEAT_MAX_AGE_SECONDS": "6"}
+    processes.procs["beat"].send_signal(signal.SIGSTOP)
+    hung_at = time.monotonic()
+    try:
+        run(web_check, in_image, timeout=30)
+        run(checks["worker"], {**in_image, "HOSTNAME": "e2e-w2"}, timeout=60)
+        time.sleep(max(0.0, 6.5 - (time.monotonic() - hung_at)))
+        silent = subprocess.run(
+            executable(checks["beat"]), cwd=ROOT, env=beat_check, timeout=60, capture_output=True
+        )
+        assert silent.returncode == 1, "the beat healthcheck fails when beat is silent"
+    finally:
+        processes.procs["beat"].send_signal(signal.SIGCONT)
 
     # --- operations: health, metrics, JSON logs with context --------------------------------
     health = requests.get(f"{web}/health/?format=json", timeout=30)
