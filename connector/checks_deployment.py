@@ -1,8 +1,9 @@
 """System checks for deployment mistakes: errors in production (DEBUG off), so `migrate` — the
 first thing every deployment runs — stops with the reason; warnings in development.
 
-* E101/W101: webhooks are enabled but PUBLIC_BASE_URL is missing, not http(s), or (in production)
-  points at this machine (loopback): Brightpearl would be told to deliver where it cannot reach.
+* E101/W101: webhooks are enabled but PUBLIC_BASE_URL is missing, not http(s), the example.*
+  placeholder, or (in production) this machine (loopback): Brightpearl would be told to deliver
+  where it cannot reach.
 * E102/W102: ALLOWED_HOSTS does not contain PUBLIC_BASE_URL's host: every webhook would be
   refused with HTTP 400.
 """
