@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint format clean
+.PHONY: demo test install lint format clean lock audit
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,16 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# The deployment lock (the Dockerfile installs exactly this, hash-checked). Run after changing
+# [project] dependencies in pyproject.toml; a test fails while the two disagree.
+lock: $(STAMP)
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+		--no-emit-index-url --no-emit-find-links --output-file requirements.lock pyproject.toml
+
+# Known vulnerabilities in the locked versions (skips, saying so, where no database is reachable).
+audit: $(STAMP)
+	BIN=$(BIN) bash .ci/audit
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -165,6 +165,8 @@ def main() -> int:
         "DEBUG": "false",
         "LOG_LEVEL": "WARNING",
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        # Brightpearl's sandbox delivers to loopback here; production's check refuses that.
+        "SILENCED_SYSTEM_CHECKS": "connector.E101",
         "PYTHONUNBUFFERED": "1",
     }
     recreate_database(args.database_url)

@@ -22,14 +22,17 @@ DEBUG = env.bool("DEBUG", default=False)
 # The default keys are for a laptop demo only (DEBUG=true): with DEBUG off, a system check error
 # (connector.E001/E002) refuses them, and the placeholders of .env.example, at start.
 INSECURE_DEFAULT_SECRET_KEY = "insecure-demo-key-change-me-0123456789abcdefghijklmnopqrstuvwxyz"
-SECRET_KEY = env.str("SECRET_KEY", default=INSECURE_DEFAULT_SECRET_KEY)
+# An empty value (as .env.example ships it) counts as unset: the demo key, refused in production.
+SECRET_KEY = env.str("SECRET_KEY", default="") or INSECURE_DEFAULT_SECRET_KEY
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 
 # Secrets (tokens, API keys) are encrypted at rest with Fernet keys derived from SECRET_KEY and
 # this salt (django-fernet-encrypted-fields). A comma-separated list allows rotation: the first
 # entry encrypts, every entry decrypts.
 INSECURE_DEFAULT_FIELD_ENCRYPTION_KEY = "demo-field-encryption-salt"
-SALT_KEY = env.list("FIELD_ENCRYPTION_KEY", default=[INSECURE_DEFAULT_FIELD_ENCRYPTION_KEY])
+SALT_KEY = [k for k in env.list("FIELD_ENCRYPTION_KEY", default=[]) if k.strip()] or [
+    INSECURE_DEFAULT_FIELD_ENCRYPTION_KEY
+]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -153,7 +156,8 @@ STATIC_ROOT = VAR_DIR / "static"
 # --- Redis, Celery -------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+# "localhost" only names the filesystem broker: without it kombu warns in every log.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue_dir = VAR_DIR / "celery-broker"
     (_queue_dir / "processed").mkdir(parents=True, exist_ok=True)
@@ -203,7 +207,11 @@ BRIGHTPEARL_TIMEOUT = env.float("BRIGHTPEARL_TIMEOUT", default=30.0)
 # ("http://127.0.0.1:8901"; a port of "*" allows any port of that host). Empty in production.
 PLATFORM_URL_ALLOWLIST = env.list("PLATFORM_URL_ALLOWLIST", default=[])
 # Public base URL of this service, used to build the webhook URIs registered in Brightpearl.
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+# No default in production: a system check (connector.E101) refuses a missing or loopback URL
+# while webhooks are enabled; in development (DEBUG) the local web server is assumed.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000" if DEBUG else "")
+# Brightpearl webhooks (subscriptions pointing at PUBLIC_BASE_URL); off = polling only.
+WEBHOOKS_ENABLED = env.bool("WEBHOOKS_ENABLED", default=True)
 
 # How long a write to Brightpearl (credit or payment POST) whose answer we did not get may still
 # be executing there: no second write of that record is sent before this has passed since the
@@ -239,25 +247,107 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
 }
 
+if not DEBUG:
+    SESSION_COOKIE_HTTPONLY = True
+    X_FRAME_OPTIONS = "DENY"
+RETURNS_CONNECTION_MODEL = "connector.Connection"
+
+# === Production path: static files, cache, health, metrics, logging ========================
+# (issue #14; kept in one block so it merges cleanly)
+
+# Static files are served by the web process itself (WhiteNoise), also behind gunicorn with
+# DEBUG off. The image runs `collectstatic` at build time with STATIC_MANIFEST=true: hashed,
+# compressed files cached forever. Without a collected manifest (laptop, tests) WhiteNoise
+# serves straight from the apps' static folders.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+)
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+STATIC_MANIFEST = env.bool("STATIC_MANIFEST", default=(STATIC_ROOT / "staticfiles.json").exists())
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if STATIC_MANIFEST
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing one
+WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
+
+INSTALLED_APPS += ["health_check"]  # its HTML status page template
+
+# One cache shared by every process: Redis in production, files under var/ on a laptop. It
+# holds beat's heartbeat and the metrics counters (see connector/metrics.py).
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    )
+}
+CACHES["default"]["KEY_PREFIX"] = env.str("CACHE_KEY_PREFIX", default="connector")
+
+# Beat records a heartbeat on every tick (connector.beat.HeartbeatScheduler); the health
+# endpoint calls beat dead when the heartbeat is older than this.
+CELERY_BEAT_SCHEDULER = "connector.beat.HeartbeatScheduler"
+CELERY_BEAT_MAX_LOOP_INTERVAL = 5
+HEALTH_BEAT_MAX_AGE_SECONDS = env.int("HEALTH_BEAT_MAX_AGE_SECONDS", default=60)
+# A connection whose last successful sync is older than this many sync intervals (and at
+# least HEALTH_SYNC_MIN_AGE_SECONDS) makes /health/ report an error.
+HEALTH_SYNC_MAX_INTERVALS = env.int("HEALTH_SYNC_MAX_INTERVALS", default=4)
+HEALTH_SYNC_MIN_AGE_SECONDS = env.int("HEALTH_SYNC_MIN_AGE_SECONDS", default=15 * 60)
+# /metrics is open to whoever reaches it unless a bearer token is set (then required).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
+# Some checks are deliberately silenced in tests that run against local sandboxes.
+SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
+
+# Logs: JSON lines in production (one object per line with the connection, RMA, run and
+# Brightpearl request ID as fields), a readable line with the same context in development.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_secrets": {"()": "connector.logging.RedactWebhookSecrets"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {
+        "redact_secrets": {"()": "connector.logging.RedactWebhookSecrets"},
+        "context": {"()": "connector.logging.AddLogContext"},
+    },
+    "formatters": {
+        "text": {
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s%(context_suffix)s",
+        },
+        "json": {
+            "()": "connector.logging.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(connection)s %(rma)s "
+            "%(run)s %(brightpearl_request_id)s %(task)s %(process)d",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["redact_secrets"],
+            "formatter": "json" if LOG_FORMAT == "json" else "text",
+            "filters": ["redact_secrets", "context"],
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # A failing check is in the health response; no traceback per probe in the log.
+        "health_check": {"level": "ERROR"},
         # The web server's access log shows request paths: webhook paths carry a secret.
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # Celery installs its own handlers on these; ours (with the context) replace them.
+        "celery": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
 
 RETURNS_CONNECTION_MODEL = "connector.Connection"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False

@@ -5,6 +5,9 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path  # noqa: F401
 from django.views.generic import RedirectView
 
+from connector import health as connector_health
+from connector import metrics as connector_metrics
+
 urlpatterns = [
     path("", login_not_required(RedirectView.as_view(url="/admin/", permanent=False))),
     path("admin/", admin.site.urls),
@@ -14,4 +17,8 @@ urlpatterns = [
     path("webhooks/", include("connector.webhooks.platform_urls")),
     # Generic JSON intake API and its OpenAPI schema.
     path("api/", include("connector.intake_api.urls")),
+    # Operations: health for load balancers and monitoring, Prometheus metrics.
+    path("health/", connector_health.health, name="health"),
+    path("health/live/", connector_health.live, name="health-live"),
+    path("metrics", connector_metrics.metrics_view, name="metrics"),
 ]

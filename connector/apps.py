@@ -13,7 +13,7 @@ class ConnectorConfig(AppConfig):
     verbose_name = "Returns ↔ Brightpearl connector"
 
     def ready(self) -> None:
-        from . import checks, signals  # noqa: F401  (registers system checks and signal handlers)
+        from . import checks, checks_deployment, observability, signals  # noqa: F401  (system checks, metrics, logs, signal handlers)
 
         # After auth has created this app's permissions (auth's handler runs first).
         post_migrate.connect(_ensure_roles, sender=self, dispatch_uid="connector-roles")

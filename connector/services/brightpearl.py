@@ -13,6 +13,7 @@ from django.utils import timezone
 from brightpearl import BrightpearlClient, MemoryThrottleStore, OAuthAuth, PrivateAppAuth
 
 from ..models import AuthMode, Connection
+from ..observability import brightpearl_session
 
 
 @cache
@@ -78,4 +79,5 @@ def client_for(connection: Connection, *, timeout: float | None = None) -> Brigh
         timeout=timeout or settings.BRIGHTPEARL_TIMEOUT,
         throttle_store=_throttle_store(),
         on_token_refresh=_persist_tokens(connection.pk),
+        session=brightpearl_session(),  # counts requests/503s for metrics, ruid for logs
     )

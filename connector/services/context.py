@@ -74,7 +74,12 @@ class SyncContext:
             ruid = str(self._client.last_ruid)
         line = f"{kind} {outcome}: {rma.rma_number if rma else ''} {message}".strip()
         self.printed.append(line)
-        logger.info("connection %s: %s", self.connection.pk, line)
+        logger.info(
+            "connection %s: %s",
+            self.connection.pk,
+            line,
+            extra={"rma": rma.rma_number if rma else ""},
+        )
         if self.dry_run:
             return None  # a dry run's local writes are rolled back; it only prints
         if credit_id is None and rma is not None:

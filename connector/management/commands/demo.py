@@ -5,7 +5,10 @@ the story — a credit made, a return received and processed and its refund reco
 flagged because an item was never sold on that order — creates the connection, then runs the
 web server, a Celery worker and beat, and narrates what the sync log records. Ctrl-C stops all.
 Works on a bare laptop: SQLite and a filesystem broker unless DATABASE_URL / REDIS_URL say
-otherwise.
+otherwise. Runs as a development setup (manage.py turns DEBUG on for it). Every port is checked
+before anything starts, and `var/demo.env` is written so that the other commands
+(`connector_check`, `connector_sync`, `connector_webhooks`) reach the demo's sandboxes from
+another terminal after `set -a; . var/demo.env; set +a`.
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -32,28 +37,98 @@ from returns.platforms.loop.sandbox import LoopSandbox
 
 ACCOUNT = "demo-store"
 LOOP_KEY = "loop-demo-key"
+DEMO_CONNECTION = "Demo store (Loop)"
+# What the other commands need to reach the demo's sandboxes (written to var/demo.env).
+ENV_FILE_KEYS = (
+    "BRIGHTPEARL_API_URL",
+    "PUBLIC_BASE_URL",
+    "DEBUG",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "CELERY_BROKER_URL",
+    "CONNECTOR_VAR_DIR",
+)
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def check_ports(ports: dict[str, int]) -> None:
+    """Refuse to start, naming a free alternative, when a port is taken: otherwise the banner
+    would show an address (and password) that belong to whatever already listens there."""
+    if len(set(ports.values())) < len(ports):
+        raise CommandError(f"{', '.join(ports)} must be three different ports")
+    used = set(ports.values())
+    suggestions = {}
+    for option, port in ports.items():
+        if not port_free(port):
+            free = next(p for p in range(port + 1, port + 500) if p not in used and port_free(p))
+            used.add(free)
+            suggestions[option] = (port, free)
+    if suggestions:
+        reasons = "; ".join(
+            f"port {port} ({option}) is already in use" for option, (port, _) in suggestions.items()
+        )
+        args = " ".join(f"{option} {free}" for option, (_, free) in suggestions.items())
+        raise CommandError(
+            f"{reasons}. Nothing was started. Free ports now: "
+            f'make demo DEMO_ARGS="{args}"  (or python manage.py demo {args})'
+        )
+
+
+def write_env_file(path: Path, env: dict[str, str]) -> Path:
+    lines = [
+        "# Written by `manage.py demo` for the other commands while the demo runs:",
+        "#   set -a; . var/demo.env; set +a",
+    ]
+    lines += [f"{key}={env[key]}" for key in ENV_FILE_KEYS if env.get(key)]
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)  # it may hold a database URL with a password
+    return path
 
 
 class Command(BaseCommand):
     help = "Run the connector against the sandboxes: web, worker, beat, and a narrated story."
-    # A laptop demo with demo keys: the production key checks (connector.E001/E002) do not
-    # apply; its web process runs with DEBUG=true.
-    requires_system_checks = []
+    requires_system_checks = []  # run below, once the ports are known to be free
 
     def add_arguments(self, parser):
-        parser.add_argument("--port", type=int, default=8000, help="web server port")
-        parser.add_argument("--brightpearl-port", type=int, default=8900)
-        parser.add_argument("--loop-port", type=int, default=8901)
         parser.add_argument(
-            "--exit-after", type=float, default=0, help="stop after this many seconds (tests)"
+            "--port", type=int, default=8000, help="web server (admin) port; default 8000"
         )
         parser.add_argument(
-            "--exit-when-done", action="store_true", help="stop once the story has played out"
+            "--brightpearl-port",
+            type=int,
+            default=8900,
+            help="Brightpearl sandbox port; default 8900",
+        )
+        parser.add_argument(
+            "--loop-port", type=int, default=8901, help="Loop sandbox port; default 8901"
+        )
+        parser.add_argument(
+            "--exit-after",
+            type=float,
+            default=0,
+            help="stop after this many seconds (default: run until Ctrl-C)",
+        )
+        parser.add_argument(
+            "--exit-when-done",
+            action="store_true",
+            help="stop once the story has played out (every step is in the sync log)",
         )
 
     def handle(
         self, *args, port, brightpearl_port, loop_port, exit_after, exit_when_done, **options
     ):
+        check_ports(
+            {"--port": port, "--brightpearl-port": brightpearl_port, "--loop-port": loop_port}
+        )
         self.say("Migrating the database…")
         call_command("migrate", interactive=False, verbosity=0)
         password = self.admin_user()
@@ -79,7 +154,10 @@ class Command(BaseCommand):
             "PLATFORM_URL_ALLOWLIST": loop.api_url,
             "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
             "PYTHONUNBUFFERED": "1",
+            # The demo knows runserver is a development server (Django 5.2+).
+            "DJANGO_RUNSERVER_HIDE_WARNING": "true",
         }
+        env_file = write_env_file(settings.VAR_DIR / "demo.env", env)
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
         celery = [sys.executable, "-m", "celery", "-A", "config"]
         logs = settings.VAR_DIR / "demo-logs"
@@ -97,7 +175,7 @@ class Command(BaseCommand):
                 procs[name] = subprocess.Popen(  # noqa: S603 (our own fixed commands)
                     cmd, env=env, stdout=out, stderr=subprocess.STDOUT
                 )
-            self.banner(port, password, bp, loop, logs)
+            self.banner(port, password, bp, loop, logs, env_file)
             self.wait_for_web(port, procs["web"])
             registered = subscriptions.register(connection)
             self.say(f"Subscribed to Brightpearl webhooks: {', '.join(sorted(registered.created))}")
@@ -134,7 +212,7 @@ class Command(BaseCommand):
 
     def connection(self, token: str, loop: LoopSandbox) -> Connection:
         connection, _ = Connection.objects.update_or_create(
-            name="Demo store (Loop)",
+            name=DEMO_CONNECTION,
             defaults={
                 "enabled": True,
                 "brightpearl_account": ACCOUNT,
@@ -144,6 +222,8 @@ class Command(BaseCommand):
                 "platform": "loop",
                 "platform_api_key": LOOP_KEY,
                 "platform_api_url": loop.api_url,
+                # Loop's signing secret: without it Loop's webhooks would be refused (W003).
+                "platform_webhook_secret": loop.webhook_secret,
                 "refund_method_code": "1200",
                 "customer_ref_prefix": "RMA-",
                 "received_status_id": 12,
@@ -186,7 +266,11 @@ class Command(BaseCommand):
             ),
         }
 
-    def banner(self, port, password, bp, loop, logs) -> None:
+    def banner(self, port, password, bp, loop, logs, env_file) -> None:
+        try:
+            shown = env_file.relative_to(Path.cwd())
+        except ValueError:
+            shown = env_file
         self.say(
             "\n"
             f"  Admin:            http://127.0.0.1:{port}/admin/   user: admin   "
@@ -194,6 +278,8 @@ class Command(BaseCommand):
             f"  Brightpearl sandbox: {bp.url}   (account {ACCOUNT})\n"
             f"  Loop sandbox:        {loop.api_url}\n"
             f"  Process logs:        {logs}\n"
+            f"  Other commands:      set -a; . {shown}; set +a   then e.g.\n"
+            f'                       python manage.py connector_check "{DEMO_CONNECTION}"\n'
             "  Press Ctrl-C to stop.\n"
         )
 
@@ -229,6 +315,7 @@ class Command(BaseCommand):
                 .order_by("pk")
             ):
                 shown.add(event.pk)
+                self.say("  " + narrate(event))
                 if event.kind == SyncEvent.Kind.PROCESS and not refunded:
                     refunded = True
                     self.say(
@@ -236,18 +323,17 @@ class Command(BaseCommand):
                         "again to record the refund…"
                     )
                     sync_connection.delay(connection.pk, trigger=SyncRun.Trigger.ADMIN)
-                via = " via webhook" if event.run and event.run.trigger == "webhook" else ""
-                self.say(
-                    f"  [{event.kind} {event.outcome}{via}] RMA {event.rma_number or '-'}"
-                    f"{f', credit {event.credit_id}' if event.credit_id else ''}: "
-                    f"{event.message}"
-                )
             if not received:
                 credit = self._credit_for(connection, returns["received"])
-                if credit:
+                # Receive once the first sync is over, so it is Brightpearl's webhook (not that
+                # sync's receipt step) that tells the connector.
+                busy = SyncRun.objects.filter(
+                    connection=connection, status=SyncRun.Status.RUNNING
+                ).exists()
+                if credit and not busy:
                     received = True
                     self.say(
-                        f"The warehouse receives RMA {returns['received']['id']} "
+                        f"The warehouse receives return {returns['received']['id']} "
                         f"in Brightpearl (credit {credit}); Brightpearl tells the connector by "
                         "webhook…"
                     )
@@ -275,3 +361,35 @@ class Command(BaseCommand):
             connection=connection, rma__external_id=str(loop_return["id"]), credit_id__isnull=False
         ).first()
         return binding.credit_id if binding else None
+
+
+# What each sync-log entry means, in the merchant's words (kind, outcome) → sentence start.
+NARRATION = {
+    ("intake", "succeeded"): "Return {rma} arrived from Loop",
+    ("intake", "flagged"): "Return {rma} arrived from Loop with a problem",
+    ("credit", "succeeded"): "Sales credit {credit} created in Brightpearl for return {rma}",
+    ("credit", "flagged"): "No sales credit for return {rma}",
+    ("receipt", "succeeded"): "Brightpearl received the goods of return {rma}",
+    ("process", "succeeded"): "Return {rma} processed on Loop",
+    ("flag", "succeeded"): "Return {rma} flagged on Loop for staff",
+    ("flag", "flagged"): "Return {rma} flagged on Loop for staff",
+    ("refund", "succeeded"): "Loop's refund of return {rma} recorded in Brightpearl",
+    ("goods_in", "succeeded"): "Goods-in note created in Brightpearl for return {rma}",
+    ("close", "succeeded"): "Sales credit {credit} of return {rma} closed",
+}
+
+
+def narrate(event: SyncEvent) -> str:
+    """One readable line for a sync-log entry: what happened, how we learned it, and why."""
+    template = NARRATION.get((event.kind, event.outcome))
+    fields = {"rma": event.rma_number or "-", "credit": event.credit_id or "-"}
+    if template is None:
+        template = (
+            f"{event.get_kind_display()} {event.get_outcome_display().lower()}: return {{rma}}"
+        )
+    line = template.format(**fields)
+    if event.run and event.run.trigger == SyncRun.Trigger.WEBHOOK:
+        line += " (told by webhook)"
+    if event.message:
+        line += f" — {event.message}"
+    return line

@@ -1,0 +1,102 @@
+"""System checks for deployment mistakes: errors in production (DEBUG off), so `migrate` — the
+first thing every deployment runs — stops with the reason; warnings in development.
+
+* E101/W101: webhooks are enabled but PUBLIC_BASE_URL is missing, not http(s), the example.*
+  placeholder, or (in production) this machine (loopback): Brightpearl would be told to deliver
+  where it cannot reach.
+* E102/W102: ALLOWED_HOSTS does not contain PUBLIC_BASE_URL's host: every webhook would be
+  refused with HTTP 400.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+from django.http.request import validate_host
+
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host in LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback or ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
+def _is_placeholder(host: str) -> bool:
+    """example.com/.net/.org are reserved for documentation (RFC 2606): never a real server."""
+    host = host.lower().rstrip(".")
+    return any(
+        host == d or host.endswith("." + d) for d in ("example.com", "example.net", "example.org")
+    )
+
+
+def _problem(message: str, hint: str, number: int):
+    if settings.DEBUG:
+        return Warning(message, hint=hint, id=f"connector.W{number}")
+    return Error(message, hint=hint, id=f"connector.E{number}")
+
+
+@register(deploy=False)
+def public_base_url(app_configs, **kwargs):
+    url = (settings.PUBLIC_BASE_URL or "").strip()
+    problems = []
+    if settings.WEBHOOKS_ENABLED:
+        parts = urlsplit(url)
+        if not url:
+            problems.append(
+                _problem(
+                    "PUBLIC_BASE_URL is not set, but Brightpearl webhooks are enabled: the "
+                    "connector cannot tell Brightpearl where to deliver them.",
+                    "Set PUBLIC_BASE_URL to the address Brightpearl reaches this service at, "
+                    "e.g. https://connector.yourshop.com (or WEBHOOKS_ENABLED=false to rely on "
+                    "polling alone).",
+                    101,
+                )
+            )
+        elif parts.scheme not in ("http", "https") or not parts.hostname:
+            problems.append(
+                _problem(
+                    f"PUBLIC_BASE_URL {url!r} is not an http(s) URL with a host.",
+                    "Write it as https://host[:port] with no path.",
+                    101,
+                )
+            )
+        elif _is_placeholder(parts.hostname):
+            problems.append(
+                _problem(
+                    f"PUBLIC_BASE_URL {url!r} is the example from .env.example.",
+                    "Set PUBLIC_BASE_URL to the public address of this service.",
+                    101,
+                )
+            )
+        elif _is_loopback(parts.hostname) and not settings.DEBUG:  # loopback is normal in dev
+            problems.append(
+                _problem(
+                    f"PUBLIC_BASE_URL {url!r} points at this machine: Brightpearl cannot "
+                    "deliver webhooks there.",
+                    "Set PUBLIC_BASE_URL to the public address of this service (or "
+                    "WEBHOOKS_ENABLED=false to rely on polling alone).",
+                    101,
+                )
+            )
+    host = urlsplit(url).hostname if url else None
+    if host and ":" in host:
+        host = f"[{host}]"  # an IPv6 address, written as ALLOWED_HOSTS writes it
+    if host and not validate_host(host, settings.ALLOWED_HOSTS):
+        problems.append(
+            _problem(
+                f"ALLOWED_HOSTS {settings.ALLOWED_HOSTS!r} does not contain {host!r}, the "
+                "host of PUBLIC_BASE_URL: every webhook would be refused with HTTP 400.",
+                f"Add {host} to ALLOWED_HOSTS (comma-separated).",
+                102,
+            )
+        )
+    return problems
