@@ -23,7 +23,8 @@ PRODUCTION = {
     "DEBUG": "false",
     "SECRET_KEY": secrets.token_urlsafe(50),
     "FIELD_ENCRYPTION_KEY": secrets.token_urlsafe(32),
-    "ALLOWED_HOSTS": "connector.example.com",
+    "ALLOWED_HOSTS": "returns.acme-shop.co.uk",
+    "PUBLIC_BASE_URL": "https://returns.acme-shop.co.uk",
     "HTTPS": "true",
     "SECURE_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO,https",
 }

@@ -76,6 +76,8 @@ def test_migrate_refuses_to_run_with_a_loopback_public_url_in_production(setting
     from django.core.management.base import SystemCheckError
 
     settings.DEBUG = False
+    settings.SECRET_KEY = "a-real-production-secret-key-" + "x" * 40  # not the demo keys
+    settings.SALT_KEY = ["a-real-field-encryption-salt"]
     settings.PUBLIC_BASE_URL = "http://127.0.0.1:8000"
     settings.ALLOWED_HOSTS = ["127.0.0.1"]
     with pytest.raises(SystemCheckError, match="connector.E101"):

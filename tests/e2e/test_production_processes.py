@@ -223,6 +223,8 @@ def test_compose_services_run_the_whole_story_as_separate_processes(
         # The sandboxes and this web server live on loopback, which E101 refuses in production.
         "SILENCED_SYSTEM_CHECKS": "connector.E101",
         "BRIGHTPEARL_API_URL": f"{bp_url}/public-api/{{account}}",
+        # The Loop sandbox is the one platform API besides the public ones these services reach.
+        "PLATFORM_URL_ALLOWLIST": loop_url,
         "WORKER_CONCURRENCY": "1",
         "WEB_WORKERS": "2",
         "PYTHONUNBUFFERED": "1",
