@@ -4,6 +4,7 @@ warehouse, inspection, faults, throttle and OAuth expiry. Plain JSON in and out,
 
 from __future__ import annotations
 
+import re
 import time
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -18,7 +19,7 @@ from .warehouse import create_goods_in_note, release_quarantine, render_note
 if TYPE_CHECKING:
     from .app import SandboxApp
 
-FAULT_KINDS = ("error", "delay", "drop")
+FAULT_KINDS = ("error", "delay", "drop", "late", "throttle")
 
 
 def build_router(app: SandboxApp) -> Router:
@@ -219,6 +220,15 @@ def build_router(app: SandboxApp) -> Router:
         if not body.get("path"):
             raise ApiError(400, "SBX-021", "path (a regex) is required")
         times = body.get("times", 1)
+        probability = body.get("probability")
+        if probability is not None:
+            probability = float(probability)
+            if not 0.0 <= probability <= 1.0:
+                raise ApiError(400, "SBX-022", "probability must be between 0 and 1")
+        try:
+            re.compile(body["path"])
+        except re.error as exc:
+            raise ApiError(400, "SBX-021", f"path is not a valid regex: {exc}") from exc
         with state.lock:
             fault = Fault(
                 method=body.get("method"),
@@ -228,6 +238,9 @@ def build_router(app: SandboxApp) -> Router:
                 seconds=float(body.get("seconds", 2.0)),
                 times=None if times is None else int(times),
                 id=account.next_id("fault"),
+                probability=probability,
+                headers=bool(body.get("headers", True)),
+                seed=None if body.get("seed") is None else int(body["seed"]),
             )
             account.faults.append(fault)
         return 201, fault.as_dict()
@@ -253,9 +266,20 @@ def build_router(app: SandboxApp) -> Router:
             throttle = account.throttle
             throttle.budget = int(body.get("budget", throttle.budget))
             throttle.window = float(body.get("windowSeconds", throttle.window))
+            throttle.headers = bool(body.get("headers", throttle.headers))
             throttle.period_start = 0.0
             throttle.used = 0
-            return 200, {"budget": throttle.budget, "windowSeconds": throttle.window}
+            return 200, {
+                "budget": throttle.budget,
+                "windowSeconds": throttle.window,
+                "headers": throttle.headers,
+            }
+
+    @router.route("GET", r"/(?P<code>[^/]+)/stats/?")
+    def get_stats(req: Request, code: str):
+        account = account_of(code)
+        with state.lock:
+            return 200, {"stats": dict(account.stats)}
 
     @router.route("PUT", r"/(?P<code>[^/]+)/latency/?")
     def set_latency(req: Request, code: str):
