@@ -134,6 +134,10 @@ BRIGHTPEARL_OAUTH_TOKEN_URL = env.str(
     "BRIGHTPEARL_OAUTH_TOKEN_URL", default="https://oauth.brightpearl.com/token/{account}"
 )
 BRIGHTPEARL_TIMEOUT = env.float("BRIGHTPEARL_TIMEOUT", default=30.0)
+# Requests per rolling minute per account, as the client budgets them: Brightpearl's documented
+# 200; OAuth apps can be approved for more ("flexible rate limits"), and the chaos bench raises it
+# to run 1,000 returns in minutes (the sandbox's own throttle still answers 503 past its budget).
+BRIGHTPEARL_REQUESTS_PER_MINUTE = env.int("BRIGHTPEARL_REQUESTS_PER_MINUTE", default=200)
 # Public base URL of this service, used to build the webhook URIs registered in Brightpearl.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 
