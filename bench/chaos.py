@@ -271,8 +271,16 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
     parser.add_argument("--drop-rate", type=float, default=0.05, help="writes committed, dropped")
     parser.add_argument("--late-rate", type=float, default=0.05, help="writes past the timeout")
     parser.add_argument("--throttle-rate", type=float, default=0.01, help="injected 503s")
-    parser.add_argument("--budget", type=int, default=100, help="requests per throttle window")
-    parser.add_argument("--window", type=float, default=5.0, help="throttle window, seconds")
+    parser.add_argument(
+        "--client-budget",
+        type=int,
+        default=1200,
+        help="BRIGHTPEARL_REQUESTS_PER_MINUTE: what the connector believes it may spend",
+    )
+    parser.add_argument(
+        "--budget", type=int, default=300, help="what the sandbox allows per window (less: 503s)"
+    )
+    parser.add_argument("--window", type=float, default=20.0, help="sandbox throttle window, s")
     parser.add_argument("--client-timeout", type=float, default=2.0, help="BRIGHTPEARL_TIMEOUT")
     parser.add_argument("--late-seconds", type=float, default=4.0)
     parser.add_argument(
@@ -322,6 +330,7 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "BRIGHTPEARL_TIMEOUT": str(args.client_timeout),
         "CREDIT_ATTEMPT_LEASE_SECONDS": str(args.attempt_lease),
+        "BRIGHTPEARL_REQUESTS_PER_MINUTE": str(args.client_budget),
         "PYTHONUNBUFFERED": "1",
     }
     recreate_database(args.database_url)
@@ -667,26 +676,28 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
                     )
             return result
 
-        def finished() -> bool:
-            return all(v in ("processed", "flagged") for v in outcomes().values())
-
-        def wait_settled(limit: float) -> float:
-            t0 = time.monotonic()
+        def wait_settled(limit: float, label: str) -> float:
+            t0 = last = time.monotonic()
             while time.monotonic() - t0 < limit:
-                if finished():
+                now = outcomes()
+                if all(v in ("processed", "flagged") for v in now.values()):
                     break
+                if time.monotonic() - last >= 15:
+                    last = time.monotonic()
+                    tally = Counter(v.split(":")[0] for v in now.values())
+                    print(f"  {label} +{last - t0:.0f} s: {dict(tally)}", flush=True)
                 if not procs["web"].alive():
                     raise SystemExit(f"web exited:\n{procs['web'].log()[-3000:]}")
                 time.sleep(2.0)
             return time.monotonic() - t0
 
-        storm_tail = wait_settled(args.storm_seconds)
+        storm_tail = wait_settled(args.storm_seconds, "storm")
         storm_seconds = time.monotonic() - storm_started
         stats_storm = bp.stats()
-        # The storm passes: no more injected faults, Brightpearl's ordinary budget.
+        # The storm passes: no more injected faults, a budget as large as the client believes.
         bp.clear_faults()
-        bp.set_throttle(budget=200, window_seconds=60)
-        settle_seconds = wait_settled(args.settle_timeout)
+        bp.set_throttle(budget=args.client_budget, window_seconds=60)
+        settle_seconds = wait_settled(args.settle_timeout, "settle")
         for thread in threads:
             thread.stopped.set()
         for thread in threads:
