@@ -282,7 +282,7 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
     )
     parser.add_argument("--window", type=float, default=20.0, help="sandbox throttle window, s")
     parser.add_argument("--client-timeout", type=float, default=2.0, help="BRIGHTPEARL_TIMEOUT")
-    parser.add_argument("--late-seconds", type=float, default=4.0)
+    parser.add_argument("--late-seconds", type=float, default=8.0)
     parser.add_argument(
         "--attempt-lease", type=int, default=15, help="CREDIT_ATTEMPT_LEASE_SECONDS"
     )

@@ -39,13 +39,16 @@ def bench_database_url() -> str:
     strict=False,
     reason="core bugs found by this bench, being fixed on main (see /tmp/status-chaos.md): "
     "F1 three credits of 1 of 3 units on a 10.00/2.00 row total 9.99/2.01 (off by a cent); "
-    "F5 a SIGKILLed worker's run lease blocks every sync for 15 min (returns stuck attempting)",
+    "F5 a SIGKILLed worker's run lease blocks every sync for 15 min (returns stuck attempting); "
+    "F6 a credit POST committing after the client timeout is re-posted by an overlapping run "
+    "once the first run released its attempt (duplicate credit, private app)",
 )
 def test_chaos_at_ci_size_ends_with_zero_on_every_count(postgres, redis_url):
     command = [sys.executable, str(ROOT / "bench" / "chaos.py")]
     command += ["--returns", "40", "--arrival-rate", "4", "--sync-every", "2", "--kills", "1"]
     # More lost and late writes than the full run, so a few of each happen in 40 returns.
-    command += ["--late-rate", "0.2", "--drop-rate", "0.1", "--throttle-rate", "0.03"]
+    command += ["--late-rate", "0.2", "--late-seconds", "8", "--drop-rate", "0.1"]
+    command += ["--throttle-rate", "0.03"]
     command += ["--budget", "40", "--window", "10", "--storm-seconds", "15"]
     command += ["--settle-timeout", "35", "--seed", "9"]
     command += ["--database-url", bench_database_url(), "--redis-url", redis_url]
