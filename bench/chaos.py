@@ -14,7 +14,8 @@ What goes wrong on purpose, while returns arrive:
   writes committed at once but answered after the timeout (`late`), a budget tight enough to
   force 503s plus injected 503s with and without the budget headers;
 * syncs triggered every few seconds, often two at once (overlapping);
-* every Loop webhook delivered three times, out of order (one copy of each, stale, much later);
+* every Loop webhook delivered three times, out of order (one copy of each, stale, much later),
+  and every Brightpearl webhook three times within 3 s in any order;
 * the Celery worker SIGKILLed mid-run (the whole worker, then a pool child) and restarted.
 
 The warehouse (this script, through the sandbox's control API) receives each credit: most in
@@ -502,6 +503,8 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
         ]
         for n, fault in enumerate(faults):
             bp.add_fault(times=None, seed=args.seed * 100 + n, **fault)
+        # Brightpearl's webhooks too: each three times, in no fixed order.
+        bp.set_webhook_chaos(copies=3, max_delay=3.0, seed=args.seed)
 
         deliverer = Deliverer(loop, webhook_url, random.Random(args.seed + 1))
         triggers = Counter()
@@ -696,6 +699,7 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
         stats_storm = bp.stats()
         # The storm passes: no more injected faults, a budget as large as the client believes.
         bp.clear_faults()
+        bp.set_webhook_chaos()
         bp.set_throttle(budget=args.client_budget, window_seconds=60)
         settle_seconds = wait_settled(args.settle_timeout, "settle")
         for thread in threads:

@@ -174,6 +174,17 @@ class SandboxControl:
             },
         )
 
+    def set_webhook_chaos(
+        self, copies: int = 1, max_delay: float = 0.0, seed: int | None = None
+    ) -> dict:
+        """Deliver every webhook `copies` times, each after a random delay < `max_delay` s
+        (at least once, in no guaranteed order); `copies=1, max_delay=0` turns it off."""
+        return self._call(
+            "PUT",
+            self._account_path("/webhook-chaos"),
+            {"copies": copies, "maxDelay": max_delay, "seed": seed},
+        )
+
     def stats(self) -> dict:
         """Cumulative counts: `requests`, `status:<code>`, `fault:<kind>` (never capped)."""
         return self._call("GET", self._account_path("/stats"))["stats"]

@@ -275,6 +275,18 @@ def build_router(app: SandboxApp) -> Router:
                 "headers": throttle.headers,
             }
 
+    @router.route("PUT", r"/(?P<code>[^/]+)/webhook-chaos/?")
+    def set_webhook_chaos(req: Request, code: str):
+        account = account_of(code)
+        body = body_of(req)
+        copies, max_delay = int(body.get("copies", 1)), float(body.get("maxDelay", 0.0))
+        if not 1 <= copies <= 10 or not 0.0 <= max_delay <= 60.0:
+            raise ApiError(400, "SBX-023", "copies must be 1–10 and maxDelay 0–60 seconds")
+        with state.lock:
+            account.webhook_copies, account.webhook_max_delay = copies, max_delay
+            account.webhook_rng.seed(body.get("seed"))
+        return 200, {"copies": copies, "maxDelay": max_delay}
+
     @router.route("GET", r"/(?P<code>[^/]+)/stats/?")
     def get_stats(req: Request, code: str):
         account = account_of(code)

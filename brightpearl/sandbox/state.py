@@ -173,6 +173,11 @@ class Account:
         # Cumulative counts the request log (capped) cannot give: answers by status, faults
         # by kind, commits whose answer was lost or late.
         self.stats: Counter[str] = Counter()
+        # At-least-once delivery, order not guaranteed: each delivery sent `copies` times, each
+        # copy after a random delay below `max_delay` seconds (seeded).
+        self.webhook_copies = 1
+        self.webhook_max_delay = 0.0
+        self.webhook_rng = random.Random()
         self.throttle = Throttle()
         self.latency = 0.0  # seconds every public call waits first (benchmarks)
         self.install_default_reference_data()
