@@ -174,6 +174,11 @@ class SandboxControl:
             },
         )
 
+    def set_duplicate_credit_answer(self, shape: str = "id") -> dict:
+        """How a duplicate sales-credit POST (same externalRef + instance id) is answered:
+        200 with "id" (the existing credit's), "empty" (no response) or "message" (a text)."""
+        return self._call("PUT", self._account_path("/duplicates"), {"creditAnswer": shape})
+
     def set_webhook_chaos(
         self, copies: int = 1, max_delay: float = 0.0, seed: int | None = None
     ) -> dict:

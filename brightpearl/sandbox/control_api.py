@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .app import SandboxApp
 
 FAULT_KINDS = ("error", "delay", "drop", "late", "throttle")
+DUPLICATE_ANSWERS = ("id", "empty", "message")
 
 
 def build_router(app: SandboxApp) -> Router:
@@ -274,6 +275,16 @@ def build_router(app: SandboxApp) -> Router:
                 "windowSeconds": throttle.window,
                 "headers": throttle.headers,
             }
+
+    @router.route("PUT", r"/(?P<code>[^/]+)/duplicates/?")
+    def set_duplicates(req: Request, code: str):
+        account = account_of(code)
+        shape = body_of(req).get("creditAnswer", "id")
+        if shape not in DUPLICATE_ANSWERS:
+            raise ApiError(400, "SBX-024", f"creditAnswer must be one of {DUPLICATE_ANSWERS}")
+        with state.lock:
+            account.duplicate_credit_answer = shape
+        return 200, {"creditAnswer": shape}
 
     @router.route("PUT", r"/(?P<code>[^/]+)/webhook-chaos/?")
     def set_webhook_chaos(req: Request, code: str):

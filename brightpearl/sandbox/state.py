@@ -175,6 +175,9 @@ class Account:
         self.stats: Counter[str] = Counter()
         # At-least-once delivery, order not guaranteed: each delivery sent `copies` times, each
         # copy after a random delay below `max_delay` seconds (seeded).
+        # The body of Brightpearl's "duplicate, 200, no changes" answer is UNCONFIRMED:
+        # "id" = the existing credit's id, "empty" = no response at all, "message" = a text.
+        self.duplicate_credit_answer = "id"
         self.webhook_copies = 1
         self.webhook_max_delay = 0.0
         self.webhook_rng = random.Random()

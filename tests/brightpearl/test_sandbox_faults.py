@@ -251,3 +251,50 @@ def test_client_waits_out_a_headerless_503_and_succeeds(sandbox_account):
     assert client.get_account_configuration()
     statuses = [r["status"] for r in sandbox_account.control.requests()]
     assert statuses == [503, 200]
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [("id", "the id"), ("empty", {}), ("message", "a text")],
+)
+def test_duplicate_credit_answer_shapes(sandbox_account, seeded_sale, shape, expected):
+    """Brightpearl answers a duplicate credit POST with 200 and changes nothing; what the body
+    holds is not documented, so the sandbox can answer each plausible way."""
+    first = sandbox_account.post("/order-service/sales-credit/", credit_body(seeded_sale))
+    credit_id = first.json()["response"]
+    sandbox_account.control.set_duplicate_credit_answer(shape)
+    again = sandbox_account.post("/order-service/sales-credit/", credit_body(seeded_sale))
+    assert again.status_code == 200
+    if shape == "id":
+        assert again.json() == {"response": credit_id}
+    elif shape == "empty":
+        assert again.json() == expected
+    else:
+        assert "Duplicate" in again.json()["response"]
+    assert len(sales_credits(sandbox_account)) == 1
+
+
+@pytest.mark.parametrize("shape", ["id", "empty", "message"])
+def test_client_gets_the_existing_credit_id_whatever_the_duplicate_answer(
+    sandbox_account, seeded_sale, shape
+):
+    from brightpearl import BrightpearlClient, PrivateAppAuth
+
+    client = BrightpearlClient(
+        sandbox_account.code,
+        base_url_template=sandbox_account.api_url_template,
+        auth=PrivateAppAuth(sandbox_account.app_ref, sandbox_account.account_token),
+        timeout=5.0,
+    )
+    credit_id = client.create_sales_credit(credit_body(seeded_sale))
+    sandbox_account.control.set_duplicate_credit_answer(shape)
+    assert client.create_sales_credit(credit_body(seeded_sale)) == credit_id
+    assert len(sales_credits(sandbox_account)) == 1
+
+
+def test_bad_duplicate_answer_shape_is_refused(sandbox_account):
+    from brightpearl.sandbox import SandboxControlError
+
+    with pytest.raises(SandboxControlError) as caught:
+        sandbox_account.control.set_duplicate_credit_answer("maybe")
+    assert caught.value.status == 400
