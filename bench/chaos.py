@@ -295,6 +295,14 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
     parser.add_argument(
         "--instance-id", type=int, default=0, help="send one (OAuth-like); 0 = none"
     )
+    parser.add_argument(
+        "--wakeup-returns",
+        type=int,
+        default=5,
+        help="after settling: returns that arrive (no webhook) while a sync runs and a second "
+        "sync is requested; they must not wait for the next schedule",
+    )
+    parser.add_argument("--wakeup-timeout", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=9)
     parser.add_argument(
         "--database-url",
@@ -315,7 +323,10 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
     loopback(args.redis_url)
     started = time.monotonic()
     rng = random.Random(args.seed)
-    plan = make_plan(args.returns, rng)
+    plan = make_plan(args.returns + args.wakeup_returns, rng)
+    # The last few arrive during a running sync, known only by polling (no webhook).
+    wakeup = plan.returns[args.returns :]
+    wakeup_ids = {id(r) for r in wakeup}
 
     port = free_port()
     queue = f"chaos-{secrets.token_hex(5)}"
@@ -608,7 +619,8 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
         # ---------------------------------------------------------------- arrivals
         storm_started = time.monotonic()
         interval = 1.0 / args.arrival_rate
-        for ret in plan.returns:
+
+        def arrive(ret: Return) -> None:
             o = plan.orders[ret.order_key]
             record = loop.add_return(
                 lines=[
@@ -622,6 +634,11 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
             )
             ret.return_id, ret.arrived_at = int(record["id"]), time.monotonic()
             by_return_id[ret.return_id] = ret
+
+        for ret in plan.returns:
+            if id(ret) in wakeup_ids:
+                continue
+            arrive(ret)
             deliverer.event(ret.return_id, "return.created")
             if ret.index in kill_at:
                 kill(kill_at[ret.index])
@@ -659,6 +676,8 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
             result = {}
             for ret in plan.returns:
                 rid = ret.return_id
+                if not rid:
+                    continue  # not arrived (yet)
                 rma, view = rmas.get(rid), views.get(rid, {})
                 binding = getattr(rma, "sales_credit", None) if rma else None
                 if rma is None:
@@ -702,6 +721,66 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
         bp.set_webhook_chaos()
         bp.set_throttle(budget=args.client_budget, window_seconds=60)
         settle_seconds = wait_settled(args.settle_timeout, "settle")
+
+        # ------------------------------------------------- wakeup: a sync requested mid-run
+        wakeup_note, wakeup_seconds = "not run", 0.0
+        if wakeup:
+            threads[0].stopped.set()  # no more schedule: only what the connector remembers
+            threads[0].join(timeout=30)
+            lease_note = ""
+            try:
+                wait_for(
+                    lambda: Connection.objects.filter(
+                        pk=connection.pk, sync_lease_owner=""
+                    ).exists(),
+                    20,
+                    "the last scheduled sync to finish",
+                )
+            except SystemExit:
+                lease_note = "; the run lease was still held (by a lost worker?)"
+            bp.set_latency(0.5)  # a sync that takes a while
+            t0 = time.monotonic()
+            since = SyncRun.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+            sync_connection.apply_async((connection.pk,), {"trigger": SyncRun.Trigger.BEAT})
+            first = None
+            try:
+                first = wait_for(
+                    lambda: SyncRun.objects.filter(
+                        pk__gt=since, trigger=SyncRun.Trigger.BEAT
+                    ).first(),
+                    20,
+                    "the wakeup phase's first sync",
+                    interval=0.02,
+                )
+            except SystemExit:
+                pass
+            time.sleep(0.3)  # past its pull from Loop
+            for ret in wakeup:
+                arrive(ret)  # no webhook: only a pull finds them
+            sync_connection.apply_async((connection.pk,), {"trigger": SyncRun.Trigger.ADMIN})
+            if first is not None:
+                first = wait_for(
+                    lambda: (
+                        SyncRun.objects.exclude(status=SyncRun.Status.RUNNING)
+                        .filter(pk=first.pk)
+                        .first()
+                    ),
+                    60,
+                    "the wakeup phase's first sync to end",
+                )
+            bp.set_latency(0)
+            wakeup_note = (
+                f"first sync {first.status if first else 'not started'}"
+                + (f" ({first.message[:60]})" if first and first.message else "")
+                + lease_note
+            )
+            deadline = time.monotonic() + args.wakeup_timeout
+            while time.monotonic() < deadline:
+                now = outcomes()
+                if all(now.get(r.return_id) in ("processed", "flagged") for r in wakeup):
+                    break
+                time.sleep(1.0)
+            wakeup_seconds = time.monotonic() - t0
         for thread in threads:
             thread.stopped.set()
         for thread in threads:
@@ -779,7 +858,7 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
         wrong_end = [
             r
             for r in plan.returns
-            if final[r.return_id] in ("processed", "flagged") and final[r.return_id] != r.expect
+            if final.get(r.return_id) in ("processed", "flagged") and final[r.return_id] != r.expect
         ]
         lost_or_stuck = kinds["lost"] + kinds["stuck"]
         runs = Counter(
@@ -798,13 +877,19 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
         print(
             f"  wall time {total_seconds:.1f} s (setup {setup_seconds:.1f}, arrivals "
             f"{arrivals_seconds:.1f}, storm {storm_seconds:.1f} incl. {storm_tail:.1f} after "
-            f"arrivals, settle without faults {settle_seconds:.1f})"
+            f"arrivals, settle without faults {settle_seconds:.1f}, wakeup {wakeup_seconds:.1f})"
         )
         print(
             f"  Brightpearl during the storm: {stats_storm.get('requests', 0)} requests; "
             f"{dict(sorted(statuses.items()))}"
         )
         print(f"  kills: {kills_done}")
+        wakeup_done = sum(final.get(r.return_id) in ("processed", "flagged") for r in wakeup)
+        print(
+            f"  wakeup: {wakeup_done}/{len(wakeup)} returns that arrived during a sync (with a "
+            f"second sync requested meanwhile, then no schedule) reached their end in "
+            f"{wakeup_seconds:.1f} s; {wakeup_note}"
+        )
         print(f"  sync triggers {dict(triggers)}; runs {dict(runs)}")
         print(f"  Loop webhook deliveries {dict(deliverer.sent)}; events {dict(events)}")
         print(

@@ -41,7 +41,9 @@ def bench_database_url() -> str:
     "F1 three credits of 1 of 3 units on a 10.00/2.00 row total 9.99/2.01 (off by a cent); "
     "F5 a SIGKILLed worker's run lease blocks every sync for 15 min (returns stuck attempting); "
     "F6 a credit POST committing after the client timeout is re-posted by an overlapping run "
-    "once the first run released its attempt (duplicate credit, private app)",
+    "once the first run released its attempt (duplicate credit, private app); "
+    "F7 a sync requested while another runs is dropped, so returns arriving meanwhile wait "
+    "for the next schedule",
 )
 def test_chaos_at_ci_size_ends_with_zero_on_every_count(postgres, redis_url):
     command = [sys.executable, str(ROOT / "bench" / "chaos.py")]
@@ -49,11 +51,12 @@ def test_chaos_at_ci_size_ends_with_zero_on_every_count(postgres, redis_url):
     # More lost and late writes than the full run, so a few of each happen in 40 returns.
     command += ["--late-rate", "0.2", "--late-seconds", "8", "--drop-rate", "0.1"]
     command += ["--throttle-rate", "0.03"]
-    command += ["--budget", "40", "--window", "10", "--storm-seconds", "15"]
-    command += ["--settle-timeout", "35", "--seed", "9"]
+    command += ["--budget", "40", "--window", "10", "--storm-seconds", "10"]
+    command += ["--settle-timeout", "30", "--wakeup-returns", "3", "--wakeup-timeout", "15"]
+    command += ["--seed", "9"]
     command += ["--database-url", bench_database_url(), "--redis-url", redis_url]
     result = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, timeout=110, check=False
+        command, cwd=ROOT, capture_output=True, text=True, timeout=150, check=False
     )
     output = result.stdout + result.stderr
     found = {
