@@ -26,7 +26,8 @@ system is given time to settle.
 
 The last four lines are the counts the issue asks for; the exit status is non-zero when any
 of them is: duplicate credits, duplicate payments, returns lost or stuck (not at their end
-state: processed, or flagged with a reason), credits whose totals are off by a cent.
+state: processed, or flagged with a reason — the one the warehouse's receipt calls for),
+credits whose totals are off by a cent.
 
 Needs PostgreSQL and Redis: --database-url (default postgres://postgres@127.0.0.1:5432/
 bench_chaos, recreated) and --redis-url (default redis://127.0.0.1:6379/0). Loopback only.
@@ -860,7 +861,9 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
             for r in plan.returns
             if final.get(r.return_id) in ("processed", "flagged") and final[r.return_id] != r.expect
         ]
-        lost_or_stuck = kinds["lost"] + kinds["stuck"]
+        # A return that ended other than it should (received in full but flagged, or short but
+        # processed) is stuck for the merchant: staff must sort it out.
+        lost_or_stuck = kinds["lost"] + kinds["stuck"] + len(wrong_end)
         runs = Counter(
             SyncRun.objects.filter(connection=connection).values_list("status", flat=True)
         )
@@ -898,7 +901,7 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
         )
         print(
             f"  outcomes: {dict(kinds)} (planned {dict(expected)}); "
-            f"other end than planned: {len(wrong_end)}"
+            f"other end than planned (counted as stuck): {len(wrong_end)}"
         )
         for ret in wrong_end[:5]:
             rma = Rma.objects.filter(connection=connection, external_id=str(ret.return_id)).first()
