@@ -770,9 +770,15 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
                     "the wakeup phase's first sync to end",
                 )
             bp.set_latency(0)
+            second = (
+                SyncRun.objects.filter(pk__gt=since, trigger=SyncRun.Trigger.ADMIN)
+                .order_by("pk")
+                .first()
+            )
             wakeup_note = (
                 f"first sync {first.status if first else 'not started'}"
                 + (f" ({first.message[:60]})" if first and first.message else "")
+                + f"; the requested one {second.status if second else 'not run (yet)'}"
                 + lease_note
             )
             deadline = time.monotonic() + args.wakeup_timeout
