@@ -43,7 +43,8 @@ def bench_database_url() -> str:
     "F6 a credit POST committing after the client timeout is re-posted by an overlapping run "
     "once the first run released its attempt (duplicate credit, private app); "
     "F7 a sync requested while another runs is dropped, so returns arriving meanwhile wait "
-    "for the next schedule",
+    "for the next schedule; F8 credit rows never read back after a killed run, so a return "
+    "received in full is flagged 'not on the return'",
 )
 def test_chaos_at_ci_size_ends_with_zero_on_every_count(postgres, redis_url):
     command = [sys.executable, str(ROOT / "bench" / "chaos.py")]
