@@ -239,7 +239,15 @@ class Command(BaseCommand):
                 )
             if not received:
                 credit = self._credit_for(connection, returns["received"])
-                if credit:
+                # Receive once the sync that made the credit has ended: while it runs, its own
+                # receipt step would see the goods-in note before the webhook is processed (a
+                # race a busy machine loses), and the story is about the webhook.
+                if (
+                    credit
+                    and not SyncRun.objects.filter(
+                        connection=connection, status=SyncRun.Status.RUNNING
+                    ).exists()
+                ):
                     received = True
                     self.say(
                         f"The warehouse receives RMA {returns['received']['id']} "
