@@ -343,13 +343,15 @@ class BrightpearlClient:
         """Sales Credit POST; returns the credit id.
 
         A repeat with the same ``externalRef`` + ``installedIntegrationInstanceId`` is a
-        duplicate (200, nothing changed). If that answer carries no id, the existing credit is
+        duplicate (200, nothing changed). If that answer carries no id (no body, an object, or
+        a text such as a "duplicate" message — the body is undocumented), the existing credit is
         looked up by ``externalRef`` so the caller always gets the id.
         """
         path = "/order-service/sales-credit"
         response = self.request("POST", path, json=dict(payload), send_body=True)
         value = response.data
-        if value is None or isinstance(value, dict | list):
+        not_an_id = isinstance(value, str) and not value.strip().isdigit()
+        if value is None or not_an_id or isinstance(value, dict | list):
             if isinstance(value, dict) and isinstance(value.get("id"), int):
                 return int(value["id"])
             external_ref = payload.get("externalRef")

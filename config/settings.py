@@ -206,6 +206,10 @@ BRIGHTPEARL_TIMEOUT = env.float("BRIGHTPEARL_TIMEOUT", default=30.0)
 # Returns-platform API URLs other than each platform's public one (sandboxes), as origins
 # ("http://127.0.0.1:8901"; a port of "*" allows any port of that host). Empty in production.
 PLATFORM_URL_ALLOWLIST = env.list("PLATFORM_URL_ALLOWLIST", default=[])
+# Requests per rolling minute per account, as the client budgets them: Brightpearl's documented
+# 200; OAuth apps can be approved for more ("flexible rate limits"), and the chaos bench raises it
+# to run 1,000 returns in minutes (the sandbox's own throttle still answers 503 past its budget).
+BRIGHTPEARL_REQUESTS_PER_MINUTE = env.int("BRIGHTPEARL_REQUESTS_PER_MINUTE", default=200)
 # Public base URL of this service, used to build the webhook URIs registered in Brightpearl.
 # No default in production: a system check (connector.E101) refuses a missing or loopback URL
 # while webhooks are enabled; in development (DEBUG) the local web server is assumed.

@@ -129,6 +129,8 @@ class SandboxApp:
                 )
             if not allowed:
                 self._log(account, req, 503, auth)
+                if not account.throttle.headers:
+                    base_headers = _without_budget_headers(base_headers)
                 return self._json(
                     503,
                     _errors("CMNC-503", "Too many requests: request limit reached"),
@@ -138,12 +140,16 @@ class SandboxApp:
             latency = account.latency
         if latency > 0:
             time.sleep(latency)
-        if fault is not None and fault.kind == "error":
+        if fault is not None and fault.kind in ("error", "throttle"):
+            status = 503 if fault.kind == "throttle" else fault.status
             with self.state.lock:
-                self._log(account, req, fault.status, auth, fault="error")
-            return self._json(
-                fault.status, _errors("SBX-500", "Injected sandbox fault"), base_headers
-            )
+                self._log(account, req, status, auth, fault=fault.kind)
+            headers = base_headers if fault.headers else _without_budget_headers(base_headers)
+            if fault.kind == "throttle":
+                body = _errors("CMNC-503", "Too many requests: request limit reached")
+            else:
+                body = _errors("SBX-500", "Injected sandbox fault")
+            return self._json(status, body, headers)
         if fault is not None and fault.kind == "delay":
             time.sleep(fault.seconds)
         ctx = None
@@ -178,6 +184,9 @@ class SandboxApp:
         self.webhooks.send(deliveries)
         if dropped:
             raise DropConnection()
+        if fault is not None and fault.kind == "late":
+            # Committed already: the answer arrives after the caller's timeout.
+            time.sleep(fault.seconds)
         base_headers.update(reply.headers)
         return self._json(reply.status, reply.body, base_headers)
 
@@ -235,6 +244,10 @@ class SandboxApp:
                 continue
             if not re.search(fault.path, path):
                 continue
+            if not fault.fires():
+                continue
+            fault.fired += 1
+            account.stats[f"fault:{fault.kind}"] += 1
             if fault.times is not None:
                 fault.times -= 1
                 if fault.times <= 0:
@@ -252,6 +265,8 @@ class SandboxApp:
         dropped: bool = False,
     ) -> None:
         text = req.body_bytes.decode("utf-8", "replace")
+        account.stats[f"status:{status}"] += 1
+        account.stats["requests"] += 1
         account.requests.append(
             {
                 "ruid": req.ruid,
@@ -371,6 +386,13 @@ class SandboxApp:
         }
         out.update(headers or {})
         return status, out, payload
+
+
+def _without_budget_headers(headers: dict[str, str]) -> dict[str, str]:
+    """A 503 as a proxy in front of Brightpearl might send it: no budget headers, no ruid."""
+    return {
+        k: v for k, v in headers.items() if not k.startswith("brightpearl-") and k.lower() != "ruid"
+    }
 
 
 def _errors(code: str, message: str) -> dict:

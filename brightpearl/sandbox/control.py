@@ -149,7 +149,15 @@ class SandboxControl:
         status: int = 500,
         seconds: float = 2.0,
         times: int | None = 1,
+        probability: float | None = None,
+        headers: bool = True,
+        seed: int | None = None,
     ) -> dict:
+        """kind: error (answer `status`, write nothing), delay (wait, then handle: a write
+        commits after the caller's timeout), late (handle at once, answer after `seconds`),
+        drop (handle, then close the socket unanswered), throttle (503, nothing written;
+        `headers=False`: without the budget headers). `probability` makes it fire on that
+        share of matching requests (seeded by `seed`); `times` caps how often."""
         return self._call(
             "POST",
             self._account_path("/faults"),
@@ -160,8 +168,31 @@ class SandboxControl:
                 "status": status,
                 "seconds": seconds,
                 "times": times,
+                "probability": probability,
+                "headers": headers,
+                "seed": seed,
             },
         )
+
+    def set_duplicate_credit_answer(self, shape: str = "id") -> dict:
+        """How a duplicate sales-credit POST (same externalRef + instance id) is answered:
+        200 with "id" (the existing credit's), "empty" (no response) or "message" (a text)."""
+        return self._call("PUT", self._account_path("/duplicates"), {"creditAnswer": shape})
+
+    def set_webhook_chaos(
+        self, copies: int = 1, max_delay: float = 0.0, seed: int | None = None
+    ) -> dict:
+        """Deliver every webhook `copies` times, each after a random delay < `max_delay` s
+        (at least once, in no guaranteed order); `copies=1, max_delay=0` turns it off."""
+        return self._call(
+            "PUT",
+            self._account_path("/webhook-chaos"),
+            {"copies": copies, "maxDelay": max_delay, "seed": seed},
+        )
+
+    def stats(self) -> dict:
+        """Cumulative counts: `requests`, `status:<code>`, `fault:<kind>` (never capped)."""
+        return self._call("GET", self._account_path("/stats"))["stats"]
 
     def faults(self) -> list[dict]:
         return self._call("GET", self._account_path("/faults"))["faults"]
@@ -169,11 +200,14 @@ class SandboxControl:
     def clear_faults(self) -> None:
         self._call("DELETE", self._account_path("/faults"))
 
-    def set_throttle(self, budget: int = 200, window_seconds: float = 60.0) -> dict:
+    def set_throttle(
+        self, budget: int = 200, window_seconds: float = 60.0, headers: bool = True
+    ) -> dict:
+        """`headers=False`: the throttle's 503s come without the budget headers."""
         return self._call(
             "PUT",
             self._account_path("/throttle"),
-            {"budget": budget, "windowSeconds": window_seconds},
+            {"budget": budget, "windowSeconds": window_seconds, "headers": headers},
         )
 
     def set_latency(self, seconds: float) -> dict:

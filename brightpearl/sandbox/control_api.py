@@ -4,6 +4,7 @@ warehouse, inspection, faults, throttle and OAuth expiry. Plain JSON in and out,
 
 from __future__ import annotations
 
+import re
 import time
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -18,7 +19,8 @@ from .warehouse import create_goods_in_note, release_quarantine, render_note
 if TYPE_CHECKING:
     from .app import SandboxApp
 
-FAULT_KINDS = ("error", "delay", "drop")
+FAULT_KINDS = ("error", "delay", "drop", "late", "throttle")
+DUPLICATE_ANSWERS = ("id", "empty", "message")
 
 
 def build_router(app: SandboxApp) -> Router:
@@ -219,6 +221,15 @@ def build_router(app: SandboxApp) -> Router:
         if not body.get("path"):
             raise ApiError(400, "SBX-021", "path (a regex) is required")
         times = body.get("times", 1)
+        probability = body.get("probability")
+        if probability is not None:
+            probability = float(probability)
+            if not 0.0 <= probability <= 1.0:
+                raise ApiError(400, "SBX-022", "probability must be between 0 and 1")
+        try:
+            re.compile(body["path"])
+        except re.error as exc:
+            raise ApiError(400, "SBX-021", f"path is not a valid regex: {exc}") from exc
         with state.lock:
             fault = Fault(
                 method=body.get("method"),
@@ -228,6 +239,9 @@ def build_router(app: SandboxApp) -> Router:
                 seconds=float(body.get("seconds", 2.0)),
                 times=None if times is None else int(times),
                 id=account.next_id("fault"),
+                probability=probability,
+                headers=bool(body.get("headers", True)),
+                seed=None if body.get("seed") is None else int(body["seed"]),
             )
             account.faults.append(fault)
         return 201, fault.as_dict()
@@ -253,9 +267,42 @@ def build_router(app: SandboxApp) -> Router:
             throttle = account.throttle
             throttle.budget = int(body.get("budget", throttle.budget))
             throttle.window = float(body.get("windowSeconds", throttle.window))
+            throttle.headers = bool(body.get("headers", throttle.headers))
             throttle.period_start = 0.0
             throttle.used = 0
-            return 200, {"budget": throttle.budget, "windowSeconds": throttle.window}
+            return 200, {
+                "budget": throttle.budget,
+                "windowSeconds": throttle.window,
+                "headers": throttle.headers,
+            }
+
+    @router.route("PUT", r"/(?P<code>[^/]+)/duplicates/?")
+    def set_duplicates(req: Request, code: str):
+        account = account_of(code)
+        shape = body_of(req).get("creditAnswer", "id")
+        if shape not in DUPLICATE_ANSWERS:
+            raise ApiError(400, "SBX-024", f"creditAnswer must be one of {DUPLICATE_ANSWERS}")
+        with state.lock:
+            account.duplicate_credit_answer = shape
+        return 200, {"creditAnswer": shape}
+
+    @router.route("PUT", r"/(?P<code>[^/]+)/webhook-chaos/?")
+    def set_webhook_chaos(req: Request, code: str):
+        account = account_of(code)
+        body = body_of(req)
+        copies, max_delay = int(body.get("copies", 1)), float(body.get("maxDelay", 0.0))
+        if not 1 <= copies <= 10 or not 0.0 <= max_delay <= 60.0:
+            raise ApiError(400, "SBX-023", "copies must be 1–10 and maxDelay 0–60 seconds")
+        with state.lock:
+            account.webhook_copies, account.webhook_max_delay = copies, max_delay
+            account.webhook_rng.seed(body.get("seed"))
+        return 200, {"copies": copies, "maxDelay": max_delay}
+
+    @router.route("GET", r"/(?P<code>[^/]+)/stats/?")
+    def get_stats(req: Request, code: str):
+        account = account_of(code)
+        with state.lock:
+            return 200, {"stats": dict(account.stats)}
 
     @router.route("PUT", r"/(?P<code>[^/]+)/latency/?")
     def set_latency(req: Request, code: str):

@@ -460,7 +460,12 @@ def post_sales_credit(ctx: Ctx):
     duplicate = find_duplicate_credit(account, external_ref, instance_id)
     if duplicate is not None:
         # Documented: "assumed to be a duplicate and result in a 200 response. No changes will be
-        # made". The body is UNCONFIRMED; the sandbox returns the existing credit's id.
+        # made". The body is UNCONFIRMED: by default the existing credit's id; the control API
+        # switches to the other plausible shapes (no body, a text) — a refusal in a 200.
+        if account.duplicate_credit_answer == "empty":
+            return Reply(200, {})
+        if account.duplicate_credit_answer == "message":
+            return f"Duplicate sales credit (externalRef {external_ref}): no changes were made"
         return duplicate["id"]
 
     parent_id = body.get("parentId")

@@ -6,10 +6,11 @@ account. Webhook deliveries are queued while the lock is held and sent after it 
 
 from __future__ import annotations
 
+import random
 import secrets
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 
 from .common import ApiError, iso, now
@@ -48,6 +49,9 @@ class Throttle:
     window: float = DEFAULT_WINDOW_SECONDS
     period_start: float = 0.0
     used: int = 0
+    # Brightpearl documents the budget headers on every answer; a 503 from a front-end proxy
+    # may carry none. False: the throttle's own 503s come without them.
+    headers: bool = True
 
     def take(self) -> tuple[bool, int, int]:
         """Count one request; return (allowed, remaining, ms until the period ends)."""
@@ -63,6 +67,10 @@ class Throttle:
 
 @dataclass
 class Fault:
+    """One injected fault. It fires on a matching request (method, path regex) with
+    `probability` (None = always, drawn from its own seeded generator, so a run repeats),
+    at most `times` times (None = forever)."""
+
     method: str | None
     path: str
     kind: str
@@ -70,6 +78,17 @@ class Fault:
     seconds: float = 0.0
     times: int | None = 1
     id: int = 0
+    probability: float | None = None
+    headers: bool = True
+    seed: int | None = None
+    fired: int = 0
+    rng: random.Random = field(default_factory=random.Random, repr=False)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    def fires(self) -> bool:
+        return self.probability is None or self.rng.random() < self.probability
 
     def as_dict(self) -> dict:
         return {
@@ -80,6 +99,10 @@ class Fault:
             "status": self.status,
             "seconds": self.seconds,
             "times": self.times,
+            "probability": self.probability,
+            "headers": self.headers,
+            "seed": self.seed,
+            "fired": self.fired,
         }
 
 
@@ -147,6 +170,17 @@ class Account:
         self.webhook_deliveries: list[dict] = []
         self.requests: deque[dict] = deque(maxlen=REQUEST_LOG_SIZE)
         self.faults: list[Fault] = []
+        # Cumulative counts the request log (capped) cannot give: answers by status, faults
+        # by kind, commits whose answer was lost or late.
+        self.stats: Counter[str] = Counter()
+        # At-least-once delivery, order not guaranteed: each delivery sent `copies` times, each
+        # copy after a random delay below `max_delay` seconds (seeded).
+        # The body of Brightpearl's "duplicate, 200, no changes" answer is UNCONFIRMED:
+        # "id" = the existing credit's id, "empty" = no response at all, "message" = a text.
+        self.duplicate_credit_answer = "id"
+        self.webhook_copies = 1
+        self.webhook_max_delay = 0.0
+        self.webhook_rng = random.Random()
         self.throttle = Throttle()
         self.latency = 0.0  # seconds every public call waits first (benchmarks)
         self.install_default_reference_data()

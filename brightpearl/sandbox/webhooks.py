@@ -138,14 +138,28 @@ class WebhookDispatcher:
         return deliveries
 
     def send(self, deliveries: list[Delivery]) -> None:
-        """Deliver in a background thread so the API answer is never held up."""
+        """Deliver in a background thread so the API answer is never held up. With the
+        account's webhook chaos on, each delivery goes `copies` times, each copy in its own
+        thread after its own random delay: duplicates, out of order."""
         if not deliveries:
             return
-        with self._idle:
-            self._in_flight += 1
-        threading.Thread(
-            target=self._run, args=(deliveries,), daemon=True, name="sandbox-webhooks"
-        ).start()
+        batches: list[tuple[float, list[Delivery]]] = []
+        with self.state.lock:
+            account = self.state.get(deliveries[0].account_code)
+            copies = account.webhook_copies if account else 1
+            max_delay = account.webhook_max_delay if account else 0.0
+            if copies <= 1 and max_delay <= 0:
+                batches.append((0.0, deliveries))
+            else:
+                for delivery in deliveries:
+                    for _ in range(max(1, copies)):
+                        batches.append((account.webhook_rng.uniform(0, max_delay), [delivery]))
+        for delay, batch in batches:
+            with self._idle:
+                self._in_flight += 1
+            threading.Thread(
+                target=self._run, args=(batch, delay), daemon=True, name="sandbox-webhooks"
+            ).start()
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -157,8 +171,10 @@ class WebhookDispatcher:
                 self._idle.wait(left)
         return True
 
-    def _run(self, deliveries: list[Delivery]) -> None:
+    def _run(self, deliveries: list[Delivery], delay: float = 0.0) -> None:
         try:
+            if delay > 0:
+                time.sleep(delay)
             for delivery in deliveries:
                 self._deliver(delivery)
         finally:

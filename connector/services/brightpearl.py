@@ -78,6 +78,7 @@ def client_for(connection: Connection, *, timeout: float | None = None) -> Brigh
         token_url=settings.BRIGHTPEARL_OAUTH_TOKEN_URL,
         timeout=timeout or settings.BRIGHTPEARL_TIMEOUT,
         throttle_store=_throttle_store(),
+        budget=settings.BRIGHTPEARL_REQUESTS_PER_MINUTE,
         on_token_refresh=_persist_tokens(connection.pk),
         session=brightpearl_session(),  # counts requests/503s for metrics, ruid for logs
     )

@@ -170,3 +170,42 @@ def test_prefix_subscription_receives_more_specific_events(
     body = webhook_receiver.wait_for(1) and webhook_receiver.json_bodies()[0]
     assert body["fullEvent"] == "order.modified.order-status"
     assert body["id"] == str(credit_id)
+
+
+def test_webhook_chaos_delivers_each_event_three_times_in_no_fixed_order(
+    sandbox_account, seeded_sale, webhook_receiver
+):
+    """QoS 1 is at-least-once and Brightpearl promises no order: model duplicates and
+    reordering, so a receiver is tested against them."""
+    subscribe(sandbox_account, webhook_receiver, "goods-in-note.created")
+    sandbox_account.control.set_webhook_chaos(copies=3, max_delay=2.0, seed=3)
+    credit_id, row_ids = make_credit(sandbox_account, seeded_sale)
+    notes = [
+        str(
+            sandbox_account.control.receive(credit_id, rows=[{"rowId": row_ids[0], "quantity": 1}])[
+                "goodsNoteId"
+            ]
+        )
+        for _ in range(2)
+    ]
+    bodies = [json.loads(r["body"])["id"] for r in webhook_receiver.wait_for(6, timeout=10)]
+    assert sorted(bodies) == sorted(notes * 3)
+    assert bodies != sorted(bodies, key=notes.index)  # interleaved, not in the order raised
+    assert sandbox_account.control.wait_for_webhooks(5)
+    sandbox_account.control.set_webhook_chaos()  # off again: one delivery per event
+    sandbox_account.control.receive(credit_id)
+    assert len(webhook_receiver.wait_for(7)) == 7
+    assert sandbox_account.control.wait_for_webhooks(5)
+    assert len(webhook_receiver.received) == 7
+
+
+def test_webhook_chaos_refuses_bad_settings(sandbox_account):
+    from brightpearl.sandbox import SandboxControlError
+
+    for copies, delay in ((0, 0.0), (11, 0.0), (2, -1.0)):
+        try:
+            sandbox_account.control.set_webhook_chaos(copies=copies, max_delay=delay)
+        except SandboxControlError as exc:
+            assert exc.status == 400
+        else:
+            raise AssertionError(f"copies={copies} maxDelay={delay} was accepted")
