@@ -7,6 +7,9 @@ Production (docker-compose) sets DATABASE_URL, REDIS_URL and real keys.
 from pathlib import Path
 
 import environ
+from kombu import Queue
+
+from connector.queues import KINDS as QUEUE_KINDS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("CONNECTOR_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -188,6 +191,17 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=10 
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=12 * 60)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# Queues by kind (connector/queues.py): inbound events, syncs, bulk backlogs, housekeeping,
+# each named "<default queue>.<kind>". A worker started without -Q consumes all of them (the
+# demo, a laptop); production runs one worker service per kind (docs/deployment.md).
+CELERY_TASK_ROUTES = ("connector.queues.route_task",)
+CELERY_TASK_QUEUES = [
+    Queue(name)
+    for name in [
+        CELERY_TASK_DEFAULT_QUEUE,
+        *(f"{CELERY_TASK_DEFAULT_QUEUE}.{kind}" for kind in QUEUE_KINDS),
+    ]
+]
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

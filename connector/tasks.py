@@ -19,8 +19,11 @@ SYNC_MAX_RETRIES = 5
     acks_late=True,
     reject_on_worker_lost=True,
 )
-def sync_connection(self, connection_id: int, trigger: str = SyncRun.Trigger.BEAT) -> int | None:
-    """Scheduled (or requested) sync of one connection.
+def sync_connection(
+    self, connection_id: int, trigger: str = SyncRun.Trigger.BEAT, follow_up: bool = False
+) -> int | None:
+    """Scheduled (or requested) sync of one connection. ``follow_up`` only routes the task
+    (a backlog's further passes go to the bulk queue, see connector/queues.py).
 
     The run lease is owned by this task's ID, which a redelivered task keeps: after a worker
     crash the redelivery resumes at once, while an overlapping run records "skipped".

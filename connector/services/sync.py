@@ -201,7 +201,9 @@ def schedule_follow_up(connection_id: int, when) -> None:
     delay = max(1.0, (when - timezone.now()).total_seconds() + 1)
     transaction.on_commit(
         lambda: sync_connection.apply_async(
-            (connection_id,), {"trigger": SyncRun.Trigger.BEAT}, countdown=delay
+            (connection_id,),
+            {"trigger": SyncRun.Trigger.BEAT, "follow_up": True},
+            countdown=delay,
         )
     )
 
