@@ -4,6 +4,9 @@ The throttle budget is per Brightpearl account and shared by every process: in R
 REDIS_URL is set (production, CI), in memory otherwise (the laptop demo runs one worker).
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 from functools import cache
 
@@ -14,6 +17,22 @@ from brightpearl import BrightpearlClient, MemoryThrottleStore, OAuthAuth, Priva
 
 from ..models import AuthMode, Connection
 from ..observability import brightpearl_session
+
+# How long a client built now may block waiting for its account's budget (None: as long as
+# it takes). Celery tasks set it (see `never_sleep_for_budget`) so a worker slot is never
+# spent sleeping: a longer wait raises BudgetSpent and the task re-queues itself.
+_max_block: ContextVar[float | None] = ContextVar("brightpearl_max_block", default=None)
+
+
+@contextmanager
+def never_sleep_for_budget(seconds: float | None = None) -> Iterator[None]:
+    """Within this block, clients wait at most ``seconds`` (BRIGHTPEARL_MAX_BLOCK_SECONDS) for
+    rate budget; beyond that they raise :class:`brightpearl.BudgetSpent`."""
+    token = _max_block.set(settings.BRIGHTPEARL_MAX_BLOCK_SECONDS if seconds is None else seconds)
+    try:
+        yield
+    finally:
+        _max_block.reset(token)
 
 
 @cache
@@ -79,6 +98,7 @@ def client_for(connection: Connection, *, timeout: float | None = None) -> Brigh
         timeout=timeout or settings.BRIGHTPEARL_TIMEOUT,
         throttle_store=_throttle_store(),
         budget=settings.BRIGHTPEARL_REQUESTS_PER_MINUTE,
+        max_throttle_block=_max_block.get(),
         on_token_refresh=_persist_tokens(connection.pk),
         session=brightpearl_session(),  # counts requests/503s for metrics, ruid for logs
     )
