@@ -1,7 +1,8 @@
 """Build a Brightpearl client for a connection.
 
 The throttle budget is per Brightpearl account and shared by every process: in Redis when
-REDIS_URL is set (production, CI), in memory otherwise (the laptop demo runs one worker).
+REDIS_URL is set (production, CI), in memory otherwise (the laptop demo runs one worker). An OAuth
+token refresh is locked per connection across hosts (a database row lock).
 """
 
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from datetime import timedelta
 from functools import cache
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from brightpearl import BrightpearlClient, MemoryThrottleStore, OAuthAuth, PrivateAppAuth
@@ -53,6 +55,8 @@ def _auth_for(connection: Connection):
             access_token=connection.brightpearl_access_token or "none-yet",
             refresh_token=connection.brightpearl_refresh_token or None,
             client_secret=connection.brightpearl_client_secret or None,
+            refresh_lock=_refresh_lock(connection.pk),
+            load_tokens=_stored_tokens(connection.pk),
         )
     if connection.brightpearl_auth_mode == AuthMode.PRIVATE_STAFF_TOKEN:
         return PrivateAppAuth(
@@ -63,6 +67,36 @@ def _auth_for(connection: Connection):
         app_ref=connection.brightpearl_app_ref,
         account_token=connection.brightpearl_account_token or "",
     )
+
+
+def _refresh_lock(connection_id: int):
+    """One OAuth refresh at a time per connection across every process and host: a row lock on
+    the connection (PostgreSQL `SELECT … FOR UPDATE`), held while the token endpoint is asked
+    and the rotated pair is stored. Brightpearl's refresh tokens rotate: two hosts refreshing
+    at once would leave one of them, and the stored pair, with a refresh token already used."""
+
+    @contextmanager
+    def lock() -> Iterator[None]:
+        with transaction.atomic():
+            list(Connection.objects.select_for_update().filter(pk=connection_id).values("pk"))
+            yield
+
+    return lock
+
+
+def _stored_tokens(connection_id: int):
+    """The tokens as stored now: another host may have refreshed while we waited for the lock."""
+
+    def load() -> dict | None:
+        connection = Connection.objects.filter(pk=connection_id).first()
+        if connection is None:
+            return None
+        return {
+            "access_token": connection.brightpearl_access_token or "",
+            "refresh_token": connection.brightpearl_refresh_token or "",
+        }
+
+    return load
 
 
 def _persist_tokens(connection_id: int):
