@@ -65,6 +65,15 @@ def sync_connection(
     return run.pk
 
 
+@shared_task(name="connector.tasks.dispatch_due_syncs")
+def dispatch_due_syncs() -> int:
+    """Beat (every minute): queue the scheduled syncs that are due, spread over the minute
+    (see connector/schedules.py). Replaces one beat entry per connection."""
+    from .schedules import dispatch_due
+
+    return len(dispatch_due())
+
+
 @shared_task(name="connector.tasks.prune_sync_logs")
 def prune_sync_logs() -> int:
     """Keep the log useful: successful and skipped runs for SYNC_LOG_KEEP_DAYS, the rest
