@@ -224,9 +224,11 @@ PLATFORM_URL_ALLOWLIST = env.list("PLATFORM_URL_ALLOWLIST", default=[])
 # 200; OAuth apps can be approved for more ("flexible rate limits"), and the chaos bench raises it
 # to run 1,000 returns in minutes (the sandbox's own throttle still answers 503 past its budget).
 BRIGHTPEARL_REQUESTS_PER_MINUTE = env.int("BRIGHTPEARL_REQUESTS_PER_MINUTE", default=200)
-# A sync task waits at most this long (seconds) for its account's budget inside a worker slot;
-# a longer wait re-queues the task with the throttle's countdown instead (issue #12).
-BRIGHTPEARL_MAX_BLOCK_SECONDS = env.float("BRIGHTPEARL_MAX_BLOCK_SECONDS", default=2.0)
+# Opt-in (issue #12): a sync task waits at most this long (seconds) for its account's budget
+# inside a worker slot; a longer wait re-queues the task with the throttle's countdown instead.
+# Unset: the slot waits, as before. Off by default until the chaos CI test is green with it
+# (it failed twice of three under load with 2 s: "credits off by a cent", a refund not paid).
+BRIGHTPEARL_MAX_BLOCK_SECONDS = env.float("BRIGHTPEARL_MAX_BLOCK_SECONDS", default=None)
 # Public base URL of this service, used to build the webhook URIs registered in Brightpearl.
 # No default in production: a system check (connector.E101) refuses a missing or loopback URL
 # while webhooks are enabled; in development (DEBUG) the local web server is assumed.

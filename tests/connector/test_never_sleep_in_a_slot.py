@@ -67,7 +67,7 @@ def test_a_throttled_merchant_does_not_hold_the_only_slot(
         RedisThrottleStore(redis_url).pause(f"{host}:{world.bp.code}", 12_000)
         paused_at = time.monotonic()
 
-        celery_worker()  # one slot for both merchants
+        celery_worker(BRIGHTPEARL_MAX_BLOCK_SECONDS=2)  # one slot for both merchants
         queued_at = time.monotonic()
         sync_connection.delay(world.connection.pk, trigger=SyncRun.Trigger.ADMIN)
         sync_connection.delay(other.connection.pk, trigger=SyncRun.Trigger.ADMIN)
