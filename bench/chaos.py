@@ -460,7 +460,7 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
             n = next(workers)
             proc = Proc(
                 f"worker-{n}",
-                [python, "-m", "celery", "-A", "config", "worker", "-Q", queue]
+                [python, "-m", "celery", "-A", "config", "worker"]
                 + [f"--concurrency={args.concurrency}", "--pool=prefork", "--loglevel=INFO"]
                 + ["--without-gossip", "--without-mingle", "--without-heartbeat"]
                 + ["-n", f"{queue}-{n}@%h"],

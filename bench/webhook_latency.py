@@ -263,7 +263,7 @@ def main() -> int:
         )
         children.start(
             "worker",
-            [python, "-m", "celery", "-A", "config", "worker", "-Q", queue, "--concurrency=2"]
+            [python, "-m", "celery", "-A", "config", "worker", "--concurrency=2"]
             + ["--pool=prefork", "--without-gossip", "--without-mingle", "--loglevel=INFO"],
             os.environ.copy(),
         )

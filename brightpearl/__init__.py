@@ -27,7 +27,7 @@ from .errors import (
 from .http import ApiResponse, parse_envelope
 from .idset import MAX_IDS_PER_CALL, IdSetTooLarge, chunk_ids, format_id_set, parse_id_set
 from .search import iter_search, zip_rows
-from .throttle import MemoryThrottleStore, RedisThrottleStore, Throttle, ThrottleStore
+from .throttle import BudgetSpent, MemoryThrottleStore, RedisThrottleStore, Throttle, ThrottleStore
 
 __all__ = [
     "DEFAULT_BASE_URL_TEMPLATE",
@@ -37,6 +37,7 @@ __all__ = [
     "Auth",
     "AuthError",
     "BrightpearlClient",
+    "BudgetSpent",
     "BrightpearlError",
     "MalformedResponseError",
     "MemoryThrottleStore",

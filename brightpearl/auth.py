@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from .errors import MalformedResponseError, TokenRefreshError, excerpt, redact
@@ -95,6 +96,8 @@ class OAuthAuth(Auth):
         client_secret: str | None = None,
         expires_at: float | None = None,
         on_token_refresh: TokenCallback | None = None,
+        refresh_lock: Callable[[], AbstractContextManager[Any]] | None = None,
+        load_tokens: Callable[[], Mapping[str, Any] | None] | None = None,
     ) -> None:
         if not (app_ref and dev_ref and access_token):
             raise ValueError("app_ref, dev_ref and access_token are required")
@@ -108,6 +111,10 @@ class OAuthAuth(Auth):
         self.expires_at = expires_at
         self.api_domain: str | None = None
         self.on_token_refresh = on_token_refresh
+        # Cross-process: held around the refresh (and the callback that stores the tokens).
+        self.refresh_lock = refresh_lock
+        # Cross-process: the tokens as stored now (another process may have rotated them).
+        self.load_tokens = load_tokens
         self._lock = threading.Lock()
 
     def headers(self) -> dict[str, str]:
@@ -139,73 +146,94 @@ class OAuthAuth(Auth):
 
         ``post`` is ``requests.Session.post``-like (the transport passes one with its timeout).
         If another thread already refreshed since ``stale_access_token`` was sent, nothing is
-        posted: the caller just retries with the new token.
+        posted: the caller just retries with the new token. With ``refresh_lock`` and
+        ``load_tokens`` (the connector gives a database row lock and a read of the stored
+        tokens), the same holds across processes and hosts: a rotating refresh token is used
+        once, by whoever holds the lock; the others adopt the tokens it stored.
         """
-        with self._lock:
+        with self._lock, self.refresh_lock() if self.refresh_lock else nullcontext():
             if stale_access_token is not None and stale_access_token != self.access_token:
                 return True
-            if not self.refresh_token:
-                raise TokenRefreshError("OAuth access token expired and no refresh token is set")
-            form = {
-                "grant_type": "refresh_token",
-                "refresh_token": self.refresh_token,
-                "client_id": self.client_id,
-            }
-            if self.client_secret:
-                form["client_secret"] = self.client_secret
-            response = post(token_url, data=form)
-            secrets = self.secrets()
-            body = redact(excerpt(getattr(response, "text", "")), secrets)
-            status = getattr(response, "status_code", None)
-            if status != 200:
-                raise TokenRefreshError(
-                    f"OAuth token refresh failed with HTTP {status}: {body}",
-                    status=status,
-                    body=body,
-                    method="POST",
-                    path="(token endpoint)",
-                    secrets=secrets,
-                )
-            try:
-                data = response.json()
-            except ValueError as exc:
-                raise MalformedResponseError(
-                    f"OAuth token endpoint answered non-JSON: {body}",
-                    status=status,
-                    body=body,
-                    method="POST",
-                    path="(token endpoint)",
-                    secrets=secrets,
-                ) from exc
-            if not isinstance(data, dict) or not data.get("access_token"):
-                raise TokenRefreshError(
-                    "OAuth token endpoint answered without an access_token",
-                    status=status,
-                    body=redact(
-                        body,
-                        [str(v) for v in (data or {}).values()] if isinstance(data, dict) else [],
-                    ),
-                    method="POST",
-                    path="(token endpoint)",
-                    secrets=secrets,
-                )
-            self.access_token = data["access_token"]
-            if data.get("refresh_token"):
-                self.refresh_token = data["refresh_token"]
-            if data.get("api_domain"):
-                self.api_domain = data["api_domain"]
-            expires_in = data.get("expires_in")
-            if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
-                self.expires_at = time.time() + float(expires_in)
-            tokens = {
-                "access_token": self.access_token,
-                "refresh_token": self.refresh_token,
-                "api_domain": self.api_domain,
-                "token_type": data.get("token_type"),
-                "expires_in": expires_in,
-                "expires_at": self.expires_at,
-            }
-            cb = callback or self.on_token_refresh
-            if cb is not None:
-                cb(tokens)
-            return True
+            if self._adopt_stored(stale_access_token or self.access_token):
+                return True
+            return self._exchange(post, token_url, callback)
+
+    def _adopt_stored(self, sent_access_token: str) -> bool:
+        """Another process refreshed meanwhile (its tokens are stored): use them."""
+        stored = self.load_tokens() if self.load_tokens else None
+        if not stored or not stored.get("access_token"):
+            return False
+        if stored["access_token"] == sent_access_token:
+            return False
+        self.access_token = stored["access_token"]
+        self.refresh_token = stored.get("refresh_token") or self.refresh_token
+        return True
+
+    def _exchange(
+        self, post: Callable[..., Any], token_url: str, callback: TokenCallback | None
+    ) -> bool:
+        if not self.refresh_token:
+            raise TokenRefreshError("OAuth access token expired and no refresh token is set")
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": self.refresh_token,
+            "client_id": self.client_id,
+        }
+        if self.client_secret:
+            form["client_secret"] = self.client_secret
+        response = post(token_url, data=form)
+        secrets = self.secrets()
+        body = redact(excerpt(getattr(response, "text", "")), secrets)
+        status = getattr(response, "status_code", None)
+        if status != 200:
+            raise TokenRefreshError(
+                f"OAuth token refresh failed with HTTP {status}: {body}",
+                status=status,
+                body=body,
+                method="POST",
+                path="(token endpoint)",
+                secrets=secrets,
+            )
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise MalformedResponseError(
+                f"OAuth token endpoint answered non-JSON: {body}",
+                status=status,
+                body=body,
+                method="POST",
+                path="(token endpoint)",
+                secrets=secrets,
+            ) from exc
+        if not isinstance(data, dict) or not data.get("access_token"):
+            raise TokenRefreshError(
+                "OAuth token endpoint answered without an access_token",
+                status=status,
+                body=redact(
+                    body,
+                    [str(v) for v in (data or {}).values()] if isinstance(data, dict) else [],
+                ),
+                method="POST",
+                path="(token endpoint)",
+                secrets=secrets,
+            )
+        self.access_token = data["access_token"]
+        if data.get("refresh_token"):
+            self.refresh_token = data["refresh_token"]
+        if data.get("api_domain"):
+            self.api_domain = data["api_domain"]
+        expires_in = data.get("expires_in")
+        if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
+            self.expires_at = time.time() + float(expires_in)
+        tokens = {
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "api_domain": self.api_domain,
+            "token_type": data.get("token_type"),
+            "expires_in": expires_in,
+            "expires_at": self.expires_at,
+        }
+        cb = callback or self.on_token_refresh
+        if cb is not None:
+            cb(tokens)
+        return True

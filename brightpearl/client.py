@@ -140,6 +140,8 @@ class BrightpearlClient:
         low_remaining: when ``brightpearl-requests-remaining`` is at or below this, pace calls.
         max_throttle_wait: cap on any single throttle sleep (seconds) — small in tests.
         max_throttle_retries: how many 503s one call may wait out before ThrottledError.
+        max_throttle_block: wait at most this long for budget; longer raises BudgetSpent
+            (a Celery task then re-queues itself instead of sleeping in its slot). None: block.
         max_retries, retry_backoff, retry_backoff_max: GET retries on connection errors / 5xx.
         token_url: OAuth token endpoint (may contain ``{account}``/``{datacentre}``); defaults
             to ``auth.token_url``.
@@ -163,6 +165,7 @@ class BrightpearlClient:
         low_remaining: int = 10,
         max_throttle_wait: float = 60.0,
         max_throttle_retries: int = 5,
+        max_throttle_block: float | None = None,
         max_retries: int = 3,
         retry_backoff: float = 0.5,
         retry_backoff_max: float = 8.0,
@@ -194,6 +197,7 @@ class BrightpearlClient:
             window_seconds=window_seconds,
             low_remaining=low_remaining,
             max_wait=max_throttle_wait,
+            max_block_seconds=max_throttle_block,
             **sleep_kwargs,
         )
         self._transport = Transport(

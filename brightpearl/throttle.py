@@ -33,6 +33,21 @@ REMAINING_HEADER = "brightpearl-requests-remaining"
 PERIOD_HEADER = "brightpearl-next-throttle-period"
 
 
+class BudgetSpent(Exception):  # noqa: N818 - a condition, not a failure of the API
+    """The account's request budget is spent for longer than the caller is willing to block
+    (``Throttle(max_block_seconds=...)``). Raised *before* sending: nothing reached Brightpearl.
+
+    Deliberately not a :class:`~brightpearl.errors.BrightpearlError`: per-item error handling
+    must not swallow it. The caller stops and comes back after ``retry_after`` seconds (a Celery
+    task re-queues itself with that countdown, freeing its worker slot, see issue #12).
+    """
+
+    def __init__(self, key: str, retry_after: float) -> None:
+        super().__init__(f"request budget of {key} spent; next request in {retry_after:.1f}s")
+        self.key = key
+        self.retry_after = retry_after
+
+
 class ThrottleStore(Protocol):
     """Shared budget state. Times are integer milliseconds."""
 
@@ -201,7 +216,9 @@ class Throttle:
     * after a 503: pause everyone for ``brightpearl-next-throttle-period`` ms (+ jitter, capped).
 
     ``max_wait`` caps any single sleep so tests with tiny caps stay fast; the waiting loop
-    itself is bounded by ``max_acquire_seconds``.
+    itself is bounded by ``max_acquire_seconds``. With ``max_block_seconds`` set, a wait longer
+    than that is not slept at all: :class:`BudgetSpent` is raised with the time to come back
+    (a worker slot is never spent sleeping for budget).
     """
 
     def __init__(
@@ -216,6 +233,7 @@ class Throttle:
         max_wait: float = 60.0,
         jitter: float = 0.25,
         max_acquire_seconds: float = 300.0,
+        max_block_seconds: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.store = store
@@ -227,6 +245,7 @@ class Throttle:
         self.max_wait = max_wait
         self.jitter = jitter
         self.max_acquire_seconds = max_acquire_seconds
+        self.max_block_seconds = max_block_seconds
         self._sleep = sleep
         self.waited_seconds = 0.0
 
@@ -237,12 +256,14 @@ class Throttle:
             self._sleep(seconds)
 
     def before_request(self) -> None:
-        """Block until the shared budget allows one more request."""
+        """Block until the shared budget allows one more request (or raise BudgetSpent)."""
         deadline = time.monotonic() + self.max_acquire_seconds
         while True:
             wait_ms = self.store.acquire(self.key, self.budget, self.window_ms)
             if wait_ms <= 0:
                 return
+            if self.max_block_seconds is not None and wait_ms / 1000.0 > self.max_block_seconds:
+                raise BudgetSpent(self.key, wait_ms / 1000.0)
             if time.monotonic() >= deadline:
                 # Give up waiting for our own estimate; the server remains the judge (503).
                 logger.warning(

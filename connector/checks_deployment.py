@@ -6,6 +6,11 @@ first thing every deployment runs — stops with the reason; warnings in develop
   where it cannot reach.
 * E102/W102: ALLOWED_HOSTS does not contain PUBLIC_BASE_URL's host: every webhook would be
   refused with HTTP 400.
+* E103: the Celery broker is a local folder (filesystem://): workers on another host never see
+  the tasks. E104: REDIS_URL is unset: the Brightpearl request budget, the OAuth refresh lock and
+  the cache would be per process or per host, so several workers overspend an account's budget
+  and race a rotating refresh token. Errors with DEBUG off only: one process on a laptop is the
+  demo's intended set-up.
 """
 
 from __future__ import annotations
@@ -97,6 +102,36 @@ def public_base_url(app_configs, **kwargs):
                 "host of PUBLIC_BASE_URL: every webhook would be refused with HTTP 400.",
                 f"Add {host} to ALLOWED_HOSTS (comma-separated).",
                 102,
+            )
+        )
+    return problems
+
+
+@register(deploy=False)
+def several_hosts(app_configs, **kwargs):
+    """A production deployment runs several worker processes (often on several hosts): what
+    they share must live in Redis, not in a process or a local folder."""
+    if settings.DEBUG:
+        return []
+    problems = []
+    if str(settings.CELERY_BROKER_URL).startswith("filesystem://"):
+        problems.append(
+            Error(
+                "The Celery broker is a local folder (filesystem://): workers on other hosts "
+                "never receive its tasks, and nothing is shared between containers.",
+                hint="Set REDIS_URL (or CELERY_BROKER_URL) to the deployment's Redis, e.g. "
+                "redis://redis:6379/0.",
+                id="connector.E103",
+            )
+        )
+    if not settings.REDIS_URL:
+        problems.append(
+            Error(
+                "REDIS_URL is not set: each process would keep its own Brightpearl request "
+                "budget (several workers overspend an account's 200 requests/minute) and its "
+                "own OAuth refresh lock (two hosts refreshing a rotating token race).",
+                hint="Set REDIS_URL to the Redis every web and worker process shares.",
+                id="connector.E104",
             )
         )
     return problems

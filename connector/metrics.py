@@ -159,7 +159,9 @@ def queue_depths() -> dict[str, int]:
 
     from config.celery_app import app
 
-    queues = {settings.CELERY_TASK_DEFAULT_QUEUE}
+    from .queues import all_queues
+
+    queues = set(all_queues(settings.CELERY_TASK_DEFAULT_QUEUE))
     queues.update(q.name for q in (app.conf.task_queues or ()))
     depths = {}
     with app.connection_for_read() as conn:

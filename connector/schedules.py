@@ -1,76 +1,80 @@
-"""Each enabled connection owns exactly one django-celery-beat PeriodicTask.
+"""Scheduled syncs: one dispatcher for every connection, not one beat entry per connection.
 
-Beat reloads its whole schedule whenever a PeriodicTask is saved, so we save only when something
-the schedule depends on has changed.
+Beat runs `connector.tasks.dispatch_due_syncs` every DISPATCH_EVERY_SECONDS (one PeriodicTask,
+made by a data migration). It queues a sync for each enabled connection whose `next_sync_at` has
+passed and moves `next_sync_at` one interval on. A new connection's first `next_sync_at` is a
+fixed phase within its interval (from its ID), and each queued sync gets a countdown spread over
+the dispatch period, so 1,000 connections never mean 1,000 tasks in one second. The connection's
+"sync every (minutes)" stays the interval; an idle connection costs one indexed query per tick.
 """
 
-import json
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
 
 from django.db import transaction
-from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from django.db.models import Q
+from django.utils import timezone
 
-SYNC_TASK = "connector.tasks.sync_connection"
-
-
-def schedule_name(connection_id: int) -> str:
-    return f"connector-sync-{connection_id}"
-
-
-def interval_for(minutes: int) -> IntervalSchedule:
-    """The IntervalSchedule for `minutes`.
-
-    IntervalSchedule has no unique constraint, so `get_or_create` can raise
-    MultipleObjectsReturned once duplicates exist; take the oldest match instead.
-    """
-    existing = (
-        IntervalSchedule.objects.filter(every=minutes, period=IntervalSchedule.MINUTES)
-        .order_by("pk")
-        .first()
-    )
-    return existing or IntervalSchedule.objects.create(
-        every=minutes, period=IntervalSchedule.MINUTES
-    )
+DISPATCHER_NAME = "connector-dispatch-syncs"
+DISPATCH_TASK = "connector.tasks.dispatch_due_syncs"
+DISPATCH_EVERY_SECONDS = 60
+# At most this many syncs per tick; the rest stay due and go on the next tick.
+DISPATCH_BATCH = 500
 
 
-def sync_schedule(connection) -> PeriodicTask | None:
-    """Create or update the connection's PeriodicTask; return it, or None if nothing changed."""
-    name = schedule_name(connection.pk)
-    kwargs = json.dumps({"connection_id": connection.pk})
-    with transaction.atomic():
-        task = PeriodicTask.objects.select_for_update().filter(name=name).first()
-        if task is None:
-            return PeriodicTask.objects.create(
-                name=name,
-                task=SYNC_TASK,
-                interval=interval_for(connection.sync_interval_minutes),
-                kwargs=kwargs,
-                enabled=connection.enabled,
-                description=f"Sync returns for connection {connection.name!r}",
+def first_sync_at(connection_id: int, interval_minutes: int, now: datetime) -> datetime:
+    """A stable phase within the interval, so connections are spread evenly over it."""
+    period = max(1, interval_minutes) * 60
+    phase = (connection_id * 7919) % period  # a prime stride spreads consecutive IDs
+    return now + timedelta(seconds=phase)
+
+
+def dispatch_due(now: datetime | None = None, enqueue=None) -> list[int]:
+    """Queue a sync for every due connection (at most DISPATCH_BATCH); returns their IDs.
+
+    The `next_sync_at` update is conditional on the value read, so two dispatchers (a second
+    beat started by mistake) never queue the same connection twice for one slot."""
+    from .models import Connection, SyncRun
+
+    now = now or timezone.now()
+    if enqueue is None:
+        from .tasks import sync_connection
+
+        def enqueue(pk: int, countdown: float) -> None:
+            sync_connection.apply_async(
+                (pk,), {"trigger": SyncRun.Trigger.BEAT}, countdown=countdown
             )
-        interval = task.interval
-        wanted_interval_ok = (
-            interval is not None
-            and interval.every == connection.sync_interval_minutes
-            and interval.period == IntervalSchedule.MINUTES
+
+    # Connections never scheduled get their phase first (no sync now: spread from the start).
+    for pk, minutes in Connection.objects.filter(
+        enabled=True, next_sync_at__isnull=True
+    ).values_list("pk", "sync_interval_minutes")[:DISPATCH_BATCH]:
+        Connection.objects.filter(pk=pk, next_sync_at__isnull=True).update(
+            next_sync_at=first_sync_at(pk, minutes, now)
         )
-        if (
-            wanted_interval_ok
-            and task.task == SYNC_TASK
-            and task.kwargs == kwargs
-            and task.enabled == connection.enabled
-            and task.crontab_id is None
-        ):
-            return None
-        if not wanted_interval_ok:
-            task.interval = interval_for(connection.sync_interval_minutes)
-        task.task = SYNC_TASK
-        task.kwargs = kwargs
-        task.enabled = connection.enabled
-        task.crontab = None
-        task.description = f"Sync returns for connection {connection.name!r}"
-        task.save()
-        return task
+    due = list(
+        Connection.objects.filter(enabled=True)
+        .filter(Q(next_sync_at__lte=now))
+        .order_by("next_sync_at")
+        .values_list("pk", "sync_interval_minutes", "next_sync_at")[:DISPATCH_BATCH]
+    )
+    queued = []
+    for pk, minutes, when in due:
+        step = timedelta(minutes=max(1, minutes))
+        following = when + step
+        if following <= now:  # long outage: do not catch up one interval at a time
+            following = now + step
+        if Connection.objects.filter(pk=pk, next_sync_at=when).update(next_sync_at=following):
+            queued.append(pk)
+            countdown = random.uniform(0, DISPATCH_EVERY_SECONDS)
+            transaction.on_commit(lambda pk=pk, c=countdown: enqueue(pk, c))
+    return queued
 
 
-def remove_schedule(connection_id: int) -> None:
-    PeriodicTask.objects.filter(name=schedule_name(connection_id)).delete()
+def reschedule(connection) -> None:
+    """The interval changed, or the connection was (re-)enabled: take a new phase."""
+    from .models import Connection
+
+    Connection.objects.filter(pk=connection.pk).update(next_sync_at=None)

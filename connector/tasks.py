@@ -2,6 +2,7 @@
 outcome. Enqueue them after commit (`transaction.on_commit`)."""
 
 import logging
+import random
 
 from celery import shared_task
 from django.conf import settings
@@ -11,6 +12,8 @@ from .models import Connection, SyncRun
 
 logger = logging.getLogger("connector.tasks")
 SYNC_MAX_RETRIES = 5
+# Spread the re-queued syncs of one throttled account so they do not all wake at once.
+BUDGET_JITTER_SECONDS = 1.0
 
 
 @shared_task(
@@ -19,8 +22,11 @@ SYNC_MAX_RETRIES = 5
     acks_late=True,
     reject_on_worker_lost=True,
 )
-def sync_connection(self, connection_id: int, trigger: str = SyncRun.Trigger.BEAT) -> int | None:
-    """Scheduled (or requested) sync of one connection.
+def sync_connection(
+    self, connection_id: int, trigger: str = SyncRun.Trigger.BEAT, follow_up: bool = False
+) -> int | None:
+    """Scheduled (or requested) sync of one connection. ``follow_up`` only routes the task
+    (a backlog's further passes go to the bulk queue, see connector/queues.py).
 
     The run lease is owned by this task's ID, which a redelivered task keeps: after a worker
     crash the redelivery resumes at once, while an overlapping run records "skipped".
@@ -38,13 +44,34 @@ def sync_connection(self, connection_id: int, trigger: str = SyncRun.Trigger.BEA
             message="Skipped: the connection is disabled.",
         )
         return run.pk
+    from .services.brightpearl import never_sleep_for_budget
+
     owner = f"task-{self.request.id}" if self.request.id else None
-    run = run_sync(connection, trigger=trigger, owner=owner)
+    with never_sleep_for_budget():
+        run = run_sync(connection, trigger=trigger, owner=owner)
+    budget_back_in = getattr(run, "budget_retry_after", None)
+    if budget_back_in is not None:
+        # The account's budget is spent: free this slot for other merchants and come back
+        # when the throttle says the budget is there again (not a retry: nothing failed).
+        delay = budget_back_in + random.uniform(0, BUDGET_JITTER_SECONDS)
+        sync_connection.apply_async(
+            (connection_id,), {"trigger": trigger, "follow_up": follow_up}, countdown=delay
+        )
+        return run.pk
     if getattr(run, "transient", False) and self.request.retries < SYNC_MAX_RETRIES:
         # Brightpearl was unavailable as a whole: try again soon, backing off (capped).
         delay = min(30 * 2**self.request.retries, settings.CELERY_TASK_RETRY_BACKOFF_MAX)
         raise self.retry(countdown=delay)
     return run.pk
+
+
+@shared_task(name="connector.tasks.dispatch_due_syncs")
+def dispatch_due_syncs() -> int:
+    """Beat (every minute): queue the scheduled syncs that are due, spread over the minute
+    (see connector/schedules.py). Replaces one beat entry per connection."""
+    from .schedules import dispatch_due
+
+    return len(dispatch_due())
 
 
 @shared_task(name="connector.tasks.prune_sync_logs")

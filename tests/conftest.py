@@ -84,6 +84,8 @@ class WorkerHandle:
         import subprocess
         import sys
 
+        from connector.queues import all_queues
+
         self.queue, self.log = queue, log
         with open(log, "wb") as out:
             self.proc = subprocess.Popen(
@@ -95,7 +97,7 @@ class WorkerHandle:
                     "config",
                     "worker",
                     "-Q",
-                    queue,
+                    ",".join(all_queues(queue)),  # every kind's queue (connector/queues.py)
                     "--concurrency=1",
                     "--pool=prefork",
                     "--loglevel=INFO",

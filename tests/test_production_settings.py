@@ -27,6 +27,8 @@ PRODUCTION = {
     "PUBLIC_BASE_URL": "https://returns.acme-shop.co.uk",
     "HTTPS": "true",
     "SECURE_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO,https",
+    # Production shares budgets, locks and tasks through Redis (checked: connector.E103/E104).
+    "REDIS_URL": os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
 }
 
 
@@ -77,6 +79,20 @@ def test_the_wsgi_entry_point_refuses_to_start_with_the_demo_key(tmp_path):
     result = run(["-c", "import config.wsgi"], tmp_path, **env)
     assert result.returncode != 0
     assert "connector.E001" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "ids"),
+    [
+        ({"REDIS_URL": ""}, {"connector.E103", "connector.E104"}),
+        ({"REDIS_URL": "", "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0"}, {"connector.E104"}),
+    ],
+)
+def test_a_deployment_refuses_per_process_budgets_and_a_local_broker(tmp_path, env, ids):
+    result = run(["manage.py", "check"], tmp_path, **{**PRODUCTION, **env})
+    assert result.returncode != 0
+    found = set(re.findall(r"connector\.E10[34]", result.stderr))
+    assert found == ids, result.stderr
 
 
 def test_demo_keys_are_fine_on_a_laptop_with_debug(tmp_path):

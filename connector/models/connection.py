@@ -203,6 +203,9 @@ class Connection(models.Model):
         default=15,
         validators=[MinValueValidator(1, "The sync interval must be at least 1 minute.")],
     )
+    # When the dispatcher (connector.tasks.dispatch_due_syncs) next queues a scheduled sync;
+    # each connection keeps its own phase in the interval, so syncs are spread over it.
+    next_sync_at = models.DateTimeField("next scheduled sync", null=True, blank=True, db_index=True)
     create_credits = models.BooleanField("create sales credits", default=True)
     record_refunds = models.BooleanField("record refunds", default=True)
     update_platform = models.BooleanField("process / flag returns on the platform", default=True)
@@ -305,10 +308,6 @@ class Connection(models.Model):
     def brightpearl_account_key(self) -> str:
         """Brightpearl IDs are unique only within one account: this scopes them."""
         return account_key_for(self.brightpearl_account, self.brightpearl_datacentre)
-
-    @property
-    def schedule_name(self) -> str:
-        return f"connector-sync-{self.pk}"
 
 
 class WarehouseMapping(models.Model):

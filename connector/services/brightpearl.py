@@ -1,19 +1,40 @@
 """Build a Brightpearl client for a connection.
 
 The throttle budget is per Brightpearl account and shared by every process: in Redis when
-REDIS_URL is set (production, CI), in memory otherwise (the laptop demo runs one worker).
+REDIS_URL is set (production, CI), in memory otherwise (the laptop demo runs one worker). An OAuth
+token refresh is locked per connection across hosts (a database row lock).
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
 from functools import cache
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from brightpearl import BrightpearlClient, MemoryThrottleStore, OAuthAuth, PrivateAppAuth
 
 from ..models import AuthMode, Connection
 from ..observability import brightpearl_session
+
+# How long a client built now may block waiting for its account's budget (None: as long as
+# it takes). Celery tasks set it (see `never_sleep_for_budget`) so a worker slot is never
+# spent sleeping: a longer wait raises BudgetSpent and the task re-queues itself.
+_max_block: ContextVar[float | None] = ContextVar("brightpearl_max_block", default=None)
+
+
+@contextmanager
+def never_sleep_for_budget(seconds: float | None = None) -> Iterator[None]:
+    """Within this block, clients wait at most ``seconds`` (BRIGHTPEARL_MAX_BLOCK_SECONDS) for
+    rate budget; beyond that they raise :class:`brightpearl.BudgetSpent`."""
+    token = _max_block.set(settings.BRIGHTPEARL_MAX_BLOCK_SECONDS if seconds is None else seconds)
+    try:
+        yield
+    finally:
+        _max_block.reset(token)
 
 
 @cache
@@ -34,6 +55,8 @@ def _auth_for(connection: Connection):
             access_token=connection.brightpearl_access_token or "none-yet",
             refresh_token=connection.brightpearl_refresh_token or None,
             client_secret=connection.brightpearl_client_secret or None,
+            refresh_lock=_refresh_lock(connection.pk),
+            load_tokens=_stored_tokens(connection.pk),
         )
     if connection.brightpearl_auth_mode == AuthMode.PRIVATE_STAFF_TOKEN:
         return PrivateAppAuth(
@@ -44,6 +67,36 @@ def _auth_for(connection: Connection):
         app_ref=connection.brightpearl_app_ref,
         account_token=connection.brightpearl_account_token or "",
     )
+
+
+def _refresh_lock(connection_id: int):
+    """One OAuth refresh at a time per connection across every process and host: a row lock on
+    the connection (PostgreSQL `SELECT … FOR UPDATE`), held while the token endpoint is asked
+    and the rotated pair is stored. Brightpearl's refresh tokens rotate: two hosts refreshing
+    at once would leave one of them, and the stored pair, with a refresh token already used."""
+
+    @contextmanager
+    def lock() -> Iterator[None]:
+        with transaction.atomic():
+            list(Connection.objects.select_for_update().filter(pk=connection_id).values("pk"))
+            yield
+
+    return lock
+
+
+def _stored_tokens(connection_id: int):
+    """The tokens as stored now: another host may have refreshed while we waited for the lock."""
+
+    def load() -> dict | None:
+        connection = Connection.objects.filter(pk=connection_id).first()
+        if connection is None:
+            return None
+        return {
+            "access_token": connection.brightpearl_access_token or "",
+            "refresh_token": connection.brightpearl_refresh_token or "",
+        }
+
+    return load
 
 
 def _persist_tokens(connection_id: int):
@@ -79,6 +132,7 @@ def client_for(connection: Connection, *, timeout: float | None = None) -> Brigh
         timeout=timeout or settings.BRIGHTPEARL_TIMEOUT,
         throttle_store=_throttle_store(),
         budget=settings.BRIGHTPEARL_REQUESTS_PER_MINUTE,
+        max_throttle_block=_max_block.get(),
         on_token_refresh=_persist_tokens(connection.pk),
         session=brightpearl_session(),  # counts requests/503s for metrics, ruid for logs
     )

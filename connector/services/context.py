@@ -31,6 +31,8 @@ class SyncContext:
     retry_at: datetime | None = None
     # The run failed as a whole for a reason that may pass (5xx, timeout, throttling).
     transient: bool = False
+    # The account's request budget ran out: seconds until the run can go on (not slept).
+    budget_retry_after: float | None = None
     dry_run: bool = False
     counts: Counter = field(default_factory=Counter)
     cache: dict[str, Any] = field(default_factory=dict)

@@ -15,7 +15,14 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from brightpearl import AuthError, BrightpearlError, ServerError, ThrottledError, TransportError
+from brightpearl import (
+    AuthError,
+    BrightpearlError,
+    BudgetSpent,
+    ServerError,
+    ThrottledError,
+    TransportError,
+)
 from returns import lifecycle
 from returns.intake import upsert_rma
 from returns.platforms.errors import PlatformError
@@ -154,6 +161,7 @@ def run_sync(
         schedule_follow_up(connection.pk, ctx.retry_at)
     _close_run(run, ctx, error, passes)
     run.transient = ctx.transient  # not stored: tells the task whether to retry
+    run.budget_retry_after = ctx.budget_retry_after  # not stored: when the budget is back
     return run
 
 
@@ -178,7 +186,10 @@ def _run_passes(ctx: SyncContext, lease_owner: str) -> tuple[str, int]:
 
 def _close_run(run: SyncRun, ctx: SyncContext, error: str, passes: int) -> None:
     failed = sum(v for k, v in ctx.counts.items() if k.endswith("_failed"))
-    if error:
+    if error and ctx.budget_retry_after is not None:
+        # Not a failure: the account's budget ran out and the run continues in a new task.
+        run.status, run.message = SyncRun.Status.PARTIAL, error
+    elif error:
         run.status, run.message = SyncRun.Status.FAILED, error
     elif failed:
         run.status = SyncRun.Status.PARTIAL
@@ -201,7 +212,9 @@ def schedule_follow_up(connection_id: int, when) -> None:
     delay = max(1.0, (when - timezone.now()).total_seconds() + 1)
     transaction.on_commit(
         lambda: sync_connection.apply_async(
-            (connection_id,), {"trigger": SyncRun.Trigger.BEAT}, countdown=delay
+            (connection_id,),
+            {"trigger": SyncRun.Trigger.BEAT, "follow_up": True},
+            countdown=delay,
         )
     )
 
@@ -213,6 +226,10 @@ def _run_steps(ctx: SyncContext) -> str:
             step(ctx)
         except AuthError as exc:
             return f"Brightpearl refused the credentials during {name}: {exc}"
+        except BudgetSpent as exc:
+            # Nothing was sent; the task re-queues itself for when the budget is back.
+            ctx.transient, ctx.budget_retry_after = True, exc.retry_after
+            return f"Paused during {name}: the account's {exc}."
         except (ServerError, ThrottledError, TransportError) as exc:
             ctx.transient = True
             return f"Brightpearl was unavailable during {name}: {exc}"

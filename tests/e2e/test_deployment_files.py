@@ -12,8 +12,9 @@ import yaml
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[2]
-APP_SERVICES = ("migrate", "web", "worker", "beat")
-LONG_RUNNING = ("postgres", "redis", "web", "worker", "beat")
+WORKERS = ("worker-inbound", "worker-sync", "worker-bulk", "worker-housekeeping")
+APP_SERVICES = ("migrate", "web", *WORKERS, "beat")
+LONG_RUNNING = ("postgres", "redis", "web", *WORKERS, "beat")
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def test_web_worker_and_beat_wait_for_a_one_shot_migrate(compose):
     migrate = services["migrate"]
     assert migrate["command"][-2:] == ["migrate", "--noinput"]
     assert migrate["restart"] == "no"
-    for name in ("web", "worker", "beat"):
+    for name in ("web", *WORKERS, "beat"):
         depends = services[name]["depends_on"]
         assert depends["migrate"] == {"condition": "service_completed_successfully"}, name
         assert depends["postgres"]["condition"] == "service_healthy"
@@ -68,9 +69,21 @@ def test_web_is_gunicorn_and_there_is_exactly_one_beat(compose):
     assert services["web"]["command"][:2] == ["gunicorn", "config.wsgi:application"]
     assert services["beat"]["command"][:4] == ["celery", "-A", "config", "beat"]
     assert services["beat"]["deploy"]["replicas"] == 1
-    assert services["worker"]["command"][:4] == ["celery", "-A", "config", "worker"]
-    # One default queue for now (queues by kind are issue #12).
-    assert not any(a.startswith(("-Q", "--queues")) for a in services["worker"]["command"])
+
+
+def test_one_worker_service_per_queue_kind_and_every_queue_is_consumed(compose):
+    from connector.queues import all_queues
+
+    consumed = set()
+    for name in WORKERS:
+        command = compose["services"][name]["command"]
+        assert command[:4] == ["celery", "-A", "config", "worker"]
+        names = command[command.index("-Q") + 1].replace(
+            "${CELERY_TASK_DEFAULT_QUEUE:-celery}", "celery"
+        )
+        consumed.update(names.split(","))
+    # Every routed kind and the default queue have a consumer; no task waits for nobody.
+    assert consumed == set(all_queues("celery"))
 
 
 def test_secrets_come_only_from_the_environment(compose):

@@ -1,6 +1,6 @@
 """The production path as a whole, with real processes: the exact commands of docker-compose.yml
-(migrate, gunicorn, two Celery workers, one beat) and of the Dockerfile (collectstatic), the
-Brightpearl and Loop sandboxes as their own processes, on PostgreSQL and Redis.
+(migrate, gunicorn, one Celery worker per queue kind, one beat) and of the Dockerfile
+(collectstatic), the Brightpearl and Loop sandboxes as their own processes, on PostgreSQL and Redis.
 
 Everything the test does goes through public interfaces: the admin (login, add a connection,
 actions), the platform's webhooks and API, the sandboxes' control APIs, /health/ and /metrics.
@@ -56,11 +56,15 @@ def interpolate(arg: str, env: dict) -> str:
     return re.sub(r"\$\{(\w+)(:-([^}]*))?\}", value, arg).replace("$$", "$")
 
 
+# One worker service per queue kind (connector/queues.py); worker1 and worker2 do the story's work.
+WORKERS = {1: "worker-inbound", 2: "worker-sync", 3: "worker-housekeeping", 4: "worker-bulk"}
+
+
 def compose_healthchecks(env: dict) -> dict[str, list[str]]:
     """Each app service's healthcheck test as a command to run (CMD or CMD-SHELL)."""
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     checks = {}
-    for name in ("web", "worker", "beat"):
+    for name in ("web", *WORKERS.values(), "beat"):
         kind, *test = compose["services"][name]["healthcheck"]["test"]
         test = [interpolate(str(part), env) for part in test]
         checks[name] = ["sh", "-c", test[0]] if kind == "CMD-SHELL" else test
@@ -71,7 +75,7 @@ def compose_commands(env: dict) -> dict[str, list[str]]:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
     commands = {}
-    for name in ("migrate", "web", "worker", "beat"):
+    for name in ("migrate", "web", *WORKERS.values(), "beat"):
         command = services[name]["command"]
         assert isinstance(command, list), f"{name}: use the exec form (a list)"
         commands[name] = [interpolate(str(part), env) for part in command]
@@ -237,18 +241,18 @@ def test_compose_services_run_the_whole_story_as_separate_processes(
     assert (tmp_path / "var" / "static" / "staticfiles.json").exists()
     run(commands["migrate"], env)
 
-    # --- web, two workers (as `--scale worker=2`: each its own host name), one beat --------
+    # --- web, one worker per queue kind (each its own host name), one beat -----------------
     web_command = commands["web"]
     assert "--bind=0.0.0.0:8000" in web_command
     web_command = [
         f"--bind=127.0.0.1:{web_port}" if a.startswith("--bind=") else a for a in web_command
     ]
     processes.start("web", web_command, env)
-    for n in (1, 2):
+    for n, service in WORKERS.items():
         # Celery names a node celery@<host name>; each container has its own host name.
-        processes.start(f"worker{n}", [*commands["worker"], "-n", f"celery@e2e-w{n}"], env)
+        processes.start(f"worker{n}", [*commands[service], "-n", f"celery@e2e-w{n}"], env)
     processes.start("beat", commands["beat"], env)
-    for n in (1, 2):
+    for n in WORKERS:
         processes.wait_for(f"worker{n}", "ready.")
     wait_until(lambda: _get(f"{web}/health/live/") == 200, timeout=60, interval=0.3)
 
@@ -401,7 +405,7 @@ def test_compose_services_run_the_whole_story_as_separate_processes(
     bound = SalesCredit.objects.filter(rma__external_id=str(loop_ids[first]))
     assert list(bound.values_list("credit_id", flat=True)) == [credit_id]
 
-    # --- two workers shared the work, nothing was done twice --------------------------------
+    # --- the inbound and the sync worker shared the work, nothing was done twice -----------
     for n in (1, 2):
         assert re.search(
             r"Task connector\.tasks\.\w+\[[^\]]+\] succeeded", processes.log(f"worker{n}")
@@ -419,7 +423,7 @@ def test_compose_services_run_the_whole_story_as_separate_processes(
     hung_at = time.monotonic()
     try:
         run(web_check, in_image, timeout=30)
-        run(checks["worker"], {**in_image, "HOSTNAME": "e2e-w2"}, timeout=60)
+        run(checks["worker-sync"], {**in_image, "HOSTNAME": "e2e-w2"}, timeout=60)
         time.sleep(max(0.0, 6.5 - (time.monotonic() - hung_at)))
         silent = subprocess.run(
             executable(checks["beat"]), cwd=ROOT, env=beat_check, timeout=60, capture_output=True

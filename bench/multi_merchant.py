@@ -1,0 +1,304 @@
+"""Many merchants on shared workers (issue #12): do throttled neighbours delay everyone else?
+
+    python bench/multi_merchant.py                                   (full size, see below)
+    python bench/multi_merchant.py --merchants 12 --throttled 5 --backlog 0 --returns 3
+    python bench/multi_merchant.py --kill-after 20                   (one worker SIGKILLed)
+
+Real processes on loopback: the Brightpearl sandbox (one account per merchant, each enforcing
+its own request budget; the throttled ones `--throttled-budget` requests a minute) and one Loop
+sandbox per merchant, threads of this process; `--workers` Celery worker processes (prefork,
+`--concurrency` slots each) on Redis; PostgreSQL (a database of its own, recreated).
+
+Merchants: `--throttled` of them limited to `--throttled-budget`/min by Brightpearl, one with a
+`--backlog` of returns, the rest normal. Every merchant gets `--returns` new returns, arriving
+over `--spread` seconds; each arrival queues an intake-triggered sync, as an intake POST does.
+Time to credit = from that arrival until its sales credit exists in Brightpearl.
+
+Prints, per group: p50/p95/max time to credit; then duplicates (more than one credit for a
+return), cross-account requests (a request an account refused for someone else's
+credentials), and, with --kill-after, how long after the kill the last return was credited.
+The exit status is non-zero when a return is not credited, or anything is duplicated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from chaos import Proc, wait_for  # noqa: E402
+from webhook_latency import percentile, recreate_database  # noqa: E402
+
+
+def parse() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--merchants", type=int, default=50)
+    p.add_argument("--throttled", type=int, default=5)
+    p.add_argument("--throttled-budget", type=int, default=20, help="requests/min, sandbox side")
+    p.add_argument("--backlog", type=int, default=2000, help="returns waiting for one merchant")
+    p.add_argument("--returns", type=int, default=3, help="new returns per merchant")
+    p.add_argument("--spread", type=float, default=30.0, help="seconds over which they arrive")
+    p.add_argument("--workers", type=int, default=3)
+    p.add_argument("--concurrency", type=int, default=2)
+    p.add_argument("--kill-after", type=float, default=0.0, help="SIGKILL worker 1 after N s")
+    p.add_argument("--timeout", type=float, default=600.0)
+    p.add_argument(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_mm"),
+    )
+    p.add_argument(
+        "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    )
+    return p.parse_args()
+
+
+def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
+    args = parse()
+    queue = f"mm-{secrets.token_hex(5)}"
+    env = {
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": args.database_url,
+        "REDIS_URL": args.redis_url,
+        "CELERY_BROKER_URL": args.redis_url,
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        "CACHE_KEY_PREFIX": queue,
+        "SECRET_KEY": secrets.token_urlsafe(48),
+        "FIELD_ENCRYPTION_KEY": secrets.token_urlsafe(32),
+        "DEBUG": "false",
+        "WEBHOOKS_ENABLED": "false",
+        "SILENCED_SYSTEM_CHECKS": "connector.E101",
+        "PLATFORM_URL_ALLOWLIST": "http://127.0.0.1:*",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    }
+    recreate_database(args.database_url)
+
+    from brightpearl.sandbox import SandboxControl, SandboxServer
+
+    bp_server = SandboxServer(host="127.0.0.1", port=0).start()
+    env["BRIGHTPEARL_API_URL"] = bp_server.api_url_template
+    os.environ.update(env)
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from connector.models import BindingState, Connection, SalesCredit, SyncRun
+    from connector.tasks import sync_connection
+    from returns.platforms.loop.sandbox import LoopSandbox
+
+    logs = Path(tempfile.mkdtemp(prefix="bench-mm-"))
+    loops: list[LoopSandbox] = []
+    procs: list[Proc] = []
+    try:
+        call_command("migrate", verbosity=0)
+        merchants = []
+        for n in range(args.merchants):
+            kind = (
+                "throttled"
+                if n < args.throttled
+                else ("backlog" if n == args.throttled and args.backlog else "normal")
+            )
+            code = f"mm{n}x{secrets.token_hex(2)}"
+            token = secrets.token_urlsafe(16)
+            control = SandboxControl(bp_server.url).create_account(
+                code, app_ref=f"{code}_app", account_token=token
+            )
+            if kind == "throttled":
+                control.set_throttle(budget=args.throttled_budget, window_seconds=60)
+            contact = control.seed(
+                contacts=[{"firstName": "M", "lastName": str(n), "email": f"m{n}@shop.test"}]
+            )["contacts"][0]
+            control.seed(products=[{"sku": "MUG", "name": "Mug", "price": "10.00"}])
+            loop = LoopSandbox(port=0, rate_limit=[(100_000, 60.0)]).start()
+            loops.append(loop)
+            connection = Connection.objects.create(
+                name=f"Merchant {n} ({kind})",
+                brightpearl_account=code,
+                brightpearl_app_ref=f"{code}_app",
+                brightpearl_account_token=token,
+                platform="loop",
+                platform_api_key=loop.api_key,
+                platform_api_url=loop.api_url,
+                refund_method_code="1200",
+                sync_interval_minutes=60,
+            )
+            merchants.append(
+                {
+                    "n": n,
+                    "kind": kind,
+                    "control": control,
+                    "contact": contact,
+                    "loop": loop,
+                    "connection": connection,
+                    "code": code,
+                }
+            )
+
+        def new_return(m, label: str) -> str:
+            name, shop_id = f"#{label}", f"shop-{label}-{secrets.token_hex(3)}"
+            m["control"].seed(
+                orders=[
+                    {
+                        "contactId": m["contact"],
+                        "reference": name,
+                        "externalRef": shop_id,
+                        "warehouseId": 2,
+                        "channelId": 1,
+                        "rows": [
+                            {
+                                "sku": "MUG",
+                                "quantity": 1,
+                                "net": "10.00",
+                                "tax": "2.00",
+                                "taxCode": "T20",
+                                "nominalCode": "4000",
+                            }
+                        ],
+                    }
+                ]
+            )
+            made = m["loop"].add_return(
+                lines=[{"sku": "MUG"}],
+                order_name=name,
+                order_id=shop_id,
+                currency="GBP",
+                fire=False,
+            )
+            return str(made["id"])
+
+        backlog = [m for m in merchants if m["kind"] == "backlog"]
+        for m in backlog:
+            for i in range(args.backlog):
+                new_return(m, f"B{m['n']}-{i}")
+        print(f"{len(merchants)} merchants seeded; logs in {logs}", flush=True)
+
+        python = sys.executable
+        for w in range(1, args.workers + 1):
+            proc = Proc(
+                f"worker-{w}",
+                [python, "-m", "celery", "-A", "config", "worker"]
+                + [f"--concurrency={args.concurrency}", "--pool=prefork", "--loglevel=INFO"]
+                + ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+                + ["-n", f"{queue}-{w}@%h"],
+                os.environ.copy(),
+                logs,
+            )
+            procs.append(proc)
+            wait_for(lambda p=proc: "ready." in p.log() or not p.alive(), 90, proc.name)
+
+        started = time.monotonic()
+        for m in backlog:
+            sync_connection.delay(m["connection"].pk, trigger=SyncRun.Trigger.ADMIN)
+        arrivals: dict[tuple[int, str], float] = {}  # (connection, loop return id) → arrival
+        kinds = {m["connection"].pk: m["kind"] for m in merchants}
+        schedule = (
+            sorted(
+                (
+                    args.spread * (i * len(merchants) + m["n"]) / (args.returns * len(merchants)),
+                    m,
+                    i,
+                )
+                for i in range(args.returns)
+                for m in merchants
+            )
+            if args.returns
+            else []
+        )
+
+        def arrive() -> None:
+            for at, m, i in schedule:
+                time.sleep(max(0.0, started + at - time.monotonic()))
+                rid = new_return(m, f"N{m['n']}-{i}")
+                arrivals[(m["connection"].pk, rid)] = time.monotonic()
+                sync_connection.delay(m["connection"].pk, trigger=SyncRun.Trigger.WEBHOOK)
+
+        feeder = threading.Thread(target=arrive, daemon=True)
+        feeder.start()
+        killed_at = None
+        credited: dict[tuple[int, str], float] = {}
+        expected = len(schedule) + args.backlog * len(backlog)
+        deadline = started + args.timeout
+        while time.monotonic() < deadline:
+            if (
+                args.kill_after
+                and killed_at is None
+                and time.monotonic() - started >= args.kill_after
+            ):
+                procs[0].kill_group()
+                killed_at = time.monotonic()
+                print(f"killed worker-1 at +{killed_at - started:.1f}s", flush=True)
+            now = time.monotonic()
+            for pk, rid in SalesCredit.objects.filter(state=BindingState.CREATED).values_list(
+                "rma__connection_id", "rma__external_id"
+            ):
+                credited.setdefault((pk, rid), now)
+            if not feeder.is_alive() and len(credited) >= expected:
+                break
+            time.sleep(0.25)
+        finished = time.monotonic()
+
+        def times(kind: str) -> list[float]:
+            return [
+                credited[key] - at
+                for key, at in arrivals.items()
+                if kinds[key[0]] == kind and key in credited
+            ]
+
+        print(
+            f"\nmerchants {len(merchants)} (throttled {args.throttled} at "
+            f"{args.throttled_budget}/min, backlog {args.backlog}), workers {args.workers} x "
+            f"{args.concurrency} slots, {len(schedule)} new returns over {args.spread:.0f}s"
+        )
+        for kind in ("normal", "throttled", "backlog"):
+            values = times(kind)
+            if values:
+                print(
+                    f"time to credit, {kind:9}: p50 {percentile(values, 50):6.1f}s  "
+                    f"p95 {percentile(values, 95):6.1f}s  max {max(values):6.1f}s  "
+                    f"(n={len(values)})"
+                )
+        duplicates = 0
+        cross = 0
+        for m in merchants:
+            state = m["control"].state()
+            parents = Counter(
+                o["parentOrderId"] for o in state["orders"] if o["orderTypeCode"] == "SC"
+            )
+            duplicates += sum(c - 1 for c in parents.values() if c > 1)
+            cross += sum(1 for r in m["control"].requests() if r.get("status") == 401)
+        missing = expected - len(credited)
+        print(f"credited {len(credited)}/{expected} in {finished - started:.1f}s")
+        if killed_at is not None:
+            last = max(credited.values(), default=killed_at)
+            print(f"last credit {last - killed_at:.1f}s after the kill")
+        print(f"duplicates {duplicates}")
+        print(f"cross-account requests {cross}")
+        print(f"not credited {missing}")
+        return 1 if (duplicates or missing or cross) else 0
+    finally:
+        for proc in procs:
+            proc.stop()
+        for loop in loops:
+            loop.stop()
+        bp_server.stop()
+        from django.db import connections
+
+        connections.close_all()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
