@@ -34,6 +34,7 @@ DEFAULT_BASE_URL_TEMPLATE = "https://{datacentre}.brightpearlconnect.com/public-
 DEFAULT_DATACENTRE = "euw1"
 
 # Order type ids from GET /order-service/order-type [DOC]: 1 SO, 2 PO, 3 SC, 4 PC.
+ORDER_TYPE_SALES_ORDER = 1
 ORDER_TYPE_SALES_CREDIT = 3
 
 

@@ -22,6 +22,7 @@ from returns import lifecycle
 from returns.intake import advance
 from returns.models import Rma, RmaLine
 from returns.platforms.base import ReceiptLine
+from returns.platforms.errors import PlatformError
 
 from ..models import BindingState, SalesCredit, SyncEvent
 from . import reference
@@ -272,7 +273,7 @@ def process_rma(ctx: SyncContext, binding: SalesCredit) -> None:
         try:
             platform.mark_received(rma, receipt_lines(rma))
             platform.process(rma)
-        except Exception as exc:  # platform errors are typed per adapter; record, retry later
+        except PlatformError as exc:  # the platform's answer (refused, down): retry later
             SalesCredit.objects.filter(pk=binding.pk, processed_at=claimed_at).update(
                 processed_at=None
             )
@@ -322,7 +323,7 @@ def flag_rma(
             return  # another execution sent this reason
         try:
             platform.flag(rma, reason)
-        except Exception as exc:
+        except PlatformError as exc:
             if binding is not None:
                 SalesCredit.objects.filter(pk=binding.pk, platform_flag_reason=reason).update(
                     platform_flag_reason=""
