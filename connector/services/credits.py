@@ -281,21 +281,7 @@ def create_credit(ctx: SyncContext, rma: Rma, order: dict | None) -> SalesCredit
         _not_claimed(ctx, rma, claim)
         return None
     binding = claim.binding
-    binding.planned_rows = [{"line_id": r.line_id, **r.payload} for r in plan.rows]
-    binding.order_row_units = {str(k): str(v) for k, v in plan.order_row_units.items()}
-    binding.order_row_money = {
-        str(k): [str(net), str(tax)] for k, (net, tax) in plan.order_row_money.items()
-    }
-    binding.warehouse_id = plan.payload.get("warehouseId")
-    binding.save(
-        update_fields=[
-            "planned_rows",
-            "order_row_units",
-            "order_row_money",
-            "warehouse_id",
-            "updated_at",
-        ]
-    )
+    _store_plan(binding, plan)
     known = ctx.cache.get("credits_on_parents", {})
     if claim.search_first or binding.parent_order_id not in known:
         existing = find_existing_credit(ctx.client, binding)
@@ -312,6 +298,26 @@ def create_credit(ctx: SyncContext, rma: Rma, order: dict | None) -> SalesCredit
         )
         return binding
     return _post_credit(ctx, rma, order, binding, plan)
+
+
+def _store_plan(binding: SalesCredit, plan: CreditPlan) -> None:
+    """What this attempt sends, kept on the binding before it is sent (credit rows are mapped
+    back to RMA lines by it; later credits of the same order subtract what it records)."""
+    binding.planned_rows = [{"line_id": r.line_id, **r.payload} for r in plan.rows]
+    binding.order_row_units = {str(k): str(v) for k, v in plan.order_row_units.items()}
+    binding.order_row_money = {
+        str(k): [str(net), str(tax)] for k, (net, tax) in plan.order_row_money.items()
+    }
+    binding.warehouse_id = plan.payload.get("warehouseId")
+    binding.save(
+        update_fields=[
+            "planned_rows",
+            "order_row_units",
+            "order_row_money",
+            "warehouse_id",
+            "updated_at",
+        ]
+    )
 
 
 def _not_claimed(ctx: SyncContext, rma: Rma, claim: exactly_once.Claim) -> None:
