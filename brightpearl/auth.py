@@ -154,58 +154,66 @@ class OAuthAuth(Auth):
             if self.client_secret:
                 form["client_secret"] = self.client_secret
             response = post(token_url, data=form)
-            secrets = self.secrets()
-            body = redact(excerpt(getattr(response, "text", "")), secrets)
-            status = getattr(response, "status_code", None)
-            if status != 200:
-                raise TokenRefreshError(
-                    f"OAuth token refresh failed with HTTP {status}: {body}",
-                    status=status,
-                    body=body,
-                    method="POST",
-                    path="(token endpoint)",
-                    secrets=secrets,
-                )
-            try:
-                data = response.json()
-            except ValueError as exc:
-                raise MalformedResponseError(
-                    f"OAuth token endpoint answered non-JSON: {body}",
-                    status=status,
-                    body=body,
-                    method="POST",
-                    path="(token endpoint)",
-                    secrets=secrets,
-                ) from exc
-            if not isinstance(data, dict) or not data.get("access_token"):
-                raise TokenRefreshError(
-                    "OAuth token endpoint answered without an access_token",
-                    status=status,
-                    body=redact(
-                        body,
-                        [str(v) for v in (data or {}).values()] if isinstance(data, dict) else [],
-                    ),
-                    method="POST",
-                    path="(token endpoint)",
-                    secrets=secrets,
-                )
-            self.access_token = data["access_token"]
-            if data.get("refresh_token"):
-                self.refresh_token = data["refresh_token"]
-            if data.get("api_domain"):
-                self.api_domain = data["api_domain"]
-            expires_in = data.get("expires_in")
-            if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
-                self.expires_at = time.time() + float(expires_in)
-            tokens = {
-                "access_token": self.access_token,
-                "refresh_token": self.refresh_token,
-                "api_domain": self.api_domain,
-                "token_type": data.get("token_type"),
-                "expires_in": expires_in,
-                "expires_at": self.expires_at,
-            }
+            tokens = self._store_tokens(self._read_token_answer(response))
             cb = callback or self.on_token_refresh
             if cb is not None:
                 cb(tokens)
             return True
+
+    def _read_token_answer(self, response: Any) -> dict:
+        """The token endpoint's JSON, or a redacted error saying what was wrong with it."""
+        secrets = self.secrets()
+        body = redact(excerpt(getattr(response, "text", "")), secrets)
+        status = getattr(response, "status_code", None)
+        if status != 200:
+            raise TokenRefreshError(
+                f"OAuth token refresh failed with HTTP {status}: {body}",
+                status=status,
+                body=body,
+                method="POST",
+                path="(token endpoint)",
+                secrets=secrets,
+            )
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise MalformedResponseError(
+                f"OAuth token endpoint answered non-JSON: {body}",
+                status=status,
+                body=body,
+                method="POST",
+                path="(token endpoint)",
+                secrets=secrets,
+            ) from exc
+        if not isinstance(data, dict) or not data.get("access_token"):
+            raise TokenRefreshError(
+                "OAuth token endpoint answered without an access_token",
+                status=status,
+                body=redact(
+                    body,
+                    [str(v) for v in (data or {}).values()] if isinstance(data, dict) else [],
+                ),
+                method="POST",
+                path="(token endpoint)",
+                secrets=secrets,
+            )
+        return data
+
+    def _store_tokens(self, data: dict) -> dict:
+        """Keep the new tokens; the dict handed to the token callback (to persist them)."""
+        self.access_token = data["access_token"]
+        if data.get("refresh_token"):
+            self.refresh_token = data["refresh_token"]
+        if data.get("api_domain"):
+            self.api_domain = data["api_domain"]
+        expires_in = data.get("expires_in")
+        if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
+            self.expires_at = time.time() + float(expires_in)
+        return {
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "api_domain": self.api_domain,
+            "token_type": data.get("token_type"),
+            "expires_in": expires_in,
+            "expires_at": self.expires_at,
+        }
