@@ -162,7 +162,7 @@ def main(sizes: list[int]) -> None:
         control.clear_requests()
         with CaptureQueriesContext(db) as queries:
             started = time.perf_counter()
-            run = run_sync(connection, trigger=SyncRun.Trigger.COMMAND)
+            run = run_sync(connection, trigger=SyncRun.Trigger.COMMAND).run
             elapsed = time.perf_counter() - started
         writes = sum(
             1

@@ -96,7 +96,7 @@ def main(n: int) -> None:
     def measured(label: str) -> SyncRun:
         control.clear_requests()
         started = time.perf_counter()
-        run = run_sync(connection, trigger=SyncRun.Trigger.COMMAND)
+        run = run_sync(connection, trigger=SyncRun.Trigger.COMMAND).run
         elapsed = time.perf_counter() - started
         by_endpoint = Counter(f"{r['method']} {endpoint(r['path'])}" for r in control.requests())
         print(

@@ -246,7 +246,7 @@ def main() -> int:
             platform_api_url=loop.api_url,
             refund_method_code="1200",
         )
-        run = run_sync(connection, trigger=SyncRun.Trigger.COMMAND)
+        run = run_sync(connection, trigger=SyncRun.Trigger.COMMAND).run
         rmas = list(
             Rma.objects.filter(connection=connection, sales_credit__credit_id__isnull=False)
             .select_related("sales_credit")

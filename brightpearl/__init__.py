@@ -8,6 +8,7 @@ from .auth import Auth, OAuthAuth, PrivateAppAuth, StaffAuth
 from .client import (
     DEFAULT_BASE_URL_TEMPLATE,
     ORDER_TYPE_SALES_CREDIT,
+    ORDER_TYPE_SALES_ORDER,
     BrightpearlClient,
     format_template,
     pick_payment_method_code,
@@ -33,6 +34,7 @@ __all__ = [
     "DEFAULT_BASE_URL_TEMPLATE",
     "MAX_IDS_PER_CALL",
     "ORDER_TYPE_SALES_CREDIT",
+    "ORDER_TYPE_SALES_ORDER",
     "ApiResponse",
     "Auth",
     "AuthError",

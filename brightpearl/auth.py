@@ -182,6 +182,10 @@ class OAuthAuth(Auth):
         if self.client_secret:
             form["client_secret"] = self.client_secret
         response = post(token_url, data=form)
+        return self._store_and_announce(self._read_token_answer(response), callback)
+
+    def _read_token_answer(self, response: Any) -> dict:
+        """The token endpoint's JSON, or a redacted error saying what was wrong with it."""
         secrets = self.secrets()
         body = redact(excerpt(getattr(response, "text", "")), secrets)
         status = getattr(response, "status_code", None)
@@ -217,6 +221,10 @@ class OAuthAuth(Auth):
                 path="(token endpoint)",
                 secrets=secrets,
             )
+        return data
+
+    def _store_tokens(self, data: dict) -> dict:
+        """Keep the new tokens; the dict handed to the token callback (to persist them)."""
         self.access_token = data["access_token"]
         if data.get("refresh_token"):
             self.refresh_token = data["refresh_token"]
@@ -225,7 +233,7 @@ class OAuthAuth(Auth):
         expires_in = data.get("expires_in")
         if isinstance(expires_in, int | float) and not isinstance(expires_in, bool):
             self.expires_at = time.time() + float(expires_in)
-        tokens = {
+        return {
             "access_token": self.access_token,
             "refresh_token": self.refresh_token,
             "api_domain": self.api_domain,
@@ -233,6 +241,9 @@ class OAuthAuth(Auth):
             "expires_in": expires_in,
             "expires_at": self.expires_at,
         }
+
+    def _store_and_announce(self, data: dict, callback: TokenCallback | None) -> bool:
+        tokens = self._store_tokens(data)
         cb = callback or self.on_token_refresh
         if cb is not None:
             cb(tokens)

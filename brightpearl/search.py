@@ -8,7 +8,7 @@ one page into dicts (never by hard-coded column position), :func:`iter_search` p
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from .errors import MalformedResponseError
@@ -127,8 +127,3 @@ def iter_search(
             return
         first = following
     raise MalformedResponseError(f"search did not finish within {max_pages} pages")
-
-
-def collect(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Materialise a search iterator (a readable name at call sites)."""
-    return list(rows)

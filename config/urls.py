@@ -11,10 +11,9 @@ from connector import metrics as connector_metrics
 urlpatterns = [
     path("", login_not_required(RedirectView.as_view(url="/admin/", permanent=False))),
     path("admin/", admin.site.urls),
-    # Brightpearl webhooks: POST /webhooks/brightpearl/<connection>/<secret>/
-    path("webhooks/brightpearl/", include("connector.webhooks.brightpearl_urls")),
-    # Returns-platform webhooks: /webhooks/loop/<connection>/<secret>/, /webhooks/returngo/…
-    path("webhooks/", include("connector.webhooks.platform_urls")),
+    # Inbound webhooks: /webhooks/brightpearl/<connection>/<secret>/ and one route per returns
+    # platform of the registry (/webhooks/loop/…, /webhooks/returngo/…).
+    path("webhooks/", include("connector.webhooks.urls")),
     # Generic JSON intake API and its OpenAPI schema.
     path("api/", include("connector.intake_api.urls")),
     # Operations: health for load balancers and monitoring, Prometheus metrics.

@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
+from returns.platforms import registry
+
 # Placeholders people copy from .env.example or tutorials: as bad as the demo keys.
 PLACEHOLDER_MARKERS = ("change-me", "changeme", "replace-me", "your-secret", "insecure")
 
@@ -46,31 +48,33 @@ def insecure_keys(app_configs, **kwargs):
 
 @register(Tags.database)
 def webhooks_without_secrets(app_configs, **kwargs):
-    """A Loop connection without its signing secret cannot verify Loop's webhooks (they are
-    refused); run with `manage.py check --database default`."""
+    """A connection to a platform that signs its webhooks (Loop) cannot verify them without
+    its signing secret (they are refused); run with `manage.py check --database default`."""
     from django.db import DatabaseError
 
-    from .models import Connection, Platform
+    from .models import Connection
+
+    signed = {spec.kind: spec for spec in registry.webhook_platforms() if spec.signs_webhooks}
 
     if not kwargs.get("databases"):
         return []  # database checks run only when asked (`check --database default`)
 
     try:
-        names = list(
-            Connection.objects.filter(platform=Platform.LOOP, enabled=True)
+        found = list(
+            Connection.objects.filter(platform__in=signed, enabled=True)
             .filter(platform_webhook_secret__isnull=True)
-            .values_list("name", flat=True)
+            .values_list("name", "platform")
         )
     except DatabaseError:
         return []
     return [
         Warning(
-            f"Connection {name!r} has no Loop webhook signing secret: Loop webhooks to it are "
-            "refused, and returns arrive only by polling.",
-            hint="Copy the secret from Loop's Developer Tools page into the connection.",
+            f"Connection {name!r} has no {signed[kind].label} webhook signing secret: "
+            f"{signed[kind].label} webhooks to it are refused, and returns arrive only by polling.",
+            hint=f"Copy the webhook signing secret from {signed[kind].label} into the connection.",
             id="connector.W003",
         )
-        for name in names
+        for name, kind in found
     ]
 
 

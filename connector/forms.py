@@ -5,7 +5,7 @@ from django.core.validators import MinValueValidator
 
 from .models import Connection
 from .models.connection import POSITIVE
-from .outbound import PUBLIC_API_URLS, platform_url_problem
+from .outbound import platform_url_problem, public_api_url
 
 
 class SecretInput(forms.PasswordInput):
@@ -102,7 +102,7 @@ class ConnectionForm(forms.ModelForm):
             return
         if not self.instance.pk or not self.instance.platform_api_key:
             return
-        if platform not in PUBLIC_API_URLS:
+        if not public_api_url(platform):
             return  # the generic intake API sends the key nowhere
         moved = url != (self.instance.platform_api_url or "").strip() or (
             platform != self.instance.platform

@@ -13,11 +13,14 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from returns.platforms import registry
 from returns.platforms.errors import PlatformError
-from returns.platforms.loop.client import LOOP_API_URL
-from returns.platforms.returngo.client import RETURNGO_API_URL
 
-PUBLIC_API_URLS = {"loop": LOOP_API_URL, "returngo": RETURNGO_API_URL}
+
+def public_api_url(platform: str) -> str:
+    """The platform's public API (its registry entry); "" for one we never call."""
+    spec = registry.find(platform)
+    return spec.public_api_url if spec else ""
 
 
 class PlatformURLNotAllowed(PlatformError):
@@ -59,7 +62,7 @@ def platform_url_problem(platform: str, url: str) -> str | None:
     parts = urlsplit(url)
     if parts.username or parts.password:
         return "The platform API URL must not contain a user name or password."
-    public = PUBLIC_API_URLS.get(platform)
+    public = public_api_url(platform)
     if public and _matches(url, public) and parts.path.rstrip("/") == urlsplit(public).path:
         return None
     if any(_matches(url, allowed) for allowed in settings.PLATFORM_URL_ALLOWLIST):

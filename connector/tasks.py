@@ -7,8 +7,12 @@ import random
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from .models import Connection, SyncRun
+from .services.inbound import due_again, process
+from .services.logs import prune
+from .services.sync import run_sync
 
 logger = logging.getLogger("connector.tasks")
 SYNC_MAX_RETRIES = 5
@@ -31,8 +35,6 @@ def sync_connection(
     The run lease is owned by this task's ID, which a redelivered task keeps: after a worker
     crash the redelivery resumes at once, while an overlapping run records "skipped".
     """
-    from .services.sync import run_sync
-
     connection = Connection.objects.filter(pk=connection_id).first()
     if connection is None:
         return None
@@ -48,21 +50,21 @@ def sync_connection(
 
     owner = f"task-{self.request.id}" if self.request.id else None
     with never_sleep_for_budget():
-        run = run_sync(connection, trigger=trigger, owner=owner)
-    budget_back_in = getattr(run, "budget_retry_after", None)
-    if budget_back_in is not None:
+        result = run_sync(connection, trigger=trigger, owner=owner)
+    if result.budget_retry_after is not None:
         # The account's budget is spent: free this slot for other merchants and come back
         # when the throttle says the budget is there again (not a retry: nothing failed).
-        delay = budget_back_in + random.uniform(0, BUDGET_JITTER_SECONDS)
+        delay = result.budget_retry_after + random.uniform(0, BUDGET_JITTER_SECONDS)
         sync_connection.apply_async(
             (connection_id,), {"trigger": trigger, "follow_up": follow_up}, countdown=delay
         )
-        return run.pk
-    if getattr(run, "transient", False) and self.request.retries < SYNC_MAX_RETRIES:
+        return result.run.pk
+    after_sync(result)
+    if result.transient and self.request.retries < SYNC_MAX_RETRIES:
         # Brightpearl was unavailable as a whole: try again soon, backing off (capped).
         delay = min(30 * 2**self.request.retries, settings.CELERY_TASK_RETRY_BACKOFF_MAX)
         raise self.retry(countdown=delay)
-    return run.pk
+    return result.run.pk
 
 
 @shared_task(name="connector.tasks.dispatch_due_syncs")
@@ -78,10 +80,25 @@ def dispatch_due_syncs() -> int:
 def prune_sync_logs() -> int:
     """Keep the log useful: successful and skipped runs for SYNC_LOG_KEEP_DAYS, the rest
     (failed, partial) for SYNC_LOG_KEEP_FAILED_DAYS."""
-    from .services.logs import prune
-
     return prune(
         keep_days=settings.SYNC_LOG_KEEP_DAYS, keep_failed_days=settings.SYNC_LOG_KEEP_FAILED_DAYS
+    )
+
+
+def after_sync(result) -> None:
+    """What a sync asked for next (`SyncResult.follow_up_at`: attempts left in flight, more
+    work than its passes, a lease held by a run that may have died): a run then."""
+    when = result.follow_up_at
+    if when is None:
+        return
+    connection_id = result.run.connection_id
+    delay = max(1.0, (when - timezone.now()).total_seconds() + 1)
+    transaction.on_commit(
+        lambda: sync_connection.apply_async(
+            (connection_id,),
+            {"trigger": SyncRun.Trigger.BEAT, "follow_up": True},
+            countdown=delay,
+        )
     )
 
 
@@ -104,8 +121,6 @@ def process_inbound_event(self, event_id: int) -> str:
     """Process one stored inbound event (any source) through the one pipeline; when it is due
     again (a transient failure), queue it for then. If that queueing fails, housekeeping
     (`redispatch_inbound_events`) picks the event up once it is overdue."""
-    from .services.inbound import process
-
     # The claim is owned by this task's ID, which a task redelivered after its worker died
     # keeps: it resumes at once instead of waiting for the claim's lease to lapse.
     owner = f"task-{self.request.id}" if self.request.id else ""
@@ -131,8 +146,6 @@ def redispatch_inbound_events() -> int:
     """Housekeeping (beat, every minute): queue again every event whose processing did not
     finish — a lost broker message, a crashed worker, a locked database — and fail those
     out of attempts, with the reason. Nothing stays `received` forever."""
-    from .services.inbound import due_again
-
     ids = due_again()
     for pk in ids:
         process_inbound_event.delay(pk)

@@ -180,6 +180,23 @@ def fingerprint(neutral: NeutralRma) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _copy_fields(rma: Rma, neutral: NeutralRma) -> None:
+    """The platform's description of the return, clipped to the columns (never refused for
+    length: a long value is kept shortened, not lost with the whole return)."""
+    rma.platform_status = _clip(neutral.platform_status, 64)
+    rma.rma_number = _clip(neutral.rma_number or neutral.external_id, 64)
+    rma.order_id = _clip(neutral.order_id, 64)
+    rma.order_name = _clip(neutral.order_name, 64)
+    rma.destination_id = _clip(neutral.destination_id, 64)
+    currency = _clip(neutral.currency, 8).upper()
+    rma.currency = currency if is_currency(currency) else ""
+    rma.customer_email = _clip(neutral.customer_email, 254)
+    rma.platform_created_at = neutral.created_at or rma.platform_created_at
+    rma.platform_updated_at = neutral.updated_at or rma.platform_updated_at
+    rma.totals = {k: None if v is None else str(v) for k, v in (neutral.totals or {}).items()}
+    rma.raw = neutral.raw or {}
+
+
 def upsert_rma(connection: Any, neutral: NeutralRma) -> tuple[Rma, bool]:
     """Store what the platform says about one return. Returns (rma, created).
 
@@ -227,18 +244,7 @@ def upsert_rma(connection: Any, neutral: NeutralRma) -> tuple[Rma, bool]:
             None if created else rma.status, mapped, None if created else rma.furthest_status
         )
         rma.status, rma.furthest_status = transition.status, transition.furthest
-        rma.platform_status = _clip(neutral.platform_status, 64)
-        rma.rma_number = _clip(neutral.rma_number or neutral.external_id, 64)
-        rma.order_id = _clip(neutral.order_id, 64)
-        rma.order_name = _clip(neutral.order_name, 64)
-        rma.destination_id = _clip(neutral.destination_id, 64)
-        currency = _clip(neutral.currency, 8).upper()
-        rma.currency = currency if is_currency(currency) else ""
-        rma.customer_email = _clip(neutral.customer_email, 254)
-        rma.platform_created_at = neutral.created_at or rma.platform_created_at
-        rma.platform_updated_at = neutral.updated_at or rma.platform_updated_at
-        rma.totals = {k: None if v is None else str(v) for k, v in (neutral.totals or {}).items()}
-        rma.raw = neutral.raw or {}
+        _copy_fields(rma, neutral)
         rma.payload_hash = digest
 
         _sync_lines(rma, groups, check)

@@ -1,5 +1,5 @@
-"""The neutral RMA lifecycle: every platform's statuses mapped in one table, and the one rule
-that decides what an update may do to an RMA's status.
+"""The neutral RMA lifecycle: its statuses, and the one rule that decides what an update may do
+to an RMA's status. Each platform maps its own statuses onto these (its package's `statuses`).
 
 Main line (rank order)::
 
@@ -19,6 +19,8 @@ Refunds are tracked separately (`Refund` rows), never as a status.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from .platforms import registry
 
 REQUESTED = "requested"
 APPROVED = "approved"
@@ -44,51 +46,17 @@ GOODS_ARRIVED = (PARTIALLY_RECEIVED, RECEIVED, PROCESSED)
 
 ALL_STATUSES = MAIN_LINE + SIDE_STATES
 
-# --- platform status → neutral status: the ONE table ---------------------------------------
-# Keys are lower-cased platform statuses. Unknown statuses map to None: the RMA keeps its
-# status and intake records the problem.
-PLATFORM_STATUS_MAP: dict[str, dict[str, str]] = {
-    "loop": {
-        "open": APPROVED,  # submitted and accepted, outcomes pending
-        "review": FLAGGED,
-        "needs review": FLAGGED,  # spelling used by Loop's webhook docs
-        "needs_review": FLAGGED,
-        "closed": CLOSED,  # processed or closed on Loop's side
-        "cancelled": CANCELLED,
-        "canceled": CANCELLED,
-        "expired": CANCELLED,  # label never used; nothing will arrive
-    },
-    "returngo": {
-        "pending": REQUESTED,
-        "approved": APPROVED,
-        # Platform-side receipt/inspection: informative only (kept as platform_status); the
-        # connector's own received state comes from Brightpearl goods-in.
-        "received": APPROVED,
-        "validated": APPROVED,
-        "done": CLOSED,
-        "rejected": REJECTED,
-        "canceled": CANCELLED,
-        "cancelled": CANCELLED,
-    },
-    "generic": {
-        "requested": REQUESTED,
-        "pending": REQUESTED,
-        "approved": APPROVED,
-        "open": APPROVED,
-        "flagged": FLAGGED,
-        "review": FLAGGED,
-        "rejected": REJECTED,
-        "declined": REJECTED,
-        "cancelled": CANCELLED,
-        "canceled": CANCELLED,
-        "closed": CLOSED,
-    },
-}
+# --- platform status → neutral status -------------------------------------------------------
+# Each platform's table lives in its package (returns/platforms/<name>/, `PlatformSpec.statuses`).
+# Unknown statuses map to None: the RMA keeps its status and intake records the problem.
 
 
 def map_platform_status(platform: str, platform_status: str) -> str | None:
     """The neutral status a platform status means; None when we do not know it."""
-    return PLATFORM_STATUS_MAP.get(platform, {}).get((platform_status or "").strip().lower())
+    spec = registry.find(platform)
+    if spec is None:
+        return None
+    return spec.statuses.get((platform_status or "").strip().lower())
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,17 @@ from django.conf import settings
 from django.db import models
 
 from . import lifecycle
+from .platforms import registry
 
 MONEY = {"max_digits": 14, "decimal_places": 4}
 
 
-class PlatformKind(models.TextChoices):
-    LOOP = "loop", "Loop Returns"
-    RETURNGO = "returngo", "ReturnGO"
-    GENERIC = "generic", "Generic JSON intake API"
+# Constants for code (`PlatformKind.GENERIC`), built from the platform registry; the fields'
+# choices are the registry itself (`registry.choices`, a callable: a platform registered later
+# is valid without a migration).
+PlatformKind = models.TextChoices(
+    "PlatformKind", [(spec.kind.upper(), (spec.kind, spec.label)) for spec in registry.platforms()]
+)
 
 
 class RmaStatus(models.TextChoices):
@@ -42,7 +45,7 @@ class Rma(models.Model):
     connection = models.ForeignKey(
         settings.RETURNS_CONNECTION_MODEL, on_delete=models.CASCADE, related_name="rmas"
     )
-    platform = models.CharField(max_length=20, choices=PlatformKind)
+    platform = models.CharField(max_length=20, choices=registry.choices)
     external_id = models.CharField("platform return ID", max_length=64)
     rma_number = models.CharField("RMA number", max_length=64, blank=True)
     order_id = models.CharField(

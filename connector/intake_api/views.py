@@ -24,6 +24,7 @@ from returns.models import Rma
 from returns.platforms.parsing import UntrustedJsonError, load_untrusted_json
 
 from ..models import BindingState, Connection, SyncRun
+from ..tasks import sync_connection
 from .authentication import ConnectionMayUseIntake, IntakeTokenAuthentication
 from .serializers import (
     PLATFORM,
@@ -103,11 +104,9 @@ class IntakeView(APIView):
         due = rma.status == lifecycle.APPROVED and not rma.flagged
         if not (due or credited):
             return
-        from ..tasks import sync_connection
-
         connection_id = self.connection.pk
         transaction.on_commit(
-            lambda: sync_connection.delay(connection_id, trigger=SyncRun.Trigger.WEBHOOK)
+            lambda: sync_connection.delay(connection_id, trigger=SyncRun.Trigger.INTAKE)
         )
 
 

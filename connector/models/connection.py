@@ -10,6 +10,9 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from encrypted_fields.fields import EncryptedCharField, EncryptedTextField
 
+from returns.models import PlatformKind as Platform  # noqa: F401  (constants for code)
+from returns.platforms import registry
+
 account_code_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
     "Enter the Brightpearl account code (the alphanumeric login ID, e.g. 'store-name'), "
@@ -44,12 +47,6 @@ class AuthMode(models.TextChoices):
     PRIVATE_ACCOUNT_TOKEN = "private_account", "Private app – account token"
     PRIVATE_STAFF_TOKEN = "private_staff", "Private app – staff token"
     OAUTH = "oauth", "OAuth instance app"
-
-
-class Platform(models.TextChoices):
-    LOOP = "loop", "Loop Returns"
-    RETURNGO = "returngo", "ReturnGO"
-    GENERIC = "generic", "Generic JSON intake API"
 
 
 class Connection(models.Model):
@@ -114,7 +111,7 @@ class Connection(models.Model):
     )
 
     # --- Returns platform ------------------------------------------------------------------
-    platform = models.CharField(max_length=20, choices=Platform, default=Platform.LOOP)
+    platform = models.CharField(max_length=20, choices=registry.choices, default="loop")
     platform_api_key = EncryptedCharField(
         "platform API key",
         max_length=255,
@@ -293,10 +290,10 @@ class Connection(models.Model):
                 errors["brightpearl_refresh_token"] = (
                     "OAuth needs a refresh token (or an access token)."
                 )
-        if self.platform in (Platform.LOOP, Platform.RETURNGO) and not self.platform_api_key:
-            errors["platform_api_key"] = "This platform needs an API key."
-        if self.platform == Platform.RETURNGO and not self.platform_shop_name:
-            errors["platform_shop_name"] = "ReturnGO needs the shop name (x-shop-name)."
+        spec = registry.find(self.platform)
+        for field_name, message in (spec.required_settings if spec else {}).items():
+            if not getattr(self, field_name):
+                errors[field_name] = message
         if errors:
             raise ValidationError(errors)
 

@@ -7,6 +7,7 @@ class SyncRun(models.Model):
     class Trigger(models.TextChoices):
         BEAT = "beat", "Schedule"
         WEBHOOK = "webhook", "Webhook"
+        INTAKE = "intake", "Intake API"
         ADMIN = "admin", "Admin"
         COMMAND = "command", "Command"
 

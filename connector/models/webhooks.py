@@ -31,6 +31,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from returns.platforms import registry
+
 
 def max_attempts() -> int:
     return int(getattr(settings, "INBOUND_EVENT_MAX_ATTEMPTS", 6))
@@ -84,11 +86,20 @@ class WebhookEventQuerySet(models.QuerySet):
         return ids
 
 
+BRIGHTPEARL_SOURCE = ("brightpearl", "Brightpearl")
+
+
+def source_choices() -> list[tuple[str, str]]:
+    """Brightpearl, then every returns platform whose webhooks we receive (the registry's)."""
+    return [BRIGHTPEARL_SOURCE] + [(s.kind, s.label) for s in registry.webhook_platforms()]
+
+
 class WebhookEvent(models.Model):
-    class Source(models.TextChoices):
-        BRIGHTPEARL = "brightpearl", "Brightpearl"
-        LOOP = "loop", "Loop Returns"
-        RETURNGO = "returngo", "ReturnGO"
+    # Constants for code (`Source.BRIGHTPEARL`, `Source.LOOP`); the field's choices are
+    # `source_choices`, so a platform registered later is a valid source too.
+    Source = models.TextChoices(
+        "Source", [(kind.upper(), (kind, label)) for kind, label in source_choices()]
+    )
 
     class Status(models.TextChoices):
         RECEIVED = "received", "Received"
@@ -102,7 +113,7 @@ class WebhookEvent(models.Model):
     connection = models.ForeignKey(
         "connector.Connection", on_delete=models.CASCADE, related_name="webhook_events"
     )
-    source = models.CharField(max_length=12, choices=Source, db_index=True)
+    source = models.CharField(max_length=12, choices=source_choices, db_index=True)
     received_at = models.DateTimeField(auto_now_add=True, db_index=True)
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
     headers = models.JSONField(default=dict, blank=True)

@@ -25,7 +25,7 @@ from brightpearl import (
 
 from ..models import BindingState, SalesCredit, SyncRun, WebhookEvent
 from .context import SyncContext
-from .inbound import GiveUp, Outcome, RetryLater
+from .event_outcomes import GiveUp, Outcome, RetryLater
 from .receipts import OPEN_STATUSES, quarantine_holders, update_receipts
 
 # Errors worth another try: no answer, a 5xx, or throttling that outlasted the client's waits.

@@ -1,6 +1,7 @@
 """A daily call budget shared by every worker process: one database row per key and day,
 spent with a conditional UPDATE (so concurrent workers never overspend). Same interface as
-`returns.platforms.returngo.client.DailyCallBudget`, which only counts within one process."""
+`returns.platforms.returngo.client.DailyCallBudget`, which only counts within one process; the
+limit and the write reserve come from the platform's registry entry (`daily_call_limit`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from django.db.models import F
 from django.utils import timezone
 
 from returns.platforms.errors import BudgetExhausted
-from returns.platforms.returngo.client import DAILY_CALL_LIMIT, WRITE_RESERVE
 
 from ..models.budget import PlatformCallBudget
 
@@ -21,8 +21,9 @@ def budget_key(platform: str, api_key: str) -> str:
 
 
 class SharedDailyCallBudget:
-    def __init__(self, key: str, limit: int = DAILY_CALL_LIMIT, write_reserve: int = WRITE_RESERVE):
+    def __init__(self, key: str, limit: int, write_reserve: int = 0, label: str = "Platform"):
         self.key = key
+        self.label = label
         self.limit = limit
         self.write_reserve = min(write_reserve, limit)
 
@@ -52,5 +53,5 @@ class SharedDailyCallBudget:
         if not spent:
             kind = "write" if write else "read"
             raise BudgetExhausted(
-                f"ReturnGO daily call budget spent ({ceiling}/{self.limit} for {kind}s)"
+                f"{self.label} daily call budget spent ({ceiling}/{self.limit} for {kind}s)"
             )

@@ -20,6 +20,8 @@ from django.utils import timezone
 
 from brightpearl import (
     MAX_IDS_PER_CALL,
+    ORDER_TYPE_SALES_CREDIT,
+    ORDER_TYPE_SALES_ORDER,
     AuthError,
     BrightpearlError,
     ThrottledError,
@@ -35,10 +37,6 @@ from .context import SyncContext
 from .credit_plan import Credited, CreditPlan, plan_credit
 from .credit_rows import capture_credit_rows
 from .receipts import flag_rma
-
-SALES_ORDER = 1
-SALES_CREDIT = 3
-
 
 Kind, Outcome = SyncEvent.Kind, SyncEvent.Outcome
 
@@ -108,7 +106,7 @@ def _search_sales_order(client, order_id: str, order_name: str) -> int | None:
     if order_name:
         attempts += [("customerRef", order_name), ("externalRef", order_name)]
     for column, value in attempts:
-        for row in client.search_orders(orderTypeId=SALES_ORDER, **{column: value}):
+        for row in client.search_orders(orderTypeId=ORDER_TYPE_SALES_ORDER, **{column: value}):
             if str(row.get(column) or "").strip() == value.strip():
                 return int(row["orderId"])
     return None
@@ -121,7 +119,9 @@ def credits_on_parents(ctx: SyncContext, parent_ids: Iterable[int]) -> dict[int,
     ids = sorted(found)
     for start in range(0, len(ids), MAX_IDS_PER_CALL):
         chunk = ids[start : start + MAX_IDS_PER_CALL]
-        for row in ctx.client.search_orders(orderTypeId=SALES_CREDIT, parentOrderId=chunk):
+        for row in ctx.client.search_orders(
+            orderTypeId=ORDER_TYPE_SALES_CREDIT, parentOrderId=chunk
+        ):
             found.setdefault(int(row.get("parentOrderId") or 0), []).append(row)
     return found
 
@@ -144,12 +144,14 @@ def find_existing_credit(client, binding: SalesCredit) -> int | None:
     """A credit already made for this RMA, searched for now: ours (externalRef), or any credit
     on the parent order with the RMA's customer reference (a lost answer, another integration).
     Used before every retry, where a batched result from earlier in the run could be stale."""
-    for row in client.search_orders(orderTypeId=SALES_CREDIT, externalRef=binding.external_ref):
+    for row in client.search_orders(
+        orderTypeId=ORDER_TYPE_SALES_CREDIT, externalRef=binding.external_ref
+    ):
         if row.get("externalRef") == binding.external_ref:
             return int(row["orderId"])
     if binding.parent_order_id and binding.customer_ref:
         for row in client.search_orders(
-            orderTypeId=SALES_CREDIT, parentOrderId=binding.parent_order_id
+            orderTypeId=ORDER_TYPE_SALES_CREDIT, parentOrderId=binding.parent_order_id
         ):
             if str(row.get("customerRef") or "").strip() == binding.customer_ref:
                 return int(row["orderId"])
@@ -279,21 +281,7 @@ def create_credit(ctx: SyncContext, rma: Rma, order: dict | None) -> SalesCredit
         _not_claimed(ctx, rma, claim)
         return None
     binding = claim.binding
-    binding.planned_rows = [{"line_id": r.line_id, **r.payload} for r in plan.rows]
-    binding.order_row_units = {str(k): str(v) for k, v in plan.order_row_units.items()}
-    binding.order_row_money = {
-        str(k): [str(net), str(tax)] for k, (net, tax) in plan.order_row_money.items()
-    }
-    binding.warehouse_id = plan.payload.get("warehouseId")
-    binding.save(
-        update_fields=[
-            "planned_rows",
-            "order_row_units",
-            "order_row_money",
-            "warehouse_id",
-            "updated_at",
-        ]
-    )
+    _store_plan(binding, plan)
     known = ctx.cache.get("credits_on_parents", {})
     if claim.search_first or binding.parent_order_id not in known:
         existing = find_existing_credit(ctx.client, binding)
@@ -310,6 +298,26 @@ def create_credit(ctx: SyncContext, rma: Rma, order: dict | None) -> SalesCredit
         )
         return binding
     return _post_credit(ctx, rma, order, binding, plan)
+
+
+def _store_plan(binding: SalesCredit, plan: CreditPlan) -> None:
+    """What this attempt sends, kept on the binding before it is sent (credit rows are mapped
+    back to RMA lines by it; later credits of the same order subtract what it records)."""
+    binding.planned_rows = [{"line_id": r.line_id, **r.payload} for r in plan.rows]
+    binding.order_row_units = {str(k): str(v) for k, v in plan.order_row_units.items()}
+    binding.order_row_money = {
+        str(k): [str(net), str(tax)] for k, (net, tax) in plan.order_row_money.items()
+    }
+    binding.warehouse_id = plan.payload.get("warehouseId")
+    binding.save(
+        update_fields=[
+            "planned_rows",
+            "order_row_units",
+            "order_row_money",
+            "warehouse_id",
+            "updated_at",
+        ]
+    )
 
 
 def _not_claimed(ctx: SyncContext, rma: Rma, claim: exactly_once.Claim) -> None:

@@ -21,14 +21,13 @@ from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 
-from brightpearl import BrightpearlError
+from brightpearl import ORDER_TYPE_SALES_CREDIT, BrightpearlError
 
 from ..models import BindingState, Connection, RefundPayment, SalesCredit, SyncEvent
 from . import exactly_once
 from .context import SyncContext
 
 Kind, Outcome = SyncEvent.Kind, SyncEvent.Outcome
-SALES_CREDIT = 3
 RECHECK_EVERY = timedelta(hours=1)
 FIRST_LOOK_BACK = timedelta(days=30)
 MARGIN = timedelta(minutes=5)
@@ -71,7 +70,7 @@ def _look_from(credits, last: datetime | None, now: datetime) -> datetime | None
 
 def _check_credits(ctx: SyncContext, since: str) -> None:
     connection = ctx.connection
-    rows = list(ctx.client.search_orders(orderTypeId=SALES_CREDIT, createdOn=since))
+    rows = list(ctx.client.search_orders(orderTypeId=ORDER_TYPE_SALES_CREDIT, createdOn=since))
     if not rows:
         return
     by_parent: dict[int, list[dict]] = defaultdict(list)

@@ -22,28 +22,16 @@ from datetime import datetime
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import DatabaseError, close_old_connections, connection
 
+from returns.platforms import registry
+
 from ..models import WebhookEvent
 from ..models.webhooks import max_attempts
+from . import brightpearl_events, platform_events
+from .event_outcomes import GiveUp, Outcome, RetryLater
+
+__all__ = ["GiveUp", "Outcome", "RetryLater", "Step", "process"]
 
 logger = logging.getLogger("connector.webhooks")
-
-
-@dataclass
-class Outcome:
-    status: str  # WebhookEvent.Status.PROCESSED or IGNORED
-    message: str = ""
-
-
-class RetryLater(Exception):
-    """Transient: try this event again after the backoff (or the given Retry-After)."""
-
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class GiveUp(Exception):
-    """Permanent: retrying will not help; the event ends `failed` with this reason."""
 
 
 @dataclass
@@ -55,14 +43,14 @@ class Step:
     retry_at: datetime | None = None
 
 
-def _handlers() -> dict[str, Callable[[WebhookEvent], Outcome]]:
-    from . import brightpearl_events, platform_events
-
-    return {
-        WebhookEvent.Source.BRIGHTPEARL: brightpearl_events.handle,
-        WebhookEvent.Source.LOOP: platform_events.handle,
-        WebhookEvent.Source.RETURNGO: platform_events.handle,
-    }
+def handler_for(source: str) -> Callable[[WebhookEvent], Outcome] | None:
+    """Brightpearl's events have their handler; every returns platform shares one (it
+    re-fetches the return through the platform's adapter). None for a source we do not know."""
+    if source == WebhookEvent.Source.BRIGHTPEARL:
+        return brightpearl_events.handle
+    if source in {spec.kind for spec in registry.webhook_platforms()}:
+        return platform_events.handle
+    return None
 
 
 def process(event_id: int, owner: str = "") -> Step:
@@ -73,7 +61,7 @@ def process(event_id: int, owner: str = "") -> Step:
         return Step("")
     if not event.claim(owner):
         return Step(event.status)
-    handler = _handlers().get(event.source)
+    handler = handler_for(event.source)
     try:
         if handler is None:
             raise GiveUp(f"No handler for events from {event.source!r}.")

@@ -26,7 +26,7 @@ from returns.models import Refund, Rma
 from returns.platforms.errors import NotFound, PlatformError, RateLimited
 
 from ..models import BindingState, Connection, SyncEvent, SyncRun, WebhookEvent
-from . import inbound
+from . import event_outcomes as inbound
 from .context import SyncContext
 from .credits import create_credits, release_attempts
 from .platforms import adapter_for

@@ -1,14 +1,18 @@
-"""Build the returns-platform adapter for a connection (the connector owns the credentials)."""
+"""Build the returns-platform adapter for a connection (the connector owns the credentials).
+What a platform needs — a URL guard, a shared daily call budget — is read from its registry
+entry (`returns.platforms.registry`), never from its name."""
 
-from returns.platforms import REGISTRY, ReturnsPlatform, get_platform
+from returns.platforms import ReturnsPlatform, get_platform, registry
 
 from ..models import Connection
 from ..outbound import check_platform_url
+from .call_budget import SharedDailyCallBudget, budget_key
 
 
 def has_adapter(connection: Connection) -> bool:
-    """The generic intake platform pushes to us; it has nothing to poll or write back to."""
-    return connection.platform in REGISTRY
+    """A platform that pushes to us (the generic intake API) has nothing to poll or write to."""
+    spec = registry.find(connection.platform)
+    return spec is not None and spec.has_adapter
 
 
 def adapter_for(connection: Connection, **options) -> ReturnsPlatform | None:
@@ -18,13 +22,15 @@ def adapter_for(connection: Connection, **options) -> ReturnsPlatform | None:
     inbound webhooks send nothing and are unaffected."""
     if not has_adapter(connection):
         return None
+    spec = registry.get(connection.platform)
     platform, base_url = connection.platform, connection.platform_api_url
     options.setdefault("url_guard", lambda url: check_platform_url(platform, base_url))
-    if connection.platform == "returngo" and "budget" not in options:
-        from .call_budget import SharedDailyCallBudget, budget_key
-
+    if spec.daily_call_limit and "budget" not in options:
         options["budget"] = SharedDailyCallBudget(
-            budget_key(connection.platform, connection.platform_api_key or "")
+            budget_key(connection.platform, connection.platform_api_key or ""),
+            limit=spec.daily_call_limit,
+            write_reserve=spec.daily_write_reserve,
+            label=spec.label,
         )
     return get_platform(
         connection.platform,

@@ -22,6 +22,7 @@ from returns import lifecycle
 from returns.intake import advance
 from returns.models import Rma, RmaLine
 from returns.platforms.base import ReceiptLine
+from returns.platforms.errors import PlatformError
 
 from ..models import BindingState, SalesCredit, SyncEvent
 from . import reference
@@ -177,45 +178,12 @@ def apply_receipt(
     quarantine = _quarantine_locations(ctx, binding.warehouse_id)
     tally = tally_receipts(binding.row_map or {}, notes, quarantine)
 
-    changed = []
-    for line_id, line in lines.items():
-        released = int((binding.released_units or {}).get(str(line_id), 0))
-        received = tally.received.get(line_id, 0)
-        restocked = min(received, tally.restocked.get(line_id, 0) + released)
-        if (line.quantity_received, line.quantity_restocked) != (received, restocked):
-            changed.append(
-                f"{line.sku}: {received}/{line.quantity} received, {restocked} restocked"
-            )
-            line.quantity_received, line.quantity_restocked = received, restocked
-            if not ctx.dry_run:
-                line.save(update_fields=["quantity_received", "quantity_restocked"])
-    if changed:
-        ctx.record(
-            Kind.RECEIPT,
-            Outcome.SUCCEEDED,
-            "; ".join(changed),
-            rma=rma,
-            credit_id=binding.credit_id,
-        )
+    _record_line_quantities(ctx, binding, lines, tally)
 
     expected = sum(line.quantity for line in lines.values())
     got = sum(tally.received.get(pk, 0) for pk in lines)
     marked_received = bool(status_id and status_id == ctx.connection.received_status_id)
-    surplus = [
-        f"{tally.received[pk] - line.quantity} more × {line.sku} than returned"
-        for pk, line in lines.items()
-        if tally.received.get(pk, 0) > line.quantity
-    ]
-    problems = [f"Brightpearl received {u}" for u in tally.unexpected] + [
-        f"Brightpearl received {s}" for s in surplus
-    ]
-    if marked_received and got < expected:
-        short = [
-            f"{line.quantity - tally.received.get(pk, 0)} × {line.sku}"
-            for pk, line in lines.items()
-            if tally.received.get(pk, 0) < line.quantity
-        ]
-        problems.append(f"Credit marked received but missing {', '.join(short)}")
+    problems = receipt_problems(lines, tally, marked_received)
     if problems:
         flag_rma(ctx, rma, "; ".join(problems) + ".", binding=binding)
         return
@@ -234,6 +202,55 @@ def apply_receipt(
             advance(rma, lifecycle.PARTIALLY_RECEIVED)
     elif rma.status == lifecycle.CLOSED and not binding.received_via_goods_in:
         receive_processed_elsewhere(ctx, binding)
+
+
+def _record_line_quantities(
+    ctx: SyncContext, binding: SalesCredit, lines: dict, tally: Tally
+) -> None:
+    """Received and restocked units per RMA line (quarantine releases count as restocked)."""
+    changed = []
+    for line_id, line in lines.items():
+        released = int((binding.released_units or {}).get(str(line_id), 0))
+        received = tally.received.get(line_id, 0)
+        restocked = min(received, tally.restocked.get(line_id, 0) + released)
+        if (line.quantity_received, line.quantity_restocked) != (received, restocked):
+            changed.append(
+                f"{line.sku}: {received}/{line.quantity} received, {restocked} restocked"
+            )
+            line.quantity_received, line.quantity_restocked = received, restocked
+            if not ctx.dry_run:
+                line.save(update_fields=["quantity_received", "quantity_restocked"])
+    if changed:
+        ctx.record(
+            Kind.RECEIPT,
+            Outcome.SUCCEEDED,
+            "; ".join(changed),
+            rma=binding.rma,
+            credit_id=binding.credit_id,
+        )
+
+
+def receipt_problems(lines: dict, tally: Tally, marked_received: bool) -> list[str]:
+    """Why the return must be flagged: an unknown item, a surplus, or a shortfall once the
+    credit has the connection's "received" status. Empty when nothing is off."""
+    expected = sum(line.quantity for line in lines.values())
+    got = sum(tally.received.get(pk, 0) for pk in lines)
+    surplus = [
+        f"{tally.received[pk] - line.quantity} more × {line.sku} than returned"
+        for pk, line in lines.items()
+        if tally.received.get(pk, 0) > line.quantity
+    ]
+    problems = [f"Brightpearl received {u}" for u in tally.unexpected] + [
+        f"Brightpearl received {s}" for s in surplus
+    ]
+    if marked_received and got < expected:
+        short = [
+            f"{line.quantity - tally.received.get(pk, 0)} × {line.sku}"
+            for pk, line in lines.items()
+            if tally.received.get(pk, 0) < line.quantity
+        ]
+        problems.append(f"Credit marked received but missing {', '.join(short)}")
+    return problems
 
 
 def receipt_lines(rma: Rma) -> list[ReceiptLine]:
@@ -272,7 +289,7 @@ def process_rma(ctx: SyncContext, binding: SalesCredit) -> None:
         try:
             platform.mark_received(rma, receipt_lines(rma))
             platform.process(rma)
-        except Exception as exc:  # platform errors are typed per adapter; record, retry later
+        except PlatformError as exc:  # the platform's answer (refused, down): retry later
             SalesCredit.objects.filter(pk=binding.pk, processed_at=claimed_at).update(
                 processed_at=None
             )
@@ -322,7 +339,7 @@ def flag_rma(
             return  # another execution sent this reason
         try:
             platform.flag(rma, reason)
-        except Exception as exc:
+        except PlatformError as exc:
             if binding is not None:
                 SalesCredit.objects.filter(pk=binding.pk, platform_flag_reason=reason).update(
                     platform_flag_reason=""

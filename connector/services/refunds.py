@@ -96,39 +96,15 @@ def _find_payment(ctx: SyncContext, payment: RefundPayment, credit_id: int) -> i
 
 
 def record_refund(ctx: SyncContext, refund: Refund) -> None:
+    """One customer payment for one refund, exactly once: resolve the payment method, claim the
+    binding, search if an earlier attempt may have landed, else post."""
     binding: SalesCredit = refund.rma.sales_credit
     currency = refund.currency or binding.currency or refund.rma.currency
-    payment, _ = RefundPayment.objects.get_or_create(
-        refund=refund,
-        defaults={
-            "connection": ctx.connection,
-            "account_key": ctx.connection.brightpearl_account_key,
-            "sales_credit": binding,
-            "transaction_ref": transaction_ref_for(ctx.connection, refund),
-        },
-    )
-    try:
-        method = _payment_method(ctx, currency)
-    except PaymentMethodNotFoundError as exc:
-        # Configuration, not a passing fault: retrying every run would change nothing.
-        reason = (
-            f"{exc} Link a payment method to that bank account for {currency} in Brightpearl "
-            "(or change the connection's refund method code), then use “retry selected items”."
-        )
-        if not ctx.dry_run:
-            exactly_once.refused(payment, reason)
-        ctx.record(Kind.REFUND, Outcome.FAILED, reason, rma=refund.rma, error=exc)
+    payment = _payment_binding(ctx, refund, binding)
+    method = _method_or_refuse(ctx, refund, payment, currency)
+    if method is None:
         return
-    body = {
-        "transactionRef": payment.transaction_ref,
-        "paymentMethodCode": method,
-        "paymentType": "PAYMENT",
-        "orderId": binding.credit_id,
-        "currencyIsoCode": currency,
-        "amountPaid": str(Decimal(refund.amount).quantize(Decimal("0.01"))),
-        "paymentDate": (refund.refunded_at or timezone.now()).isoformat(),
-        "journalRef": f"Refund {refund.external_id} for RMA {refund.rma.rma_number}"[:255],
-    }
+    body = _payment_body(refund, payment, binding, method, currency)
     if ctx.dry_run:
         ctx.record(
             Kind.REFUND,
@@ -137,18 +113,8 @@ def record_refund(ctx: SyncContext, refund: Refund) -> None:
             rma=refund.rma,
         )
         return
-    claim = exactly_once.claim(RefundPayment, payment.pk, ctx.owner)
-    if claim.binding is None:
-        if claim.wait_until is not None:
-            ctx.retry_at = max(ctx.retry_at or claim.wait_until, claim.wait_until)
-            ctx.record(
-                Kind.REFUND,
-                Outcome.SKIPPED,
-                "An earlier attempt to record this refund may still be finishing in "
-                f"Brightpearl; nothing is sent again until "
-                f"{timezone.localtime(claim.wait_until):%H:%M:%S}.",
-                rma=refund.rma,
-            )
+    claim = _claim(ctx, refund, payment)
+    if claim is None:
         return
     payment = claim.binding
     RefundPayment.objects.filter(pk=payment.pk).update(payment_method_code=method)
@@ -166,6 +132,72 @@ def record_refund(ctx: SyncContext, refund: Refund) -> None:
         rma=refund.rma,
         credit_id=binding.credit_id,
     )
+
+
+def _payment_binding(ctx: SyncContext, refund: Refund, binding: SalesCredit) -> RefundPayment:
+    payment, _ = RefundPayment.objects.get_or_create(
+        refund=refund,
+        defaults={
+            "connection": ctx.connection,
+            "account_key": ctx.connection.brightpearl_account_key,
+            "sales_credit": binding,
+            "transaction_ref": transaction_ref_for(ctx.connection, refund),
+        },
+    )
+    return payment
+
+
+def _method_or_refuse(
+    ctx: SyncContext, refund: Refund, payment: RefundPayment, currency: str
+) -> str | None:
+    """The payment method code for the bank nominal code and currency; None (recorded, and
+    the binding failed) when Brightpearl has none."""
+    try:
+        return _payment_method(ctx, currency)
+    except PaymentMethodNotFoundError as exc:
+        # Configuration, not a passing fault: retrying every run would change nothing.
+        reason = (
+            f"{exc} Link a payment method to that bank account for {currency} in Brightpearl "
+            "(or change the connection's refund method code), then use “retry selected items”."
+        )
+        if not ctx.dry_run:
+            exactly_once.refused(payment, reason)
+        ctx.record(Kind.REFUND, Outcome.FAILED, reason, rma=refund.rma, error=exc)
+        return None
+
+
+def _payment_body(
+    refund: Refund, payment: RefundPayment, binding: SalesCredit, method: str, currency: str
+) -> dict:
+    return {
+        "transactionRef": payment.transaction_ref,
+        "paymentMethodCode": method,
+        "paymentType": "PAYMENT",
+        "orderId": binding.credit_id,
+        "currencyIsoCode": currency,
+        "amountPaid": str(Decimal(refund.amount).quantize(Decimal("0.01"))),
+        "paymentDate": (refund.refunded_at or timezone.now()).isoformat(),
+        "journalRef": f"Refund {refund.external_id} for RMA {refund.rma.rma_number}"[:255],
+    }
+
+
+def _claim(ctx: SyncContext, refund: Refund, payment: RefundPayment) -> exactly_once.Claim | None:
+    """The claim on the binding, or None: another execution holds it, or an earlier attempt
+    may still be finishing (recorded; the run asks for a follow-up)."""
+    claim = exactly_once.claim(RefundPayment, payment.pk, ctx.owner)
+    if claim.binding is None:
+        if claim.wait_until is not None:
+            ctx.retry_at = max(ctx.retry_at or claim.wait_until, claim.wait_until)
+            ctx.record(
+                Kind.REFUND,
+                Outcome.SKIPPED,
+                "An earlier attempt to record this refund may still be finishing in "
+                f"Brightpearl; nothing is sent again until "
+                f"{timezone.localtime(claim.wait_until):%H:%M:%S}.",
+                rma=refund.rma,
+            )
+        return None
+    return claim
 
 
 def _post_payment(

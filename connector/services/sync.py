@@ -8,7 +8,8 @@ items as SyncEvents; the run records its counts and the Brightpearl requests it 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -100,36 +101,45 @@ def request_sync(connection_id: int) -> bool:
     )
 
 
+@dataclass
+class SyncResult:
+    """What one sync did, and what should happen next — the caller enqueues it (services never
+    import tasks): `connector.tasks.after_sync`."""
+
+    run: SyncRun  # unsaved (status skipped) when another run held the lease
+    transient: bool = False  # Brightpearl was unavailable as a whole: worth retrying soon
+    follow_up_at: datetime | None = None  # ask for another run of this connection then
+    # The account's Brightpearl budget is spent: seconds until it is back (the task re-queues
+    # itself then instead of sleeping in a worker slot).
+    budget_retry_after: float | None = None
+
+
+def preview_sync(connection: Connection) -> SyncContext:
+    """A dry run: every step inside a transaction that is rolled back. Local writes (intake of
+    new returns) happen so the plan is faithful; nothing is written to Brightpearl or the
+    platform (the steps check ctx.dry_run). The context holds what to print."""
+    ctx = SyncContext(connection=connection, dry_run=True)
+    with transaction.atomic():
+        error = _run_steps(ctx)
+        transaction.set_rollback(True)
+    if error:
+        ctx.printed.append(error)
+    return ctx
+
+
 def run_sync(
-    connection: Connection,
-    *,
-    trigger: str = SyncRun.Trigger.BEAT,
-    owner: str | None = None,
-    dry_run: bool = False,
-) -> SyncRun | SyncContext:
-    """Run every step, and again while new requests arrived meanwhile. Returns the SyncRun
-    (or, for a dry run, the context to print)."""
-    ctx = SyncContext(connection=connection, dry_run=dry_run)
+    connection: Connection, *, trigger: str = SyncRun.Trigger.BEAT, owner: str | None = None
+) -> SyncResult:
+    """Run every step, and again while new requests arrived meanwhile."""
+    ctx = SyncContext(connection=connection)
     lease_owner = owner or ctx.owner
-    if dry_run:
-        # Local writes (intake of new returns) happen so the plan is faithful, then roll back;
-        # nothing is written to Brightpearl or the platform (the steps check ctx.dry_run).
-        with transaction.atomic():
-            error = _run_steps(ctx)
-            transaction.set_rollback(True)
-        if error:
-            ctx.printed.append(error)
-        return ctx
     first_request = request_sync(connection.pk)
     if not acquire_run_lease(connection.pk, lease_owner):
         # Not stored (it would be half of all rows): the request stays on the connection and
         # the run holding the lease takes another pass for it before it ends. Should that run
         # have died with its host, its lease lapses within RUN_LEASE_SECONDS: the request that
         # raised the flag asks for a run then, so the work is not left for the next schedule.
-        expires = lease_expires_at(connection.pk)
-        if first_request and expires is not None:
-            schedule_follow_up(connection.pk, expires)
-        return SyncRun(
+        skipped = SyncRun(
             connection=connection,
             trigger=trigger,
             status=SyncRun.Status.SKIPPED,
@@ -137,17 +147,9 @@ def run_sync(
             "another pass for this request.",
             finished_at=timezone.now(),
         )
-    # We hold the lease, so a run still marked "running" died with its worker: say so.
-    # (Webhook-driven runs do not take the lease and may be running alongside: only those
-    # older than a task's hard time limit, which no live run can be.)
-    hard_limit = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
-    SyncRun.objects.filter(connection=connection, status=SyncRun.Status.RUNNING).filter(
-        ~Q(trigger=SyncRun.Trigger.WEBHOOK) | Q(started_at__lt=hard_limit)
-    ).update(
-        status=SyncRun.Status.FAILED,
-        finished_at=timezone.now(),
-        message="Interrupted: its worker was lost; a later run resumed the work.",
-    )
+        expires = lease_expires_at(connection.pk) if first_request else None
+        return SyncResult(skipped, follow_up_at=expires)
+    _mark_interrupted_runs(connection)
     run = SyncRun.objects.create(connection=connection, trigger=trigger)
     ctx.run = run
     error, passes = "", 0
@@ -157,12 +159,27 @@ def run_sync(
     finally:
         release_attempts(ctx.owner)
         release_run_lease(connection.pk, lease_owner)
-    if ctx.retry_at:
-        schedule_follow_up(connection.pk, ctx.retry_at)
     _close_run(run, ctx, error, passes)
-    run.transient = ctx.transient  # not stored: tells the task whether to retry
-    run.budget_retry_after = ctx.budget_retry_after  # not stored: when the budget is back
-    return run
+    return SyncResult(
+        run,
+        transient=ctx.transient,
+        follow_up_at=ctx.retry_at,
+        budget_retry_after=ctx.budget_retry_after,
+    )
+
+
+def _mark_interrupted_runs(connection: Connection) -> None:
+    """We hold the lease, so a run still marked "running" died with its worker: say so.
+    (Webhook-driven runs do not take the lease and may be running alongside: only those
+    older than a task's hard time limit, which no live run can be.)"""
+    hard_limit = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    SyncRun.objects.filter(connection=connection, status=SyncRun.Status.RUNNING).filter(
+        ~Q(trigger=SyncRun.Trigger.WEBHOOK) | Q(started_at__lt=hard_limit)
+    ).update(
+        status=SyncRun.Status.FAILED,
+        finished_at=timezone.now(),
+        message="Interrupted: its worker was lost; a later run resumed the work.",
+    )
 
 
 def _run_passes(ctx: SyncContext, lease_owner: str) -> tuple[str, int]:
@@ -203,20 +220,6 @@ def _close_run(run: SyncRun, ctx: SyncContext, error: str, passes: int) -> None:
     run.brightpearl_requests = ctx.requests_made
     run.finished_at = timezone.now()
     run.save()
-
-
-def schedule_follow_up(connection_id: int, when) -> None:
-    """Attempts left in flight by a crashed execution: look again when their lease ends."""
-    from ..tasks import sync_connection
-
-    delay = max(1.0, (when - timezone.now()).total_seconds() + 1)
-    transaction.on_commit(
-        lambda: sync_connection.apply_async(
-            (connection_id,),
-            {"trigger": SyncRun.Trigger.BEAT, "follow_up": True},
-            countdown=delay,
-        )
-    )
 
 
 def _run_steps(ctx: SyncContext) -> str:

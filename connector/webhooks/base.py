@@ -30,6 +30,7 @@ from returns.platforms.parsing import UntrustedJsonError, load_untrusted_json
 
 from ..models import Connection, WebhookEvent
 from ..models.webhooks import stuck_after
+from ..tasks import process_inbound_event
 
 logger = logging.getLogger("connector.webhooks")
 
@@ -191,8 +192,6 @@ def dispatch(event_id: int) -> None:
     """Queue processing. If the broker refuses, the event stays `received` and is made overdue
     (housekeeping dispatches it once the broker is back, and so does a redelivery) and the
     error propagates: a 5xx, so the sender delivers again."""
-    from ..tasks import process_inbound_event
-
     try:
         process_inbound_event.delay(event_id)
     except Exception as exc:

@@ -1,13 +1,13 @@
-"""Returns-platform adapters behind one interface, and the registry that picks one.
+"""Returns-platform adapters behind one interface; `registry` lists the platforms.
 
 No Django here: adapters and sandboxes run anywhere. `get_platform("loop", api_key=...)`.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
+from . import registry
 from .base import (
     ChangeFeed,
     Destination,
@@ -16,15 +16,9 @@ from .base import (
     NeutralRma,
     ReceiptLine,
     ReturnsPlatform,
-    WebhookEvent,
+    WebhookHint,
 )
 from .errors import UnknownPlatform
-
-# kind → "module:Class"; imported lazily so one broken adapter cannot break the others.
-REGISTRY: dict[str, str] = {
-    "loop": "returns.platforms.loop.adapter:LoopPlatform",
-    "returngo": "returns.platforms.returngo.adapter:ReturnGOPlatform",
-}
 
 
 def get_platform(
@@ -37,12 +31,8 @@ def get_platform(
     **options: Any,
 ) -> ReturnsPlatform:
     """An adapter for `kind` with explicit credentials. Empty base_url = the public API."""
-    try:
-        target = REGISTRY[kind]
-    except KeyError:
-        raise UnknownPlatform(f"no returns-platform adapter for {kind!r}") from None
-    module_name, class_name = target.split(":")
-    cls = getattr(importlib.import_module(module_name), class_name)
+    # Adapters are imported on first use, so one broken adapter cannot break the others.
+    cls = registry.get(kind).adapter_class()
     return cls(
         api_key=api_key,
         shop_name=shop_name,
@@ -53,7 +43,6 @@ def get_platform(
 
 
 __all__ = [
-    "REGISTRY",
     "ChangeFeed",
     "Destination",
     "NeutralLine",
@@ -62,6 +51,7 @@ __all__ = [
     "ReceiptLine",
     "ReturnsPlatform",
     "UnknownPlatform",
-    "WebhookEvent",
+    "WebhookHint",
     "get_platform",
+    "registry",
 ]

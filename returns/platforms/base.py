@@ -104,7 +104,7 @@ class Destination:
 
 
 @dataclass(frozen=True)
-class WebhookEvent:
+class WebhookHint:
     """What a webhook says, before anyone trusts it: act only after re-fetching the return."""
 
     event_name: str
@@ -200,7 +200,7 @@ class ReturnsPlatform(abc.ABC):
     def verify_webhook(self, headers: Mapping[str, str], raw_body: bytes) -> bool: ...
 
     @abc.abstractmethod
-    def parse_webhook(self, raw_body: bytes) -> WebhookEvent: ...
+    def parse_webhook(self, raw_body: bytes) -> WebhookHint: ...
 
 
 def header(headers: Mapping[str, str], name: str) -> str | None:

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from connector.models import Connection, SyncRun
-from connector.services.sync import run_sync
+from connector.services.sync import SyncResult, preview_sync, run_sync
+from connector.tasks import after_sync
 from returns.platforms.loop.sandbox import LoopSandbox
 from returns.platforms.returngo.sandbox import ReturnGOSandbox
 from tests.brightpearl.conftest import make_sandbox_account
@@ -93,7 +94,15 @@ class World:
             **extra,
         )
 
-    def sync(self, **kwargs) -> SyncRun:
+    def sync(self, dry_run: bool = False, **kwargs) -> SyncRun:
+        self.connection.refresh_from_db()
+        if dry_run:
+            return preview_sync(self.connection)
+        result = self.sync_result(**kwargs)
+        after_sync(result)  # as the command and the task do: queue what it asked for next
+        return result.run
+
+    def sync_result(self, **kwargs) -> SyncResult:
         self.connection.refresh_from_db()
         return run_sync(self.connection, trigger=SyncRun.Trigger.COMMAND, **kwargs)
 

@@ -237,7 +237,7 @@ def test_approved_rma_enqueues_a_sync_after_commit(
     )
     with django_capture_on_commit_callbacks(execute=True):
         api.post(UPSERT, rma_body(), format="json")
-    assert queued == [(connection.pk, {"trigger": SyncRun.Trigger.WEBHOOK})]
+    assert queued == [(connection.pk, {"trigger": SyncRun.Trigger.INTAKE})]
 
     queued.clear()
     with django_capture_on_commit_callbacks(execute=True):
@@ -380,7 +380,7 @@ def test_approved_rma_gets_its_credit_within_the_request_cycle(
     assert data["status"] == "credited"
     assert data["credit_id"] == credit["id"]
     run = SyncRun.objects.get()
-    assert (run.trigger, run.status) == (SyncRun.Trigger.WEBHOOK, SyncRun.Status.SUCCEEDED)
+    assert (run.trigger, run.status) == (SyncRun.Trigger.INTAKE, SyncRun.Status.SUCCEEDED)
 
     # The portal refunds the customer: the payment follows against the credit.
     with django_capture_on_commit_callbacks(execute=True):

@@ -199,6 +199,17 @@ def test_a_request_that_finds_a_dead_runs_lease_asks_for_a_run_when_it_lapses(
     assert SyncRun.objects.count() == 0  # skipped requests are not stored as rows
 
 
+def test_the_sync_service_says_when_to_follow_up_and_queues_nothing_itself(
+    world, django_capture_on_commit_callbacks
+):
+    assert acquire_run_lease(world.connection.pk, "task-of-a-dead-host")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        first, second = world.sync_result(), world.sync_result()
+    assert not callbacks  # the service enqueues nothing: its caller does (tasks.after_sync)
+    assert first.follow_up_at is not None  # when the dead run's lease lapses
+    assert second.follow_up_at is None  # the first request already asked
+
+
 def _duplicate_by_another_integration(world, sale, loop_return, binding):
     """What Brightpearl's Shopify app would make: same order, same reference."""
     return world.bp.post(

@@ -66,3 +66,20 @@ def test_a_process_answer_lost_to_the_client_timeout_is_settled_by_the_next_run(
     rma.refresh_from_db()
     assert rma.status == "processed"
     assert world.loop.actions_for(loop_return["id"]) == ["process"]
+
+
+def test_a_bug_in_the_adapter_is_not_recorded_as_a_platform_refusal(world, monkeypatch):
+    """Only a PlatformError is the platform's answer; a bug surfaces (the run fails, the claim
+    stays for staff to check, as after a crash) instead of being retried every run under
+    "the platform refused"."""
+    rma, loop_return = credited_and_received(world)
+    from returns.platforms.loop.adapter import LoopPlatform
+
+    def broken(self, rma):
+        raise TypeError("a bug in the adapter")
+
+    monkeypatch.setattr(LoopPlatform, "process", broken)
+    with pytest.raises(TypeError):
+        receipt_step(world)
+    assert not SyncEvent.objects.filter(rma=rma, message__contains="refused to process").exists()
+    assert world.loop.actions_for(loop_return["id"]) == []

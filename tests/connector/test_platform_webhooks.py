@@ -130,7 +130,7 @@ class TestLoopWebhookSecurity(WebhookSecurityCases):
         hook_connection.refresh_from_db()
         response = post_loop(hook_connection, body, good)
         assert response.status_code == 401
-        assert "No Loop webhook signing secret" in WebhookEvent.objects.get().error
+        assert "No Loop Returns webhook signing secret" in WebhookEvent.objects.get().error
 
     def test_rotated_signing_secret_refuses_the_old_one(self, hook_connection):
         body = loop_body()

@@ -80,7 +80,7 @@ def test_sync_runs_and_events_carry_no_secret(echo, mode, platform, caplog):
     echo.style = "platform"  # both Brightpearl and the platform answer with echoes
     connection = make_connection(echo, mode, platform)
     with caplog.at_level(logging.DEBUG):
-        run = run_sync(connection, trigger=SyncRun.Trigger.COMMAND)
+        run = run_sync(connection, trigger=SyncRun.Trigger.COMMAND).run
     texts = [run.message, *SyncEvent.objects.values_list("message", flat=True)]
     assert run.status in (SyncRun.Status.FAILED, SyncRun.Status.PARTIAL), run.message
     assert any(texts), "the failures must have been recorded"

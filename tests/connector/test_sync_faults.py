@@ -209,10 +209,11 @@ def test_brightpearl_down_fails_the_run_as_transient_so_the_task_retries(world):
     world.bp.control.add_fault(
         r"^/order-service/order-search", "error", method="GET", status=500, times=20
     )
-    run = world.sync()
+    result = world.sync_result()
+    run = result.run
     assert run.status == SyncRun.Status.FAILED
     assert "Brightpearl was unavailable during credits" in run.message
-    assert run.transient is True
+    assert result.transient is True
     world.bp.control.clear_faults()
     assert world.sync().status == SyncRun.Status.SUCCEEDED
     assert len(world.credits()) == 1

@@ -372,10 +372,11 @@ def test_platform_refusal_gives_the_claim_back(world, monkeypatch):
     world.sync()
     [binding] = credits_of(world, loop_return)
     world.bp.control.receive(binding.credit_id)
+    from returns.platforms.errors import Refused
     from returns.platforms.loop.adapter import LoopPlatform
 
     def refuse(self, rma):
-        raise RuntimeError("Loop says no")
+        raise Refused("Loop says no")
 
     monkeypatch.setattr(LoopPlatform, "process", refuse)
     world.sync()

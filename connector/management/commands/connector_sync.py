@@ -5,7 +5,8 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from connector.models import SyncRun
-from connector.services.sync import run_sync
+from connector.services.sync import preview_sync, run_sync
+from connector.tasks import after_sync
 
 from .connector_check import find_connection
 
@@ -24,8 +25,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, name: str, dry_run: bool, **options):
         connection = find_connection(name)
-        result = run_sync(connection, trigger=SyncRun.Trigger.COMMAND, dry_run=dry_run)
         if dry_run:
+            result = preview_sync(connection)
             for line in result.printed:
                 self.stdout.write(line)
             self.stdout.write(
@@ -33,6 +34,9 @@ class Command(BaseCommand):
                 "nothing was written"
             )
             return
+        outcome = run_sync(connection, trigger=SyncRun.Trigger.COMMAND)
+        after_sync(outcome)
+        result = outcome.run
         for event in result.events.order_by("pk"):
             self.stdout.write(
                 f"{event.kind:9} {event.outcome:9} {event.rma_number or '-':12} "

@@ -94,6 +94,32 @@ def write_env_file(path: Path, env: dict[str, str]) -> Path:
     return path
 
 
+def child_env(port: int, bp, loop) -> dict:
+    """The environment of web, worker and beat: the sandboxes' URLs, the demo keys allowed."""
+    return {
+        **os.environ,
+        "BRIGHTPEARL_API_URL": bp.api_url_template,
+        "DEBUG": "true",
+        "PLATFORM_URL_ALLOWLIST": loop.api_url,
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "PYTHONUNBUFFERED": "1",
+        # The demo knows runserver is a development server (Django 5.2+).
+        "DJANGO_RUNSERVER_HIDE_WARNING": "true",
+    }
+
+
+def stop_children(procs: dict) -> None:
+    """SIGINT each child (a clean Celery shutdown), then kill whatever is left after 15 s."""
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+    for proc in procs.values():
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 class Command(BaseCommand):
     help = "Run the connector against the sandboxes: web, worker, beat, and a narrated story."
     requires_system_checks = []  # run below, once the ports are known to be free
@@ -147,16 +173,7 @@ class Command(BaseCommand):
         connection = self.connection(token, loop)
         returns = self.seed_returns(loop)
 
-        env = {
-            **os.environ,
-            "BRIGHTPEARL_API_URL": bp.api_url_template,
-            "DEBUG": "true",
-            "PLATFORM_URL_ALLOWLIST": loop.api_url,
-            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-            "PYTHONUNBUFFERED": "1",
-            # The demo knows runserver is a development server (Django 5.2+).
-            "DJANGO_RUNSERVER_HIDE_WARNING": "true",
-        }
+        env = child_env(port, bp, loop)
         env_file = write_env_file(settings.VAR_DIR / "demo.env", env)
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
         celery = [sys.executable, "-m", "celery", "-A", "config"]
@@ -184,14 +201,7 @@ class Command(BaseCommand):
             pass
         finally:
             self.say("Stopping…")
-            for proc in procs.values():
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGINT)
-            for proc in procs.values():
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop_children(procs)
             bp.stop()
             loop.stop()
 

@@ -17,7 +17,7 @@ from ..base import (
     NeutralRma,
     ReceiptLine,
     ReturnsPlatform,
-    WebhookEvent,
+    WebhookHint,
     external_id_of,
     header,
 )
@@ -219,7 +219,7 @@ class LoopPlatform(ReturnsPlatform):
         expected = signature(self.webhook_secret, raw_body)
         return hmac.compare_digest(expected.encode(), given.strip().encode())
 
-    def parse_webhook(self, raw_body: bytes) -> WebhookEvent:
+    def parse_webhook(self, raw_body: bytes) -> WebhookHint:
         try:
             payload = load_untrusted_json(raw_body)
         except UntrustedJsonError as exc:
@@ -230,7 +230,7 @@ class LoopPlatform(ReturnsPlatform):
         if not return_id:
             raise WebhookParseError("Loop webhook has no return id")
         event = as_text(payload.get("trigger") or payload.get("topic"))
-        return WebhookEvent(event, return_id, dedupe_key(payload, raw_body))
+        return WebhookHint(event, return_id, dedupe_key(payload, raw_body))
 
 
 def dedupe_key(payload: dict, raw_body: bytes) -> str:

@@ -1,1 +1,21 @@
-"""ReturnGO: client, adapter, sandbox."""
+"""ReturnGO: client, adapter, status map, sandbox — and its registry entry."""
+
+from ..registry import PlatformSpec
+from .client import DAILY_CALL_LIMIT, RETURNGO_API_URL, WRITE_RESERVE
+from .statuses import STATUSES
+
+PLATFORM = PlatformSpec(
+    kind="returngo",
+    label="ReturnGO",
+    statuses=STATUSES,
+    adapter="returns.platforms.returngo.adapter:ReturnGOPlatform",
+    public_api_url=RETURNGO_API_URL,
+    # ReturnGO signs nothing (UNCONFIRMED): the secret in the URL is the authentication.
+    daily_call_limit=DAILY_CALL_LIMIT,
+    daily_write_reserve=WRITE_RESERVE,
+    required_settings={
+        "platform_api_key": "This platform needs an API key.",
+        "platform_shop_name": "ReturnGO needs the shop name (x-shop-name).",
+    },
+    sandbox="returns.platforms.returngo.sandbox",
+)

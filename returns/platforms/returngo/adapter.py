@@ -21,7 +21,7 @@ from ..base import (
     NeutralRma,
     ReceiptLine,
     ReturnsPlatform,
-    WebhookEvent,
+    WebhookHint,
     external_id_of,
 )
 from ..errors import MalformedPayload, ValidationError, WebhookParseError
@@ -233,7 +233,7 @@ class ReturnGOPlatform(ReturnsPlatform):
         token in the URL in constant time before calling us."""
         return True
 
-    def parse_webhook(self, raw_body: bytes) -> WebhookEvent:
+    def parse_webhook(self, raw_body: bytes) -> WebhookHint:
         try:
             payload = load_untrusted_json(raw_body)
         except UntrustedJsonError as exc:
@@ -249,7 +249,7 @@ class ReturnGOPlatform(ReturnsPlatform):
         )
         if not stamp:
             stamp = "sha256:" + hashlib.sha256(raw_body).hexdigest()[:32]
-        return WebhookEvent(event, found, f"returngo:{found}:{event}:{stamp}")
+        return WebhookHint(event, found, f"returngo:{found}:{event}:{stamp}")
 
 
 def webhook_rma_id(payload: dict) -> str:
