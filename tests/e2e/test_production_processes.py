@@ -28,7 +28,7 @@ import pytest
 import requests
 import yaml
 
-from tests.conftest import database_url_for_subprocess, wait_until
+from tests.support.processes import database_url_for_subprocess, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
