@@ -14,6 +14,8 @@ import traceback
 import uuid
 from urllib.parse import unquote, urlencode
 
+from sandboxes.http import DropConnection, read_body, request_headers, status_line
+
 from . import accounting, control_api, integration, orders, products, warehouse
 from .common import ApiError, Request, iso, parse_query
 from .routing import Ctx, Reply, Router
@@ -25,10 +27,6 @@ from .webhooks import WebhookDispatcher
 DEFAULT_MAX_URL_LENGTH = 8192
 PUBLIC_PATH = re.compile(r"^/public-api/(?P<account>[^/]+)(?P<rest>/.*)?$")
 EXPIRED_BODY = {"response": "Authorization token expired"}
-
-
-class DropConnection(Exception):
-    """Raised after a write so the server closes the socket without answering."""
 
 
 def _strip_nulls(value):
@@ -57,7 +55,7 @@ class SandboxApp:
     # ------------------------------------------------------------------ WSGI entry
     def __call__(self, environ, start_response):
         status, headers, body = self.dispatch(environ)
-        start_response(f"{status} {_REASONS.get(status, 'Status')}", list(headers.items()))
+        start_response(status_line(status), list(headers.items()))
         return [body]
 
     def dispatch(self, environ) -> tuple[int, dict[str, str], bytes]:
@@ -68,14 +66,8 @@ class SandboxApp:
                 414, {"errors": [{"code": "CMNC-414", "message": "Request-URI Too Long"}]}
             )
         method = environ.get("REQUEST_METHOD", "GET").upper()
-        body = _read_body(environ)
-        headers = {
-            key[5:].replace("_", "-").lower(): value
-            for key, value in environ.items()
-            if key.startswith("HTTP_")
-        }
-        if environ.get("CONTENT_TYPE"):
-            headers["content-type"] = environ["CONTENT_TYPE"]
+        body = read_body(environ)
+        headers = request_headers(environ)
         host = (
             environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
         )
@@ -403,34 +395,6 @@ def _same(given: str | None, expected: str | None) -> bool:
     if not given or not expected:
         return False
     return secrets.compare_digest(given.encode(), expected.encode())
-
-
-def _read_body(environ) -> bytes:
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    return environ["wsgi.input"].read(length) if length > 0 else b""
-
-
-_REASONS = {
-    302: "Found",
-    200: "OK",
-    201: "Created",
-    204: "No Content",
-    207: "Multi-Status",
-    400: "Bad Request",
-    401: "Unauthorized",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    412: "Precondition Failed",
-    414: "Request-URI Too Long",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
 
 
 def create_app(**options) -> SandboxApp:
