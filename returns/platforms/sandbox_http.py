@@ -125,6 +125,7 @@ class SandboxServer:
         self.limiter = RateLimiter()
         self.requests_seen: list[tuple[str, str]] = []
         self._http: HttpServer | None = None
+        self.throttle_next = 0
         self.deliveries: list[dict] = []
         self._delivery_threads: list[threading.Thread] = []
 
@@ -217,7 +218,43 @@ class SandboxServer:
             return list(self.deliveries)
 
     # -- WSGI ----------------------------------------------------------------------------------
-    def route(self, request: Request) -> Response:  # pragma: no cover - abstract
+    def route(self, request: Request) -> Response:
+        """Every platform's request path: record it, answer the control API, let the platform
+        check the credentials (`admit`), spend a call (a scripted `throttle_next` 429 first,
+        then the sliding windows), then `serve` the API call."""
+        with self.lock:
+            self.requests_seen.append((request.method, request.path))
+        if request.path.startswith("/_sandbox/"):
+            return self._control(request)
+        self.admit(request)
+        with self.lock:
+            throttled = self.throttle_next > 0
+            self.throttle_next -= 1 if throttled else 0
+        if throttled or self.limiter.hit() is not None:
+            raise self.rate_limited()
+        return self.serve(request)
+
+    def _control(self, request: Request) -> Response:
+        path = request.path[len("/_sandbox") :].rstrip("/")
+        body = request.json(default={}) or {}
+        common = self.control_common(request, path, body)
+        if common is not None:
+            return common
+        return self.control(request, path, body)
+
+    # What each platform answers; subclasses implement these.
+    def admit(self, request: Request) -> None:  # pragma: no cover - abstract
+        """Raise the platform's HttpError for a wrong path or wrong credentials."""
+        raise NotImplementedError
+
+    def rate_limited(self) -> HttpError:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def serve(self, request: Request) -> Response:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def control(self, request: Request, path: str, body: dict) -> Response:  # pragma: no cover
+        """The platform's own `/_sandbox/…` calls (after the common ones)."""
         raise NotImplementedError
 
     def wsgi_app(self, environ, start_response):
