@@ -189,7 +189,7 @@ def test_compose_services_run_the_whole_story_as_separate_processes(
     processes.start(
         "brightpearl",
         ["python", "-m", "brightpearl.sandbox", "--port", str(bp_port), "--seed-demo", ACCOUNT]
-        + ["--account-token", token, "--credentials-json", str(credentials)],
+        + [f"--account-token={token}", "--credentials-json", str(credentials)],
         base_env,
     )
     processes.start(
