@@ -19,6 +19,8 @@ COPY config config
 COPY brightpearl brightpearl
 COPY returns returns
 COPY connector connector
+# The shared HTTP core of the sandboxes (test and demo servers; `manage.py demo` needs it).
+COPY sandboxes sandboxes
 
 # Static files are part of the image: hashed and compressed, served by WhiteNoise.
 RUN STATIC_MANIFEST=true SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput

@@ -5,6 +5,10 @@ import os
 import pytest
 from django.conf import settings
 
+from tests.support.brightpearl_sandbox import make_sandbox_account
+from tests.support.processes import database_url_for_subprocess
+from tests.support.webhook_receiver import WebhookReceiver
+
 IN_CI = os.environ.get("CI") == "true"
 
 
@@ -27,16 +31,6 @@ def redis_url() -> str:
 def postgres() -> None:
     engine = settings.DATABASES["default"]["ENGINE"]
     need_service("PostgreSQL", "postgresql" in engine, "set DATABASE_URL to a postgres:// URL")
-
-
-def database_url_for_subprocess() -> str:
-    """The URL of the database this test run uses (pytest-django's test_ database)."""
-    db = settings.DATABASES["default"]
-    user = db.get("USER") or "postgres"
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    host = db.get("HOST") or "127.0.0.1"
-    port = db.get("PORT") or 5432
-    return f"postgres://{user}{password}@{host}:{port}/{db['NAME']}"
 
 
 @pytest.fixture
@@ -146,19 +140,6 @@ class WorkerHandle:
                 self.proc.wait()
 
 
-def wait_until(predicate, timeout=20.0, interval=0.1):
-    """Poll `predicate` until it returns something truthy; fail with a clear message."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s")
-
-
 @pytest.fixture(scope="session")
 def sandbox():
     """The Brightpearl sandbox on a free loopback port, for the whole session."""
@@ -174,9 +155,49 @@ def sandbox():
 @pytest.fixture
 def sandbox_account(sandbox):
     """A fresh Brightpearl sandbox account with default reference data."""
-    from tests.brightpearl.conftest import make_sandbox_account
-
     return make_sandbox_account(sandbox)
+
+
+@pytest.fixture(scope="session")
+def loop_server():
+    """The Loop sandbox on a free loopback port, for the whole session (tests reset it)."""
+    from returns.platforms.loop.sandbox import LoopSandbox
+
+    server = LoopSandbox(port=0).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def returngo_server():
+    """The ReturnGO sandbox on a free loopback port, for the whole session (tests reset it)."""
+    from returns.platforms.returngo.sandbox import ReturnGOSandbox
+
+    server = ReturnGOSandbox(port=0).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def webhook_receiver():
+    """An HTTP server that records the webhooks a sandbox sends it."""
+    receiver = WebhookReceiver()
+    try:
+        yield receiver
+    finally:
+        receiver.close()
+
+
+@pytest.fixture
+def eager():
+    """Run Celery tasks in-process, errors propagated (restored afterwards); the worker tests
+    use a real worker instead."""
+    from config.celery_app import app
+
+    old = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = old
 
 
 # The platform sandboxes listen on loopback, on ports chosen at start.

@@ -14,6 +14,8 @@ import traceback
 import uuid
 from urllib.parse import unquote, urlencode
 
+from sandboxes.http import DropConnection, read_body, request_headers, status_line
+
 from . import accounting, control_api, integration, orders, products, warehouse
 from .common import ApiError, Request, iso, parse_query
 from .routing import Ctx, Reply, Router
@@ -25,10 +27,6 @@ from .webhooks import WebhookDispatcher
 DEFAULT_MAX_URL_LENGTH = 8192
 PUBLIC_PATH = re.compile(r"^/public-api/(?P<account>[^/]+)(?P<rest>/.*)?$")
 EXPIRED_BODY = {"response": "Authorization token expired"}
-
-
-class DropConnection(Exception):
-    """Raised after a write so the server closes the socket without answering."""
 
 
 def _strip_nulls(value):
@@ -57,7 +55,7 @@ class SandboxApp:
     # ------------------------------------------------------------------ WSGI entry
     def __call__(self, environ, start_response):
         status, headers, body = self.dispatch(environ)
-        start_response(f"{status} {_REASONS.get(status, 'Status')}", list(headers.items()))
+        start_response(status_line(status), list(headers.items()))
         return [body]
 
     def dispatch(self, environ) -> tuple[int, dict[str, str], bytes]:
@@ -68,14 +66,8 @@ class SandboxApp:
                 414, {"errors": [{"code": "CMNC-414", "message": "Request-URI Too Long"}]}
             )
         method = environ.get("REQUEST_METHOD", "GET").upper()
-        body = _read_body(environ)
-        headers = {
-            key[5:].replace("_", "-").lower(): value
-            for key, value in environ.items()
-            if key.startswith("HTTP_")
-        }
-        if environ.get("CONTENT_TYPE"):
-            headers["content-type"] = environ["CONTENT_TYPE"]
+        body = read_body(environ)
+        headers = request_headers(environ)
         host = (
             environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
         )
@@ -114,12 +106,35 @@ class SandboxApp:
                 base_headers,
             )
         req = Request(method, rest, parse_query(query), body, headers, ruid)
+        refusal, auth, fault, latency = self._admit(account, req, base_headers)
+        if refusal is not None:
+            return refusal
+        if latency > 0:
+            time.sleep(latency)
+        if fault is not None and fault.kind in ("error", "throttle"):
+            return self._injected_failure(account, req, auth, fault, base_headers)
+        if fault is not None and fault.kind == "delay":
+            time.sleep(fault.seconds)
+        reply, deliveries = self._handle(account, req, auth, fault)
+        self.webhooks.send(deliveries)
+        if fault is not None and fault.kind == "drop":
+            raise DropConnection()
+        if fault is not None and fault.kind == "late":
+            # Committed already: the answer arrives after the caller's timeout.
+            time.sleep(fault.seconds)
+        base_headers.update(reply.headers)
+        return self._json(reply.status, reply.body, base_headers)
+
+    def _admit(self, account: Account, req: Request, base_headers: dict[str, str]):
+        """Authenticate, spend one request of the budget and pick a fault to inject, under the
+        lock: `(refusal or None, auth, fault, latency)`; the budget headers go into
+        `base_headers`."""
         with self.state.lock:
-            auth = self._authenticate(account, headers)
+            auth = self._authenticate(account, req.headers)
             if isinstance(auth, Reply):
                 base_headers.update(self._throttle_headers(account))
                 self._log(account, req, auth.status, "none")
-                return self._json(auth.status, auth.body, base_headers)
+                return self._json(auth.status, auth.body, base_headers), auth, None, 0
             allowed, remaining, next_ms = account.throttle.take()
             base_headers["brightpearl-requests-remaining"] = str(remaining)
             base_headers["brightpearl-next-throttle-period"] = str(next_ms)
@@ -129,33 +144,34 @@ class SandboxApp:
                 )
             if not allowed:
                 self._log(account, req, 503, auth)
+                headers = base_headers
                 if not account.throttle.headers:
-                    base_headers = _without_budget_headers(base_headers)
-                return self._json(
-                    503,
-                    _errors("CMNC-503", "Too many requests: request limit reached"),
-                    base_headers,
+                    headers = _without_budget_headers(base_headers)
+                refusal = self._json(
+                    503, _errors("CMNC-503", "Too many requests: request limit reached"), headers
                 )
-            fault = self._take_fault(account, method, rest)
-            latency = account.latency
-        if latency > 0:
-            time.sleep(latency)
-        if fault is not None and fault.kind in ("error", "throttle"):
-            status = 503 if fault.kind == "throttle" else fault.status
-            with self.state.lock:
-                self._log(account, req, status, auth, fault=fault.kind)
-            headers = base_headers if fault.headers else _without_budget_headers(base_headers)
-            if fault.kind == "throttle":
-                body = _errors("CMNC-503", "Too many requests: request limit reached")
-            else:
-                body = _errors("SBX-500", "Injected sandbox fault")
-            return self._json(status, body, headers)
-        if fault is not None and fault.kind == "delay":
-            time.sleep(fault.seconds)
+                return refusal, auth, None, 0
+            return None, auth, self._take_fault(account, req.method, req.path), account.latency
+
+    def _injected_failure(self, account, req, auth, fault, base_headers):
+        """An injected 5xx or throttle answer: nothing is executed."""
+        status = 503 if fault.kind == "throttle" else fault.status
+        with self.state.lock:
+            self._log(account, req, status, auth, fault=fault.kind)
+        headers = base_headers if fault.headers else _without_budget_headers(base_headers)
+        if fault.kind == "throttle":
+            body = _errors("CMNC-503", "Too many requests: request limit reached")
+        else:
+            body = _errors("SBX-500", "Injected sandbox fault")
+        return self._json(status, body, headers)
+
+    def _handle(self, account: Account, req: Request, auth: str, fault):
+        """Run the handler under the lock and log it: `(reply, webhook deliveries to send)`.
+        A failed call changes nothing and emits nothing."""
         ctx = None
         with self.state.lock:
             try:
-                handler, params = self.public.match(method, rest)
+                handler, params = self.public.match(req.method, req.path)
                 ctx = Ctx(self.state, account, req)
                 reply = handler(ctx, **params)
                 if not isinstance(reply, Reply):
@@ -166,29 +182,21 @@ class SandboxApp:
                 else:
                     traceback.print_exc()
                     reply = Reply(500, _errors("CMNC-500", f"Sandbox internal error: {exc!r}"))
-                if ctx is not None:  # failed writes change nothing and raise nothing
+                if ctx is not None:
                     ctx.events.clear()
                     ctx.simulations.clear()
-            dropped = fault is not None and fault.kind == "drop"
             self._log(
                 account,
                 req,
                 reply.status,
                 auth,
                 fault=fault.kind if fault else None,
-                dropped=dropped,
+                dropped=fault is not None and fault.kind == "drop",
             )
             deliveries = self.webhooks.prepare(account, ctx.events) if ctx else []
             for webhook_id, event, ids, overrides in ctx.simulations if ctx else []:
                 deliveries += self.webhooks.prepare(account, [(event, ids)], webhook_id, overrides)
-        self.webhooks.send(deliveries)
-        if dropped:
-            raise DropConnection()
-        if fault is not None and fault.kind == "late":
-            # Committed already: the answer arrives after the caller's timeout.
-            time.sleep(fault.seconds)
-        base_headers.update(reply.headers)
-        return self._json(reply.status, reply.body, base_headers)
+        return reply, deliveries
 
     def _authenticate(self, account: Account, headers: dict[str, str]):
         app_ref = headers.get("brightpearl-app-ref")
@@ -403,34 +411,6 @@ def _same(given: str | None, expected: str | None) -> bool:
     if not given or not expected:
         return False
     return secrets.compare_digest(given.encode(), expected.encode())
-
-
-def _read_body(environ) -> bytes:
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    return environ["wsgi.input"].read(length) if length > 0 else b""
-
-
-_REASONS = {
-    302: "Found",
-    200: "OK",
-    201: "Created",
-    204: "No Content",
-    207: "Multi-Status",
-    400: "Bad Request",
-    401: "Unauthorized",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    412: "Precondition Failed",
-    414: "Request-URI Too Long",
-    500: "Internal Server Error",
-    502: "Bad Gateway",
-    503: "Service Unavailable",
-    504: "Gateway Timeout",
-}
 
 
 def create_app(**options) -> SandboxApp:

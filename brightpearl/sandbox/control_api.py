@@ -23,135 +23,113 @@ FAULT_KINDS = ("error", "delay", "drop", "late", "throttle")
 DUPLICATE_ANSWERS = ("id", "empty", "message")
 
 
-def build_router(app: SandboxApp) -> Router:
-    router = Router()
-    state = app.state
+# (method, path pattern, ControlApi method), matched in this order.
+ROUTES = (
+    ("POST", r"/accounts/?", "create_account"),
+    ("GET", r"/accounts/?", "list_accounts"),
+    ("DELETE", r"/(?P<code>[^/]+)/?", "delete_account"),
+    ("POST", r"/(?P<code>[^/]+)/seed/?", "seed"),
+    ("POST", r"/(?P<code>[^/]+)/seed-demo/?", "seed_demo"),
+    ("POST", r"/(?P<code>[^/]+)/credits/(?P<credit_id>\d+)/receive/?", "receive"),
+    ("POST", r"/(?P<code>[^/]+)/quarantine-release/?", "quarantine_release"),
+    ("PUT", r"/(?P<code>[^/]+)/orders/(?P<order_id>\d+)/status/?", "set_status"),
+    ("GET", r"/(?P<code>[^/]+)/state/?", "get_state"),
+    ("GET", r"/(?P<code>[^/]+)/requests/?", "get_requests"),
+    ("DELETE", r"/(?P<code>[^/]+)/requests/?", "clear_requests"),
+    ("GET", r"/(?P<code>[^/]+)/webhook-deliveries/?", "get_deliveries"),
+    ("POST", r"/(?P<code>[^/]+)/webhooks/wait/?", "wait_webhooks"),
+    ("POST", r"/(?P<code>[^/]+)/faults/?", "add_fault"),
+    ("GET", r"/(?P<code>[^/]+)/faults/?", "list_faults"),
+    ("DELETE", r"/(?P<code>[^/]+)/faults/?", "clear_faults"),
+    ("PUT", r"/(?P<code>[^/]+)/throttle/?", "set_throttle"),
+    ("PUT", r"/(?P<code>[^/]+)/duplicates/?", "set_duplicates"),
+    ("PUT", r"/(?P<code>[^/]+)/webhook-chaos/?", "set_webhook_chaos"),
+    ("GET", r"/(?P<code>[^/]+)/stats/?", "get_stats"),
+    ("PUT", r"/(?P<code>[^/]+)/latency/?", "set_latency"),
+    ("POST", r"/(?P<code>[^/]+)/oauth/expire/?", "expire_oauth"),
+    ("GET", r"/(?P<code>[^/]+)/oauth/?", "get_oauth"),
+)
 
-    def account_of(code: str) -> Account:
-        account = state.get(code)
+
+def build_router(app: SandboxApp) -> Router:
+    """The control API's routes, each answered by a method of one `ControlApi`."""
+    api = ControlApi(app)
+    router = Router()
+    for method, pattern, name in ROUTES:
+        router.add(method, pattern, getattr(api, name))
+    return router
+
+
+class ControlApi:
+    """One handler per control call; each returns `(status, JSON body)`."""
+
+    def __init__(self, app: SandboxApp) -> None:
+        self.app = app
+        self.state = app.state
+
+    def account_of(self, code: str) -> Account:
+        account = self.state.get(code)
         if account is None:
             raise ApiError(404, "SBX-404", f"No sandbox account {code}")
         return account
 
+    @staticmethod
     def body_of(req: Request) -> dict:
         body = req.json(required=False) or {}
         if not isinstance(body, dict):
             raise ApiError(400, "SBX-001", "The body must be a JSON object")
         return body
 
-    def run_acting(account: Account, req: Request, action):
+    def run_acting(self, account: Account, req: Request, action):
         """Run an action as Brightpearl staff would: under the lock, then fire webhooks."""
-        with state.lock:
-            ctx = Ctx(state, account, req)
+        with self.state.lock:
+            ctx = Ctx(self.state, account, req)
             result = action(ctx)
-            deliveries = app.webhooks.prepare(account, ctx.events)
-        app.webhooks.send(deliveries)
+            deliveries = self.app.webhooks.prepare(account, ctx.events)
+        self.app.webhooks.send(deliveries)
         return result
 
-    @router.route("POST", r"/accounts/?")
-    def create_account(req: Request):
-        account = state.create_account(body_of(req))
+    def create_account(self, req: Request):
+        account = self.state.create_account(self.body_of(req))
         return 201, {
             "account": account.code,
             "appRef": account.app_ref,
             "installedIntegrationInstanceId": account.installed_integration_instance_id,
         }
 
-    @router.route("GET", r"/accounts/?")
-    def list_accounts(req: Request):
-        with state.lock:
-            return 200, {"accounts": sorted(state.accounts)}
+    def list_accounts(self, req: Request):
+        with self.state.lock:
+            return 200, {"accounts": sorted(self.state.accounts)}
 
-    @router.route("DELETE", r"/(?P<code>[^/]+)/?")
-    def delete_account(req: Request, code: str):
-        with state.lock:
-            if state.accounts.pop(code, None) is None:
+    def delete_account(self, req: Request, code: str):
+        with self.state.lock:
+            if self.state.accounts.pop(code, None) is None:
                 raise ApiError(404, "SBX-404", f"No sandbox account {code}")
         return 200, {}
 
-    @router.route("POST", r"/(?P<code>[^/]+)/seed/?")
-    def seed(req: Request, code: str):
-        account = account_of(code)
-        body = body_of(req)
-        with state.lock:
+    def seed(self, req: Request, code: str):
+        account = self.account_of(code)
+        body = self.body_of(req)
+        with self.state.lock:
             return 200, seed_account(account, body)
 
-    @router.route("POST", r"/(?P<code>[^/]+)/seed-demo/?")
-    def seed_demo(req: Request, code: str):
-        account = account_of(code)
-        with state.lock:
+    def seed_demo(self, req: Request, code: str):
+        account = self.account_of(code)
+        with self.state.lock:
             return 200, seed_account(account, DEMO_DATA)
 
-    @router.route("POST", r"/(?P<code>[^/]+)/credits/(?P<credit_id>\d+)/receive/?")
-    def receive(req: Request, code: str, credit_id: str):
-        account = account_of(code)
-        body = body_of(req)
+    def receive(self, req: Request, code: str, credit_id: str):
+        """Act as the warehouse: a goods-in note for the credit's rows (all still due, or the
+        `rows` given), into stock or quarantine."""
+        account = self.account_of(code)
+        body = self.body_of(req)
+        return 200, self.run_acting(
+            account, req, lambda ctx: receive_credit(ctx, int(credit_id), body)
+        )
 
-        def action(ctx: Ctx):
-            order = account.orders.get(int(credit_id))
-            if order is None or order["orderTypeCode"] != "SC":
-                raise ApiError(404, "SBX-404", f"No sales credit {credit_id}")
-            warehouse_id = int(
-                body.get("warehouseId")
-                or order["warehouseId"]
-                or account.configuration["defaultWarehouseId"]
-            )
-            if warehouse_id not in account.warehouses:
-                raise ApiError(400, "SBX-010", f"No warehouse {warehouse_id}")
-            location = (
-                account.warehouse_quarantine_location(warehouse_id)
-                if body.get("quarantine")
-                else account.warehouse_default_location(warehouse_id)
-            )
-            received = received_by_row(account, order["id"])
-            rows = {row["id"]: row for row in order["rows"]}
-            wanted = body.get("rows")
-            if wanted is None:
-                wanted = [
-                    {
-                        "rowId": row["id"],
-                        "quantity": Decimal(row["quantity"]) - received.get(row["id"], 0),
-                    }
-                    for row in order["rows"]
-                    if row["productId"] and account.products[row["productId"]]["stockTracked"]
-                ]
-                wanted = [w for w in wanted if w["quantity"] > 0]
-            moves = []
-            for item in wanted:
-                row = rows.get(positive_int(item.get("rowId"), "rowId", "SBX-011"))
-                if row is None or not row["productId"]:
-                    raise ApiError(
-                        400,
-                        "SBX-011",
-                        f"Row {item.get('rowId')} is not a product row of credit {credit_id}",
-                    )
-                quantity = decimal_or_none(item.get("quantity", row["quantity"]))
-                moves.append(
-                    {
-                        "productId": row["productId"],
-                        "purchaseOrderRowId": row["id"],
-                        "quantity": int(quantity) if quantity is not None else None,
-                        "destinationLocationId": location,
-                    }
-                )
-            if not moves:
-                raise ApiError(400, "SBX-012", f"Nothing left to receive on credit {credit_id}")
-            note = create_goods_in_note(
-                ctx,
-                order,
-                warehouse_id,
-                moves,
-                body.get("userBatchReference"),
-                body.get("receivedOn"),
-            )
-            return render_note(account, note)
-
-        return 200, run_acting(account, req, action)
-
-    @router.route("POST", r"/(?P<code>[^/]+)/quarantine-release/?")
-    def quarantine_release(req: Request, code: str):
-        account = account_of(code)
-        body = body_of(req)
+    def quarantine_release(self, req: Request, code: str):
+        account = self.account_of(code)
+        body = self.body_of(req)
 
         def action(ctx: Ctx):
             to_location = body.get("toLocationId")
@@ -163,12 +141,11 @@ def build_router(app: SandboxApp) -> Router:
                 positive_int(to_location, "toLocationId", "SBX-010") if to_location else None,
             )
 
-        return 200, run_acting(account, req, action)
+        return 200, self.run_acting(account, req, action)
 
-    @router.route("PUT", r"/(?P<code>[^/]+)/orders/(?P<order_id>\d+)/status/?")
-    def set_status(req: Request, code: str, order_id: str):
-        account = account_of(code)
-        body = body_of(req)
+    def set_status(self, req: Request, code: str, order_id: str):
+        account = self.account_of(code)
+        body = self.body_of(req)
 
         def action(ctx: Ctx):
             order = account.orders.get(int(order_id))
@@ -178,43 +155,37 @@ def build_router(app: SandboxApp) -> Router:
             change_status(ctx, order, status_id, body.get("note"))
             return {"orderId": order["id"], "statusId": order["statusId"]}
 
-        return 200, run_acting(account, req, action)
+        return 200, self.run_acting(account, req, action)
 
-    @router.route("GET", r"/(?P<code>[^/]+)/state/?")
-    def get_state(req: Request, code: str):
-        account = account_of(code)
-        with state.lock:
+    def get_state(self, req: Request, code: str):
+        account = self.account_of(code)
+        with self.state.lock:
             return 200, dump_account(account)
 
-    @router.route("GET", r"/(?P<code>[^/]+)/requests/?")
-    def get_requests(req: Request, code: str):
-        account = account_of(code)
-        with state.lock:
+    def get_requests(self, req: Request, code: str):
+        account = self.account_of(code)
+        with self.state.lock:
             return 200, {"requests": list(account.requests)}
 
-    @router.route("DELETE", r"/(?P<code>[^/]+)/requests/?")
-    def clear_requests(req: Request, code: str):
-        account = account_of(code)
-        with state.lock:
+    def clear_requests(self, req: Request, code: str):
+        account = self.account_of(code)
+        with self.state.lock:
             account.requests.clear()
         return 200, {}
 
-    @router.route("GET", r"/(?P<code>[^/]+)/webhook-deliveries/?")
-    def get_deliveries(req: Request, code: str):
-        account = account_of(code)
-        with state.lock:
+    def get_deliveries(self, req: Request, code: str):
+        account = self.account_of(code)
+        with self.state.lock:
             return 200, {"deliveries": list(account.webhook_deliveries)}
 
-    @router.route("POST", r"/(?P<code>[^/]+)/webhooks/wait/?")
-    def wait_webhooks(req: Request, code: str):
-        account_of(code)
-        timeout = float(body_of(req).get("timeout", 10))
-        return 200, {"idle": app.webhooks.wait_idle(timeout)}
+    def wait_webhooks(self, req: Request, code: str):
+        self.account_of(code)
+        timeout = float(self.body_of(req).get("timeout", 10))
+        return 200, {"idle": self.app.webhooks.wait_idle(timeout)}
 
-    @router.route("POST", r"/(?P<code>[^/]+)/faults/?")
-    def add_fault(req: Request, code: str):
-        account = account_of(code)
-        body = body_of(req)
+    def add_fault(self, req: Request, code: str):
+        account = self.account_of(code)
+        body = self.body_of(req)
         kind = body.get("kind", "error")
         if kind not in FAULT_KINDS:
             raise ApiError(400, "SBX-020", f"kind must be one of {', '.join(FAULT_KINDS)}")
@@ -230,7 +201,7 @@ def build_router(app: SandboxApp) -> Router:
             re.compile(body["path"])
         except re.error as exc:
             raise ApiError(400, "SBX-021", f"path is not a valid regex: {exc}") from exc
-        with state.lock:
+        with self.state.lock:
             fault = Fault(
                 method=body.get("method"),
                 path=body["path"],
@@ -246,24 +217,21 @@ def build_router(app: SandboxApp) -> Router:
             account.faults.append(fault)
         return 201, fault.as_dict()
 
-    @router.route("GET", r"/(?P<code>[^/]+)/faults/?")
-    def list_faults(req: Request, code: str):
-        account = account_of(code)
-        with state.lock:
+    def list_faults(self, req: Request, code: str):
+        account = self.account_of(code)
+        with self.state.lock:
             return 200, {"faults": [f.as_dict() for f in account.faults]}
 
-    @router.route("DELETE", r"/(?P<code>[^/]+)/faults/?")
-    def clear_faults(req: Request, code: str):
-        account = account_of(code)
-        with state.lock:
+    def clear_faults(self, req: Request, code: str):
+        account = self.account_of(code)
+        with self.state.lock:
             account.faults.clear()
         return 200, {}
 
-    @router.route("PUT", r"/(?P<code>[^/]+)/throttle/?")
-    def set_throttle(req: Request, code: str):
-        account = account_of(code)
-        body = body_of(req)
-        with state.lock:
+    def set_throttle(self, req: Request, code: str):
+        account = self.account_of(code)
+        body = self.body_of(req)
+        with self.state.lock:
             throttle = account.throttle
             throttle.budget = int(body.get("budget", throttle.budget))
             throttle.window = float(body.get("windowSeconds", throttle.window))
@@ -276,60 +244,52 @@ def build_router(app: SandboxApp) -> Router:
                 "headers": throttle.headers,
             }
 
-    @router.route("PUT", r"/(?P<code>[^/]+)/duplicates/?")
-    def set_duplicates(req: Request, code: str):
-        account = account_of(code)
-        shape = body_of(req).get("creditAnswer", "id")
+    def set_duplicates(self, req: Request, code: str):
+        account = self.account_of(code)
+        shape = self.body_of(req).get("creditAnswer", "id")
         if shape not in DUPLICATE_ANSWERS:
             raise ApiError(400, "SBX-024", f"creditAnswer must be one of {DUPLICATE_ANSWERS}")
-        with state.lock:
+        with self.state.lock:
             account.duplicate_credit_answer = shape
         return 200, {"creditAnswer": shape}
 
-    @router.route("PUT", r"/(?P<code>[^/]+)/webhook-chaos/?")
-    def set_webhook_chaos(req: Request, code: str):
-        account = account_of(code)
-        body = body_of(req)
+    def set_webhook_chaos(self, req: Request, code: str):
+        account = self.account_of(code)
+        body = self.body_of(req)
         copies, max_delay = int(body.get("copies", 1)), float(body.get("maxDelay", 0.0))
         if not 1 <= copies <= 10 or not 0.0 <= max_delay <= 60.0:
             raise ApiError(400, "SBX-023", "copies must be 1–10 and maxDelay 0–60 seconds")
-        with state.lock:
+        with self.state.lock:
             account.webhook_copies, account.webhook_max_delay = copies, max_delay
             account.webhook_rng.seed(body.get("seed"))
         return 200, {"copies": copies, "maxDelay": max_delay}
 
-    @router.route("GET", r"/(?P<code>[^/]+)/stats/?")
-    def get_stats(req: Request, code: str):
-        account = account_of(code)
-        with state.lock:
+    def get_stats(self, req: Request, code: str):
+        account = self.account_of(code)
+        with self.state.lock:
             return 200, {"stats": dict(account.stats)}
 
-    @router.route("PUT", r"/(?P<code>[^/]+)/latency/?")
-    def set_latency(req: Request, code: str):
-        account = account_of(code)
-        seconds = float(body_of(req).get("seconds", 0))
+    def set_latency(self, req: Request, code: str):
+        account = self.account_of(code)
+        seconds = float(self.body_of(req).get("seconds", 0))
         if seconds < 0:
             raise ApiError(400, "SBX-022", "seconds must not be negative")
-        with state.lock:
+        with self.state.lock:
             account.latency = seconds
         return 200, {"seconds": seconds}
 
-    @router.route("POST", r"/(?P<code>[^/]+)/oauth/expire/?")
-    def expire_oauth(req: Request, code: str):
-        account = account_of(code)
-        with state.lock:
+    def expire_oauth(self, req: Request, code: str):
+        account = self.account_of(code)
+        with self.state.lock:
             if account.oauth is None:
                 raise ApiError(400, "SBX-030", "The account has no OAuth configuration")
             account.oauth.expires_at = time.time() - 1
             return 200, account.oauth.as_dict()
 
-    @router.route("GET", r"/(?P<code>[^/]+)/oauth/?")
-    def get_oauth(req: Request, code: str):
-        account = account_of(code)
-        with state.lock:
+    def get_oauth(self, req: Request, code: str):
+        account = self.account_of(code)
+        with self.state.lock:
             return 200, account.oauth.as_dict() if account.oauth else {}
-
-    return router
 
 
 # ------------------------------------------------------------------------------ seeding
@@ -473,3 +433,64 @@ def dump_account(account: Account) -> dict:
         "oauth": account.oauth.as_dict() if account.oauth else None,
         "requestCount": len(account.requests),
     }
+
+
+# ------------------------------------------------------------------------------ acting as staff
+def receive_credit(ctx: Ctx, credit_id: int, body: dict) -> dict:
+    """Book a goods-in note against a sales credit (the `receive` control call)."""
+    account = ctx.account
+    order = account.orders.get(credit_id)
+    if order is None or order["orderTypeCode"] != "SC":
+        raise ApiError(404, "SBX-404", f"No sales credit {credit_id}")
+    warehouse_id = int(
+        body.get("warehouseId")
+        or order["warehouseId"]
+        or account.configuration["defaultWarehouseId"]
+    )
+    if warehouse_id not in account.warehouses:
+        raise ApiError(400, "SBX-010", f"No warehouse {warehouse_id}")
+    location = (
+        account.warehouse_quarantine_location(warehouse_id)
+        if body.get("quarantine")
+        else account.warehouse_default_location(warehouse_id)
+    )
+    moves = _receipt_moves(account, order, body.get("rows"), location)
+    if not moves:
+        raise ApiError(400, "SBX-012", f"Nothing left to receive on credit {credit_id}")
+    note = create_goods_in_note(
+        ctx, order, warehouse_id, moves, body.get("userBatchReference"), body.get("receivedOn")
+    )
+    return render_note(account, note)
+
+
+def _receipt_moves(account: Account, order: dict, wanted: list | None, location: int) -> list:
+    """Goods-in movements for the rows asked for; without `rows`, every stock-tracked product
+    row's quantity not yet received."""
+    received = received_by_row(account, order["id"])
+    rows = {row["id"]: row for row in order["rows"]}
+    if wanted is None:
+        wanted = [
+            {"rowId": row["id"], "quantity": Decimal(row["quantity"]) - received.get(row["id"], 0)}
+            for row in order["rows"]
+            if row["productId"] and account.products[row["productId"]]["stockTracked"]
+        ]
+        wanted = [w for w in wanted if w["quantity"] > 0]
+    moves = []
+    for item in wanted:
+        row = rows.get(positive_int(item.get("rowId"), "rowId", "SBX-011"))
+        if row is None or not row["productId"]:
+            raise ApiError(
+                400,
+                "SBX-011",
+                f"Row {item.get('rowId')} is not a product row of credit {order['id']}",
+            )
+        quantity = decimal_or_none(item.get("quantity", row["quantity"]))
+        moves.append(
+            {
+                "productId": row["productId"],
+                "purchaseOrderRowId": row["id"],
+                "quantity": int(quantity) if quantity is not None else None,
+                "destinationLocationId": location,
+            }
+        )
+    return moves

@@ -1,5 +1,6 @@
-"""What both returns-platform sandboxes share: a threaded stdlib WSGI server in a background
-thread, request parsing, a sliding-window rate limiter, and a webhook sender.
+"""What both returns-platform sandboxes share on top of the sandboxes' one HTTP core
+(`sandboxes.http`: the threaded server, request headers and body, JSON answers): request
+parsing, a sliding-window rate limiter, the common control API, and a webhook sender.
 
 Framework-free on purpose (no Django): the sandboxes run in tests, the demo and benchmarks.
 """
@@ -15,26 +16,12 @@ import urllib.request
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from socketserver import ThreadingMixIn
 from typing import Any
 from urllib.parse import parse_qs
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from sandboxes.http import HttpServer, json_payload, read_body, request_headers, status_line
 
 logger = logging.getLogger(__name__)
-
-REASONS = {
-    200: "OK",
-    201: "Created",
-    204: "No Content",
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    422: "Unprocessable Entity",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-}
 
 
 class HttpError(Exception):
@@ -104,16 +91,6 @@ class RateLimiter:
             return None
 
 
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - stdlib signature
-        logger.debug("sandbox: " + format, *args)
-
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -147,53 +124,37 @@ class SandboxServer:
         self.lock = threading.RLock()
         self.limiter = RateLimiter()
         self.requests_seen: list[tuple[str, str]] = []
-        self._server: WSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http: HttpServer | None = None
+        self.throttle_next = 0
         self.deliveries: list[dict] = []
         self._delivery_threads: list[threading.Thread] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
     @property
     def url(self) -> str:
-        if not self._server:
+        if not self._http:
             raise RuntimeError("sandbox not started")
-        return f"http://{self.host}:{self._server.server_port}"
+        return self._http.url
+
+    def _bind(self) -> HttpServer:
+        self._http = HttpServer(self.wsgi_app, self.host, self.port, name=type(self).__name__)
+        return self._http
 
     def start(self) -> SandboxServer:
-        self._server = make_server(
-            self.host,
-            self.port,
-            self.wsgi_app,
-            server_class=_ThreadingServer,
-            handler_class=_QuietHandler,
-        )
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name=type(self).__name__, daemon=True
-        )
-        self._thread.start()
+        self._bind().start()
         return self
 
     def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        if self._http:
+            self._http.stop()
+            self._http = None
 
     def serve_forever(self, on_ready=None) -> None:
         """Foreground mode for `python -m …sandbox`; `on_ready(url)` once the port is bound."""
-        self._server = make_server(
-            self.host,
-            self.port,
-            self.wsgi_app,
-            server_class=_ThreadingServer,
-            handler_class=_QuietHandler,
-        )
+        server = self._bind()
         if on_ready:
             on_ready(self.url)
-        try:
-            self._server.serve_forever()
-        except KeyboardInterrupt:
-            pass
+        server.serve_forever()
 
     def __enter__(self):
         return self.start()
@@ -257,25 +218,52 @@ class SandboxServer:
             return list(self.deliveries)
 
     # -- WSGI ----------------------------------------------------------------------------------
-    def route(self, request: Request) -> Response:  # pragma: no cover - abstract
+    def route(self, request: Request) -> Response:
+        """Every platform's request path: record it, answer the control API, let the platform
+        check the credentials (`admit`), spend a call (a scripted `throttle_next` 429 first,
+        then the sliding windows), then `serve` the API call."""
+        with self.lock:
+            self.requests_seen.append((request.method, request.path))
+        if request.path.startswith("/_sandbox/"):
+            return self._control(request)
+        self.admit(request)
+        with self.lock:
+            throttled = self.throttle_next > 0
+            self.throttle_next -= 1 if throttled else 0
+        if throttled or self.limiter.hit() is not None:
+            raise self.rate_limited()
+        return self.serve(request)
+
+    def _control(self, request: Request) -> Response:
+        path = request.path[len("/_sandbox") :].rstrip("/")
+        body = request.json(default={}) or {}
+        common = self.control_common(request, path, body)
+        if common is not None:
+            return common
+        return self.control(request, path, body)
+
+    # What each platform answers; subclasses implement these.
+    def admit(self, request: Request) -> None:  # pragma: no cover - abstract
+        """Raise the platform's HttpError for a wrong path or wrong credentials."""
+        raise NotImplementedError
+
+    def rate_limited(self) -> HttpError:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def serve(self, request: Request) -> Response:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def control(self, request: Request, path: str, body: dict) -> Response:  # pragma: no cover
+        """The platform's own `/_sandbox/…` calls (after the common ones)."""
         raise NotImplementedError
 
     def wsgi_app(self, environ, start_response):
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
-        headers = {
-            key[5:].replace("_", "-").lower(): value
-            for key, value in environ.items()
-            if key.startswith("HTTP_")
-        }
-        if environ.get("CONTENT_TYPE"):
-            headers["content-type"] = environ["CONTENT_TYPE"]
         request = Request(
             method=environ["REQUEST_METHOD"].upper(),
             path=environ.get("PATH_INFO", "/") or "/",
             query=parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True),
-            headers=headers,
-            body=body,
+            headers=request_headers(environ),
+            body=read_body(environ),
         )
         try:
             response = self.route(request)
@@ -284,16 +272,10 @@ class SandboxServer:
         except Exception as exc:  # a sandbox bug must still answer
             logger.exception("sandbox error")
             response = Response(500, {"error": f"sandbox error: {exc}"})
-        if response.body is None:
-            payload = b""
-        elif isinstance(response.body, bytes):
-            payload = response.body
-        else:
-            payload = json.dumps(response.body).encode()
+        payload = json_payload(response.body)
         out_headers = [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
         out_headers += list(response.headers.items())
-        status = f"{response.status} {REASONS.get(response.status, 'Status')}"
-        start_response(status, out_headers)
+        start_response(status_line(response.status), out_headers)
         return [payload]
 
 

@@ -14,7 +14,7 @@ from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
 
-from connector.admin_permissions import custom_urls, declared_url_permissions
+from connector.admin.permissions import custom_urls, declared_url_permissions
 from connector.roles import ADMINISTRATORS, CONFIGURABLE_MODELS, OPERATORS, VIEWABLE_APPS, VIEWERS
 
 ROLES = ("none", "view", "operate", "configure")

@@ -14,17 +14,9 @@ from connector.models import Connection, SyncRun
 from connector.services.sync import SyncResult, preview_sync, run_sync
 from connector.tasks import after_sync
 from returns.platforms.loop.sandbox import LoopSandbox
-from returns.platforms.returngo.sandbox import ReturnGOSandbox
-from tests.brightpearl.conftest import make_sandbox_account
+from tests.support.brightpearl_sandbox import make_sandbox_account
 
 _orders = itertools.count(1001)
-
-
-@pytest.fixture(scope="session")
-def loop_server():
-    server = LoopSandbox(port=0).start()
-    yield server
-    server.stop()
 
 
 @dataclass
@@ -38,7 +30,7 @@ class Sale:
 
 @dataclass
 class World:
-    bp: object  # tests.brightpearl.conftest.SandboxAccount
+    bp: object  # tests.support.brightpearl_sandbox.SandboxAccount
     loop: LoopSandbox
     connection: Connection
     contact_id: int = 0
@@ -159,13 +151,6 @@ def world(db, sandbox, loop_server, settings, django_capture_on_commit_callbacks
         refund_method_code="1200",
         customer_ref_prefix="RMA-",
     )
-
-
-@pytest.fixture(scope="session")
-def returngo_server():
-    server = ReturnGOSandbox(port=0).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -61,7 +61,7 @@ def test_every_custom_admin_url_declares_its_permission(model, ma):
         declared = declared_url_permissions(pattern)
         assert declared is not None, (
             f"{model._meta.label}: custom admin URL {pattern.name!r} declares no permission; "
-            "wrap its view with connector.admin_permissions.requires(...)"
+            "wrap its view with connector.admin.permissions.requires(...)"
         )
         for permission in declared:
             granted("view", permission, model)
@@ -188,7 +188,7 @@ def test_a_custom_admin_view_declares_and_enforces_its_permission(users):
     from django.urls import path
 
     from connector.admin import ConnectionAdmin
-    from connector.admin_permissions import requires
+    from connector.admin.permissions import requires
     from connector.models import Connection
 
     class WithCustomView(ConnectionAdmin):

@@ -9,7 +9,7 @@ import pytest
 
 from connector.models import BindingState, SalesCredit, SyncRun
 from connector.tasks import sync_connection
-from tests.conftest import wait_until
+from tests.support.processes import wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -19,20 +19,10 @@ from connector.models.webhooks import max_attempts
 from connector.services import brightpearl_events, inbound
 from connector.tasks import redispatch_inbound_events
 from returns.platforms.loop.adapter import signature
-from tests.conftest import wait_until
 from tests.connector.factories import ConnectionFactory
+from tests.support.processes import wait_until
 
 LOOP_SECRET = "loop-signing-secret-for-pipeline-tests"
-
-
-@pytest.fixture
-def eager():
-    from config.celery_app import app
-
-    old = app.conf.task_always_eager, app.conf.task_eager_propagates
-    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
-    yield
-    app.conf.task_always_eager, app.conf.task_eager_propagates = old
 
 
 def bp_body(connection, ids="5", raised_on="2026-12-01T09:00:00.000Z") -> bytes:

@@ -9,7 +9,6 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from config.celery_app import app as celery_app
 from connector.intake_api.authentication import issue_intake_token
 from connector.models import BindingState, Connection, SalesCredit, SyncRun
 from returns.models import Refund, Rma, RmaLine
@@ -29,13 +28,13 @@ def refunds(external_id: str) -> str:
 
 
 @pytest.fixture
-def connection():
+def intake_connection():
     return ConnectionFactory(platform="generic", platform_api_key="")
 
 
 @pytest.fixture
-def token(connection):
-    return issue_intake_token(connection)
+def token(intake_connection):
+    return issue_intake_token(intake_connection)
 
 
 @pytest.fixture
@@ -66,7 +65,7 @@ def rma_body(external_id="R-1001", **overrides) -> dict:
 
 
 # --- authentication -------------------------------------------------------------------------
-def test_missing_token_is_401_with_the_scheme(connection):
+def test_missing_token_is_401_with_the_scheme(intake_connection):
     response = APIClient().post(UPSERT, rma_body(), format="json")
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == "Token"
@@ -83,15 +82,17 @@ def test_wrong_or_malformed_token_is_401(token, header):
     assert response.status_code == 401
 
 
-def test_only_the_hash_of_the_token_is_stored(connection, token):
-    connection.refresh_from_db()
-    assert connection.intake_token_hash == hashlib.sha256(token.encode()).hexdigest()
-    stored = json.dumps(list(Connection.objects.filter(pk=connection.pk).values()), default=str)
+def test_only_the_hash_of_the_token_is_stored(intake_connection, token):
+    intake_connection.refresh_from_db()
+    assert intake_connection.intake_token_hash == hashlib.sha256(token.encode()).hexdigest()
+    stored = json.dumps(
+        list(Connection.objects.filter(pk=intake_connection.pk).values()), default=str
+    )
     assert token not in stored
 
 
-def test_a_new_token_replaces_the_old_one(connection, token):
-    newer = issue_intake_token(connection)
+def test_a_new_token_replaces_the_old_one(intake_connection, token):
+    newer = issue_intake_token(intake_connection)
     old_client, new_client = APIClient(), APIClient()
     old_client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     new_client.credentials(HTTP_AUTHORIZATION=f"Token {newer}")
@@ -99,8 +100,8 @@ def test_a_new_token_replaces_the_old_one(connection, token):
     assert new_client.get(detail("x")).status_code == 404
 
 
-def test_disabled_connection_is_403(connection, api):
-    Connection.objects.filter(pk=connection.pk).update(enabled=False)
+def test_disabled_connection_is_403(intake_connection, api):
+    Connection.objects.filter(pk=intake_connection.pk).update(enabled=False)
     response = api.post(UPSERT, rma_body(), format="json")
     assert response.status_code == 403
     assert response.json()["detail"] == "The connection is disabled."
@@ -129,7 +130,7 @@ def test_works_with_login_required_middleware_and_no_csrf(api, token):
 
 
 # --- upsert -----------------------------------------------------------------------------------
-def test_upsert_creates_then_updates_the_same_rma(api, connection):
+def test_upsert_creates_then_updates_the_same_rma(api, intake_connection):
     first = api.post(UPSERT, rma_body(), format="json")
     assert first.status_code == 201, first.json()
     data = first.json()
@@ -147,7 +148,7 @@ def test_upsert_creates_then_updates_the_same_rma(api, connection):
     assert sorted(RmaLine.objects.values_list("pk", flat=True)) == line_ids
     assert second.json()["lines"] == data["lines"]
     rma = Rma.objects.get()
-    assert (rma.connection, rma.platform) == (connection, "generic")
+    assert (rma.connection, rma.platform) == (intake_connection, "generic")
 
 
 def test_an_older_update_is_ignored(api):
@@ -229,7 +230,7 @@ def test_non_object_or_broken_json_is_400(api, raw):
 
 
 def test_approved_rma_enqueues_a_sync_after_commit(
-    api, connection, monkeypatch, django_capture_on_commit_callbacks
+    api, intake_connection, monkeypatch, django_capture_on_commit_callbacks
 ):
     queued = []
     monkeypatch.setattr(
@@ -237,7 +238,7 @@ def test_approved_rma_enqueues_a_sync_after_commit(
     )
     with django_capture_on_commit_callbacks(execute=True):
         api.post(UPSERT, rma_body(), format="json")
-    assert queued == [(connection.pk, {"trigger": SyncRun.Trigger.INTAKE})]
+    assert queued == [(intake_connection.pk, {"trigger": SyncRun.Trigger.INTAKE})]
 
     queued.clear()
     with django_capture_on_commit_callbacks(execute=True):
@@ -292,12 +293,12 @@ def test_refund_without_id_is_400(api):
 
 
 def test_refund_on_a_credited_rma_enqueues_a_sync(
-    api, connection, monkeypatch, django_capture_on_commit_callbacks
+    api, intake_connection, monkeypatch, django_capture_on_commit_callbacks
 ):
     api.post(UPSERT, rma_body(), format="json")
     rma = Rma.objects.get()
     SalesCredit.objects.create(
-        connection=connection,
+        connection=intake_connection,
         rma=rma,
         external_ref="ref-1",
         credit_id=9001,
@@ -308,15 +309,15 @@ def test_refund_on_a_credited_rma_enqueues_a_sync(
     monkeypatch.setattr("connector.tasks.sync_connection.delay", lambda pk, **kw: queued.append(pk))
     with django_capture_on_commit_callbacks(execute=True):
         api.post(refunds("R-1001"), {"external_id": "rf-1", "amount": "5"}, format="json")
-    assert queued == [connection.pk]
+    assert queued == [intake_connection.pk]
 
 
 # --- reading ----------------------------------------------------------------------------------
-def test_read_shows_the_credit_and_line_quantities(api, connection):
+def test_read_shows_the_credit_and_line_quantities(api, intake_connection):
     api.post(UPSERT, rma_body(), format="json")
     rma = Rma.objects.get()
     SalesCredit.objects.create(
-        connection=connection,
+        connection=intake_connection,
         rma=rma,
         external_ref="ref-1",
         credit_id=4242,
@@ -343,15 +344,6 @@ def test_another_connections_rma_is_invisible(api):
 
 
 # --- end to end: the credit follows in Brightpearl ---------------------------------------------
-@pytest.fixture
-def eager():
-    old = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager = True
-    celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = old
-
-
 def test_approved_rma_gets_its_credit_within_the_request_cycle(
     world, eager, django_capture_on_commit_callbacks
 ):
@@ -394,11 +386,11 @@ def test_approved_rma_gets_its_credit_within_the_request_cycle(
 
 
 # --- admin: issuing a token ---------------------------------------------------------------------
-def test_admin_action_shows_the_token_once_and_stores_its_hash(admin_client, connection):
+def test_admin_action_shows_the_token_once_and_stores_its_hash(admin_client, intake_connection):
     loop = ConnectionFactory(platform="loop")
     response = admin_client.post(
         "/admin/connector/connection/",
-        {"action": "issue_intake_token", "_selected_action": [connection.pk, loop.pk]},
+        {"action": "issue_intake_token", "_selected_action": [intake_connection.pk, loop.pk]},
         follow=True,
     )
     assert response.status_code == 200
@@ -406,8 +398,8 @@ def test_admin_action_shows_the_token_once_and_stores_its_hash(admin_client, con
     [issued] = [m for m in shown if "intake API token" in m]
     assert "not shown again" in issued
     token = issued.split("intake API token ")[1].split(" ")[0]
-    connection.refresh_from_db()
-    assert connection.intake_token_hash == hashlib.sha256(token.encode()).hexdigest()
+    intake_connection.refresh_from_db()
+    assert intake_connection.intake_token_hash == hashlib.sha256(token.encode()).hexdigest()
     assert any("no token issued" in m and loop.name in m for m in shown)
     loop.refresh_from_db()
     assert loop.intake_token_hash == ""

@@ -20,7 +20,6 @@ from connector.tasks import enqueue_events
 from returns.models import Rma
 from returns.platforms.errors import ServerError
 from returns.platforms.loop.adapter import signature
-from returns.platforms.returngo.sandbox import ReturnGOSandbox
 from tests.connector.factories import ConnectionFactory
 from tests.connector.webhook_cases import WebhookSecurityCases
 
@@ -64,16 +63,6 @@ def post_loop(connection, body: bytes, signature_value: str | None = "sign", cli
     return (client or Client()).post(
         loop_url(connection), data=body, content_type="application/json", **headers
     )
-
-
-@pytest.fixture
-def eager():
-    """Run Celery tasks in-process (restored afterwards)."""
-    old = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager = True
-    celery_app.conf.task_eager_propagates = True
-    yield
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = old
 
 
 # --- security: the shared cases, per platform ----------------------------------------------
@@ -460,13 +449,6 @@ def test_backoff_is_capped_and_honours_retry_after(settings):
 
 
 # --- ReturnGO end to end --------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def returngo_server():
-    server = ReturnGOSandbox(port=0).start()
-    yield server
-    server.stop()
-
-
 @pytest.mark.django_db
 def test_returngo_webhook_creates_the_credit(
     world, returngo_server, eager, django_capture_on_commit_callbacks

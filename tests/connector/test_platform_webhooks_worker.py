@@ -6,7 +6,7 @@ import pytest
 
 from connector.models import SyncRun, WebhookEvent
 from returns.models import Rma
-from tests.conftest import wait_until
+from tests.support.processes import wait_until
 
 pytestmark = pytest.mark.slow
 

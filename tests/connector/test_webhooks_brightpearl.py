@@ -56,17 +56,6 @@ class TestBrightpearlEndpointSecurity(WebhookSecurityCases):
         return event_body(connection, "goods-in-note.created", "1-5,99")
 
 
-@pytest.fixture
-def eager():
-    """Run Celery tasks inline (the worker tests use a real worker)."""
-    from config.celery_app import app
-
-    old = app.conf.task_always_eager, app.conf.task_eager_propagates
-    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
-    yield
-    app.conf.task_always_eager, app.conf.task_eager_propagates = old
-
-
 def post(connection, body: bytes, capture=None):
     if capture is None:
         return Client().post(url_for(connection), data=body, content_type="application/json")

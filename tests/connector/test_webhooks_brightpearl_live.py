@@ -9,7 +9,7 @@ from django.urls import reverse
 from connector.models import SyncRun, WebhookEvent
 from connector.services import subscriptions
 from returns.models import Rma
-from tests.conftest import wait_until
+from tests.support.processes import wait_until
 
 pytestmark = pytest.mark.slow
 

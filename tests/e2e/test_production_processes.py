@@ -28,7 +28,7 @@ import pytest
 import requests
 import yaml
 
-from tests.conftest import database_url_for_subprocess, wait_until
+from tests.support.processes import database_url_for_subprocess, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -193,7 +193,7 @@ def test_compose_services_run_the_whole_story_as_separate_processes(
     processes.start(
         "brightpearl",
         ["python", "-m", "brightpearl.sandbox", "--port", str(bp_port), "--seed-demo", ACCOUNT]
-        + ["--account-token", token, "--credentials-json", str(credentials)],
+        + [f"--account-token={token}", "--credentials-json", str(credentials)],
         base_env,
     )
     processes.start(

@@ -1,16 +1,13 @@
-"""Fixtures for the returns app: a connection row, sandboxes over real HTTP, a webhook receiver."""
+"""Fixtures for the returns app: a connection row and fresh, configured platform sandboxes (the
+sandbox servers and the webhook receiver are session/common fixtures in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import itertools
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from returns.platforms import get_platform
-from returns.platforms.loop.sandbox import LoopSandbox
-from returns.platforms.returngo.sandbox import ReturnGOSandbox
 
 _names = itertools.count(1)
 
@@ -30,13 +27,6 @@ def connection(db):
         platform_api_key="loop-key",
         platform_shop_name="",
     )
-
-
-@pytest.fixture(scope="session")
-def loop_server():
-    sandbox = LoopSandbox(port=0).start()
-    yield sandbox
-    sandbox.stop()
 
 
 @pytest.fixture
@@ -64,13 +54,6 @@ def loop(loop_sandbox):
     )
 
 
-@pytest.fixture(scope="session")
-def returngo_server():
-    sandbox = ReturnGOSandbox(port=0).start()
-    yield sandbox
-    sandbox.stop()
-
-
 @pytest.fixture
 def returngo_sandbox(returngo_server):
     returngo_server.reset()
@@ -89,33 +72,3 @@ def returngo(returngo_sandbox):
         base_url=returngo_sandbox.url,
         backoff=0.2,
     )
-
-
-class _Receiver(BaseHTTPRequestHandler):
-    def do_POST(self):  # noqa: N802 - stdlib name
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length)
-        with self.server.lock:
-            self.server.received.append(
-                {"path": self.path, "headers": dict(self.headers), "body": body}
-            )
-        self.send_response(self.server.status)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def webhook_receiver():
-    """A plain HTTP server that records the webhooks a sandbox sends it."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    server.received = []
-    server.status = 200
-    server.lock = threading.Lock()
-    server.url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()

@@ -8,21 +8,7 @@ import factory
 
 from returns.models import Refund, Rma, RmaLine
 from returns.platforms.base import NeutralLine, NeutralRefund, NeutralRma
-
-
-class ConnectionFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = "connector.Connection"
-        skip_postgeneration_save = True
-
-    name = factory.Sequence(lambda n: f"Returns factory shop {n}")
-    brightpearl_account = factory.Sequence(lambda n: f"rshop{n}")
-    brightpearl_app_ref = "returns_app"
-    brightpearl_account_token = "token-value"
-    refund_method_code = "1200"
-    platform = "loop"
-    platform_api_key = "loop-key"
-    platform_shop_name = ""
+from tests.support.factories import ConnectionFactory
 
 
 class RmaFactory(factory.django.DjangoModelFactory):

@@ -344,11 +344,7 @@ class LoopSandbox(SandboxServer):
         )
 
     # -- HTTP --------------------------------------------------------------------------------
-    def route(self, request: Request) -> Response:
-        with self.lock:
-            self.requests_seen.append((request.method, request.path))
-        if request.path.startswith("/_sandbox/"):
-            return self._control(request)
+    def admit(self, request: Request) -> None:
         if not request.path.startswith(API_PREFIX + "/"):
             raise HttpError(404, {"errors": {"message": "Not found.", "code": "NOT_FOUND"}})
         if request.headers.get("x-authorization") != self.api_key:
@@ -362,12 +358,11 @@ class LoopSandbox(SandboxServer):
                     }
                 },
             )
-        with self.lock:
-            throttled = self.throttle_next > 0
-            self.throttle_next -= 1 if throttled else 0
-        wait = None if throttled else self.limiter.hit()
-        if throttled or wait is not None:
-            raise HttpError(429, {"message": "Too Many Attempts."})
+
+    def rate_limited(self) -> HttpError:
+        return HttpError(429, {"message": "Too Many Attempts."})
+
+    def serve(self, request: Request) -> Response:
         path = request.path[len(API_PREFIX) :]
         with self.lock:
             return self._api(request, path)
@@ -566,12 +561,7 @@ class LoopSandbox(SandboxServer):
         }
 
     # -- control API -------------------------------------------------------------------------
-    def _control(self, request: Request) -> Response:
-        path = request.path[len("/_sandbox") :].rstrip("/")
-        body = request.json(default={}) or {}
-        common = self.control_common(request, path, body)
-        if common is not None:
-            return common
+    def control(self, request: Request, path: str, body: dict) -> Response:
         if request.method == "POST" and path == "/returns":
             for key in ("created_at", "updated_at"):
                 if body.get(key):

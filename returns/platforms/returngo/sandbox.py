@@ -391,20 +391,16 @@ class ReturnGOSandbox(SandboxServer):
         )
 
     # -- HTTP --------------------------------------------------------------------------------
-    def route(self, request: Request) -> Response:
-        with self.lock:
-            self.requests_seen.append((request.method, request.path))
-        if request.path.startswith("/_sandbox/"):
-            return self._control(request)
+    def admit(self, request: Request) -> None:
         if request.headers.get("x-api-key") != self.api_key:
             raise _error(401, "Unauthorized")
         if request.headers.get("x-shop-name") != self.shop_name:
             raise _error(403, "no such shop for this user")
-        with self.lock:
-            throttled = self.throttle_next > 0
-            self.throttle_next -= 1 if throttled else 0
-        if throttled or self.limiter.hit() is not None:
-            raise _error(429, "Too Many Requests")
+
+    def rate_limited(self) -> HttpError:
+        return _error(429, "Too Many Requests")
+
+    def serve(self, request: Request) -> Response:
         with self.lock:
             response = self._api(request)
         action = {"PUT": "shipment", "POST": "comment"}.get(request.method, "")
@@ -562,12 +558,7 @@ class ReturnGOSandbox(SandboxServer):
         }
 
     # -- control API -------------------------------------------------------------------------
-    def _control(self, request: Request) -> Response:
-        path = request.path[len("/_sandbox") :].rstrip("/")
-        body = request.json(default={}) or {}
-        common = self.control_common(request, path, body)
-        if common is not None:
-            return common
+    def control(self, request: Request, path: str, body: dict) -> Response:
         if request.method == "POST" and path == "/rmas":
             for key in ("created_at", "updated_at"):
                 if body.get(key):

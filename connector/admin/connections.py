@@ -1,16 +1,17 @@
-"""Admin: connections (with warehouse mappings inline) and read-only sync logs."""
+"""Admin of connections (with warehouse mappings inline): settings, secrets shown as their state,
+and the staff actions — the webhook and intake-token actions come in as mixins."""
 
 from django.contrib import admin, messages
-from django.db.models import Q
 from django.utils.html import format_html, format_html_join
 
-from .admin_permissions import RolePermissionsMixin
-from .forms import ConnectionForm
-from .models import Connection, RefundPayment, SalesCredit, SyncEvent, SyncRun, WarehouseMapping
-from .secrets import redact, secret_state
-from .services.connection_check import check_connection
-from .services.retry import retry_items
-from .tasks import enqueue_sync
+from ..forms import ConnectionForm
+from ..models import Connection, SyncRun, WarehouseMapping
+from ..secrets import redact, secret_state
+from ..services.connection_check import check_connection
+from ..tasks import enqueue_sync
+from .intake import IntakeTokenActions
+from .permissions import RolePermissionsMixin
+from .webhooks import WebhookSubscriptionActions
 
 
 class WarehouseMappingInline(admin.TabularInline):
@@ -31,12 +32,26 @@ def _secret_state_display(name: str):
     def display(self, obj: Connection) -> str:
         return secret_state(getattr(obj, name))
 
-    display.__name__ = f"{name}_state"
+    display.__name__ = display.__qualname__ = f"{name}_state"
     return display
 
 
+# `<secret>_state` read-only fields, one per secret field: what viewers see instead of the value.
+SecretStateDisplays = type(
+    "SecretStateDisplays",
+    (),
+    {f"{name}_state": _secret_state_display(name) for name in Connection.SECRET_FIELDS},
+)
+
+
 @admin.register(Connection)
-class ConnectionAdmin(RolePermissionsMixin, admin.ModelAdmin):
+class ConnectionAdmin(
+    IntakeTokenActions,
+    WebhookSubscriptionActions,
+    SecretStateDisplays,
+    RolePermissionsMixin,
+    admin.ModelAdmin,
+):
     form = ConnectionForm
     inlines = [WarehouseMappingInline]
     list_display = (
@@ -222,7 +237,7 @@ class ConnectionAdmin(RolePermissionsMixin, admin.ModelAdmin):
         permissions=["operate"],
     )
     def show_destinations(self, request, queryset):
-        from .services.platforms import adapter_for
+        from ..services.platforms import adapter_for
 
         for connection in queryset:
             platform = adapter_for(connection)
@@ -249,159 +264,3 @@ class ConnectionAdmin(RolePermissionsMixin, admin.ModelAdmin):
     def sync_selected_now(self, request, queryset):
         enqueue_sync([c.pk for c in queryset], SyncRun.Trigger.ADMIN)
         messages.info(request, f"Sync queued for {queryset.count()} connection(s).")
-
-
-@admin.register(SyncRun)
-class SyncRunAdmin(RolePermissionsMixin, admin.ModelAdmin):
-    actions = ["run_sync_now"]
-    list_display = (
-        "pk",
-        "connection",
-        "trigger",
-        "status",
-        "started_at",
-        "finished_at",
-        "brightpearl_requests",
-        "message",
-    )
-    list_filter = ("connection", "trigger", "status", "started_at")
-    date_hierarchy = "started_at"
-    list_select_related = ("connection",)
-    show_full_result_count = False
-    raw_id_fields = ("connection",)
-    search_fields = ("message",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    @admin.action(description="Run sync now (for these runs' connections)", permissions=["operate"])
-    def run_sync_now(self, request, queryset):
-        ids = sorted({run.connection_id for run in queryset})
-        enqueue_sync(ids, SyncRun.Trigger.ADMIN)
-        messages.info(request, f"Sync queued for {len(ids)} connection(s).")
-
-
-def _retry(request, rma_ids, *, clear_flags: bool = False) -> None:
-    """Queue the retry, then tell staff which items were queued and which were not, and why."""
-    result = retry_items(rma_ids, user=request.user.get_username(), clear_flags=clear_flags)
-    enqueue_sync(result.connection_ids, SyncRun.Trigger.ADMIN)
-    if result.queued:
-        messages.success(request, "Retry queued — " + "; ".join(result.queued) + ".")
-    if result.left:
-        messages.warning(request, "Not retried — " + "; ".join(result.left) + ".")
-
-
-class ReadOnlyAdmin(RolePermissionsMixin, admin.ModelAdmin):
-    """Logs and bindings are written by the connector, never by hand."""
-
-    show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(SyncEvent)
-class SyncEventAdmin(ReadOnlyAdmin):
-    list_display = (
-        "created_at",
-        "connection",
-        "kind",
-        "outcome",
-        "rma_number",
-        "order_number",
-        "credit_id",
-        "message",
-    )
-    list_filter = ("connection", "kind", "outcome", "run__status", "created_at")
-    search_fields = ("order_number", "rma_number", "credit_id")
-    search_help_text = "Order number, RMA number or sales-credit ID"
-    date_hierarchy = "created_at"
-    list_select_related = ("connection",)
-    raw_id_fields = ("run", "connection", "rma")
-    actions = ["retry_selected", "clear_flag_and_retry"]
-
-    def get_search_results(self, request, queryset, search_term):
-        """Order number, RMA number (exact, case-insensitive) or credit ID."""
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        query = Q(order_number__iexact=term) | Q(rma_number__iexact=term)
-        if term.lstrip("#") != term:
-            query |= Q(order_number__iexact=term.lstrip("#"))
-        else:
-            query |= Q(order_number__iexact=f"#{term}")
-        if term.isdigit():
-            query |= Q(credit_id=int(term))
-        return queryset.filter(query), False
-
-    @admin.action(description="Retry selected items", permissions=["operate"])
-    def retry_selected(self, request, queryset):
-        _retry(request, [e.rma_id for e in queryset if e.rma_id is not None])
-
-    @admin.action(
-        description="Clear flag and retry (the cause is resolved)", permissions=["operate"]
-    )
-    def clear_flag_and_retry(self, request, queryset):
-        _retry(request, [e.rma_id for e in queryset if e.rma_id is not None], clear_flags=True)
-
-
-@admin.register(SalesCredit)
-class SalesCreditAdmin(ReadOnlyAdmin):
-    list_display = (
-        "rma",
-        "connection",
-        "state",
-        "credit_id",
-        "order_number",
-        "parent_order_id",
-        "attempts",
-        "adopted",
-        "processed_at",
-        "last_error",
-    )
-    list_filter = ("connection", "state", "adopted")
-    search_fields = ("order_number", "customer_ref", "credit_id", "rma__rma_number")
-    list_select_related = ("connection", "rma")
-    raw_id_fields = ("connection", "rma")
-    actions = ["retry_selected", "clear_flag_and_retry"]
-
-    @admin.action(description="Retry selected items", permissions=["operate"])
-    def retry_selected(self, request, queryset):
-        _retry(request, [b.rma_id for b in queryset])
-
-    @admin.action(
-        description="Clear flag and retry (the cause is resolved)", permissions=["operate"]
-    )
-    def clear_flag_and_retry(self, request, queryset):
-        _retry(request, [b.rma_id for b in queryset], clear_flags=True)
-
-
-@admin.register(RefundPayment)
-class RefundPaymentAdmin(ReadOnlyAdmin):
-    list_display = (
-        "refund",
-        "connection",
-        "state",
-        "payment_id",
-        "transaction_ref",
-        "payment_method_code",
-        "attempts",
-        "last_error",
-    )
-    list_filter = ("connection", "state")
-    search_fields = ("transaction_ref", "payment_id", "sales_credit__credit_id")
-    list_select_related = ("connection", "refund")
-    raw_id_fields = ("connection", "refund", "sales_credit")
-
-
-for _name in Connection.SECRET_FIELDS:
-    setattr(ConnectionAdmin, f"{_name}_state", _secret_state_display(_name))
-
-# Webhook and intake-API admin pieces register themselves against the classes above.
-from . import admin_intake, admin_thirdparty, admin_webhooks  # noqa: E402,F401,I001

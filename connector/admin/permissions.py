@@ -14,7 +14,7 @@ import functools
 
 from django.core.exceptions import PermissionDenied
 
-from .roles import CONFIGURE, OPERATE
+from ..roles import CONFIGURE, OPERATE
 
 # Custom URLs of admins we do not own, with what they check themselves (by URL name).
 THIRD_PARTY_URL_PERMISSIONS = {

@@ -1,0 +1,25 @@
+"""The connector's admin, one module per area (dj-stripe's `admin/` package style).
+
+Actions are methods of the ModelAdmin or of a mixin it inherits — never attached afterwards:
+`connections` (Connection + warehouse mappings; `intake` and `webhooks` provide its action
+mixins), `logs` (sync runs, sync events, bindings), `webhooks` (the inbound event log),
+`thirdparty` (libraries' admins re-registered with declared permissions), `permissions` (the
+role vocabulary every action and custom URL declares). Django's autodiscovery imports this
+package; importing the modules registers their admins.
+"""
+
+from . import thirdparty
+from .connections import ConnectionAdmin, WarehouseMappingInline
+from .logs import RefundPaymentAdmin, SalesCreditAdmin, SyncEventAdmin, SyncRunAdmin
+from .webhooks import WebhookEventAdmin
+
+__all__ = [
+    "ConnectionAdmin",
+    "RefundPaymentAdmin",
+    "SalesCreditAdmin",
+    "SyncEventAdmin",
+    "SyncRunAdmin",
+    "WarehouseMappingInline",
+    "WebhookEventAdmin",
+    "thirdparty",
+]
