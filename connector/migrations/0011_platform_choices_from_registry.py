@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('connector', '0009_staff_roles'),
+        ('connector', '0010_sync_dispatcher'),
     ]
 
     operations = [
