@@ -9,8 +9,8 @@ from brightpearl import BudgetSpent, MemoryThrottleStore, Throttle
 from connector.models import SyncRun
 from connector.tasks import sync_connection
 from returns.platforms.loop.sandbox import LoopSandbox
-from tests.conftest import wait_until
-from tests.connector.conftest import make_world
+from tests.support.processes import wait_until
+from tests.support.world import make_world
 
 
 def test_a_spent_budget_raises_instead_of_sleeping():
