@@ -281,7 +281,11 @@ def create_credit(ctx: SyncContext, rma: Rma, order: dict | None) -> SalesCredit
         _not_claimed(ctx, rma, claim)
         return None
     binding = claim.binding
-    _store_plan(binding, plan)
+    plan = _replan_and_store(ctx, rma, order, binding)
+    if not plan.ok:  # another return of this order took the units meanwhile
+        exactly_once.not_written(binding, " ".join(plan.problems))
+        _block(ctx, rma, binding, " ".join(plan.problems))
+        return binding
     known = ctx.cache.get("credits_on_parents", {})
     if claim.search_first or binding.parent_order_id not in known:
         existing = find_existing_credit(ctx.client, binding)
@@ -298,6 +302,25 @@ def create_credit(ctx: SyncContext, rma: Rma, order: dict | None) -> SalesCredit
         )
         return binding
     return _post_credit(ctx, rma, order, binding, plan)
+
+
+def _replan_and_store(ctx: SyncContext, rma: Rma, order: dict, binding: SalesCredit) -> CreditPlan:
+    """Plan again, and keep the plan, while holding every binding of this order (in this
+    Brightpearl account) locked: two returns of one order planned at the same moment (a webhook
+    and a sync, two workers) would otherwise both count the other's units as free and both
+    take the first cents of a row. The lock is held only while planning, never across the
+    POST."""
+    with transaction.atomic():
+        list(
+            SalesCredit.objects.select_for_update()
+            .filter(account_key=binding.account_key, parent_order_id=binding.parent_order_id)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        plan = _plan(ctx, rma, order, binding)
+        if plan.ok:
+            _store_plan(binding, plan)
+    return plan
 
 
 def _store_plan(binding: SalesCredit, plan: CreditPlan) -> None:

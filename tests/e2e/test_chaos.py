@@ -42,11 +42,11 @@ def test_chaos_at_ci_size_ends_with_zero_on_every_count(postgres, redis_url):
     command += ["--late-rate", "0.2", "--late-seconds", "8", "--drop-rate", "0.1"]
     command += ["--throttle-rate", "0.03"]
     command += ["--budget", "40", "--window", "10", "--storm-seconds", "10"]
-    command += ["--settle-timeout", "30", "--wakeup-returns", "3", "--wakeup-timeout", "15"]
+    command += ["--settle-timeout", "90", "--wakeup-returns", "3", "--wakeup-timeout", "45"]
     command += ["--seed", "9"]
     command += ["--database-url", bench_database_url(), "--redis-url", redis_url]
     result = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, timeout=150, check=False
+        command, cwd=ROOT, capture_output=True, text=True, timeout=360, check=False
     )
     output = result.stdout + result.stderr
     found = {
