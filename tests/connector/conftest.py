@@ -51,3 +51,10 @@ def rg_world(db, sandbox, returngo_server, loop_server, settings):
     )
     world.returngo = returngo_server
     return world
+
+
+@pytest.fixture
+def brightpearl_oauth_at_sandbox(settings, sandbox):
+    """The Brightpearl API and its OAuth token endpoint are the sandbox's."""
+    settings.BRIGHTPEARL_API_URL = sandbox.api_url_template
+    settings.BRIGHTPEARL_OAUTH_TOKEN_URL = f"{sandbox.url}/oauth/token/{{account}}"

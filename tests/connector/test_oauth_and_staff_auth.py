@@ -6,7 +6,7 @@ from django.db import connection as db
 from connector.models import AuthMode, Connection
 from connector.services.connection_check import check_connection
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("brightpearl_oauth_at_sandbox")]
 
 
 def make(sandbox_account, **fields) -> Connection:
@@ -18,12 +18,6 @@ def make(sandbox_account, **fields) -> Connection:
         refund_method_code="1200",
         **fields,
     )
-
-
-@pytest.fixture(autouse=True)
-def point_at_sandbox(settings, sandbox):
-    settings.BRIGHTPEARL_API_URL = sandbox.api_url_template
-    settings.BRIGHTPEARL_OAUTH_TOKEN_URL = f"{sandbox.url}/oauth/token/{{account}}"
 
 
 def test_staff_token_mode(sandbox_account):

@@ -10,13 +10,10 @@ from django.db import connection as db
 from connector.models import AuthMode, Connection
 from connector.services.connection_check import check_connection
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def point_at_sandbox(settings, sandbox):
-    settings.BRIGHTPEARL_API_URL = sandbox.api_url_template
-    settings.BRIGHTPEARL_OAUTH_TOKEN_URL = f"{sandbox.url}/oauth/token/{{account}}"
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("brightpearl_oauth_at_sandbox"),
+]
 
 
 def oauth_connection(sandbox_account) -> Connection:
