@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.contrib.auth.decorators import login_not_required
+from django.templatetags.static import static
 from django.urls import include, path  # noqa: F401
 from django.views.generic import RedirectView
 
@@ -10,6 +11,11 @@ from connector import metrics as connector_metrics
 
 urlpatterns = [
     path("", login_not_required(RedirectView.as_view(url="/admin/", permanent=False))),
+    # Browsers ask every site for /favicon.ico; answer with the connector's icon, not a 404.
+    path(
+        "favicon.ico",
+        login_not_required(RedirectView.as_view(url=static("connector/favicon.svg"))),
+    ),
     path("admin/", admin.site.urls),
     # Inbound webhooks: /webhooks/brightpearl/<connection>/<secret>/ and one route per returns
     # platform of the registry (/webhooks/loop/…, /webhooks/returngo/…).
