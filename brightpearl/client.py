@@ -123,6 +123,18 @@ def pick_payment_method_code(
     return matches[0][2]
 
 
+def _token_url(
+    auth: Auth, token_url: str | None, account: str, datacentre: str | None
+) -> str | None:
+    """The account's token endpoint (given, or the OAuth credentials' own), its placeholders
+    filled in; OAuth credentials are pointed at it."""
+    raw = token_url or getattr(auth, "token_url", None)
+    resolved = format_template(raw, account=account, datacentre=datacentre) if raw else None
+    if isinstance(auth, OAuthAuth) and resolved:
+        auth.token_url = resolved
+    return resolved
+
+
 class BrightpearlClient:
     """A client for one Brightpearl account.
 
@@ -151,8 +163,6 @@ class BrightpearlClient:
         session: a ``requests.Session`` to reuse (connection pooling, test adapters).
     """
 
-    # Over 60 lines only for its keyword arguments (one per tunable of the throttle and the
-    # transport, so tests and benchmarks set each); the body is wiring.
     def __init__(
         self,
         account: str,
@@ -182,14 +192,7 @@ class BrightpearlClient:
         self.account = account
         self.auth = auth
         self.base_url = format_template(base_url_template, account=account, datacentre=datacentre)
-        raw_token_url = token_url or getattr(auth, "token_url", None)
-        resolved_token_url = (
-            format_template(raw_token_url, account=account, datacentre=datacentre)
-            if raw_token_url
-            else None
-        )
-        if isinstance(auth, OAuthAuth) and resolved_token_url:
-            auth.token_url = resolved_token_url
+        resolved_token_url = _token_url(auth, token_url, account, datacentre)
         host = self.base_url.split("://", 1)[-1].split("/", 1)[0]
         self.throttle_store = throttle_store or MemoryThrottleStore()
         sleep_kwargs = {"sleep": sleep} if sleep is not None else {}

@@ -96,25 +96,10 @@ def parse_envelope(
         "path": path,
         "secrets": secrets or [],
     }
-    data: Any = None
-    parsed = False
-    if text and text.strip():
-        try:
-            data = json.loads(text)
-            parsed = True
-        except ValueError:
-            parsed = False
+    parsed, data = _read_json(text)
     errors = data.get("errors") if isinstance(data, dict) else None
-
-    if status == 503:
-        raise ThrottledError("Brightpearl is throttling this account (HTTP 503)", **ctx)
     if status >= 500:
-        detail = _error_messages(errors) if isinstance(errors, list) else (body or "(empty body)")
-        raise ServerError(
-            f"Brightpearl server error: {detail}",
-            errors=errors if isinstance(errors, list) else None,
-            **ctx,
-        )
+        raise _server_error(status, errors, ctx)
     if text and text.strip() and not parsed:
         raise MalformedResponseError(f"answer is not JSON: {body!r}", **ctx)
     if not parsed:
@@ -139,6 +124,26 @@ def parse_envelope(
     if not data:
         return None, data
     raise MalformedResponseError(f"answer has no 'response' envelope: {body!r}", **ctx)
+
+
+def _read_json(text: str) -> tuple[bool, Any]:
+    """(True, value) for a JSON body, (False, None) for an empty or non-JSON one."""
+    if text and text.strip():
+        try:
+            return True, json.loads(text)
+        except ValueError:
+            pass
+    return False, None
+
+
+def _server_error(status: int, errors: Any, ctx: dict[str, Any]) -> BrightpearlError:
+    """A 503 is Brightpearl's throttle answer ("not executed"); any other 5xx a server error
+    with Brightpearl's error codes when it sent some."""
+    if status == 503:
+        return ThrottledError("Brightpearl is throttling this account (HTTP 503)", **ctx)
+    listed = errors if isinstance(errors, list) else None
+    detail = _error_messages(listed) if listed is not None else (ctx["body"] or "(empty body)")
+    return ServerError(f"Brightpearl server error: {detail}", errors=listed, **ctx)
 
 
 def _walk_causes(exc: BaseException) -> list[Any]:
@@ -203,6 +208,19 @@ def classify_transport_error(
         method=method,
         path=path,
     )
+
+
+@dataclass
+class _Tries:
+    """One logical request and what it has spent: retries after transport errors or 5xx
+    (reads only), waits after a 503, and whether the OAuth token was refreshed for it."""
+
+    method: str
+    path: str
+    idempotent: bool
+    retries: int = 0
+    throttled: int = 0
+    refreshed: bool = False
 
 
 class Transport:
@@ -300,110 +318,135 @@ class Transport:
         method = method.upper()
         if not path.startswith("/"):
             path = "/" + path
-        url = self.base_url + path
-        idempotent = method in IDEMPOTENT_METHODS
         data = None
         if json_body is not None or send_body:
             data = json.dumps({} if json_body is None else json_body)
-        retries = 0
-        throttle_attempts = 0
-        refreshed = False
-
+        tries = _Tries(method, path, idempotent=method in IDEMPOTENT_METHODS)
         while True:
-            self.throttle.before_request()
-            headers = {
-                "Accept": "application/json",
-                "User-Agent": self.user_agent,
-                **self.auth.headers(),
-            }
-            if data is not None:
-                headers["Content-Type"] = "application/json"
-            sent_token = getattr(self.auth, "access_token", "")
-            self._count()
-            started = time.monotonic()
-            try:
-                resp = self.session.request(
-                    method, url, params=params, data=data, headers=headers, timeout=self.timeout
-                )
-            except requests.RequestException as exc:
-                err = classify_transport_error(exc, method=method, path=path)
-                if idempotent and retries < self.max_retries:
-                    retries += 1
-                    wait = self._backoff(retries)
-                    logger.info("retrying %s %s after %s (in %.2fs)", method, path, err, wait)
-                    self._sleep(wait)
-                    continue
-                raise err from None
-            elapsed = time.monotonic() - started
-            ruid = resp.headers.get("ruid")
-            with self._lock:
-                if ruid:
-                    self.last_ruid = ruid
-            logger.debug(
-                "%s %s -> %s in %.3fs ruid=%s remaining=%s",
-                method,
-                path,
-                resp.status_code,
-                elapsed,
-                ruid,
-                resp.headers.get("brightpearl-requests-remaining"),
-            )
-            self.throttle.observe(resp.headers)
-            status = resp.status_code
-
-            if status == 503:
-                with self._lock:
-                    self.throttled_count += 1
-                throttle_attempts += 1
-                if throttle_attempts > self.max_throttle_retries:
-                    period = parse_int_header(resp.headers, PERIOD_HEADER)
-                    raise ThrottledError(
-                        f"still throttled after {self.max_throttle_retries} waits",
-                        retry_after=None if period is None else period / 1000.0,
-                        status=status,
-                        body=redact(excerpt(resp.text), self._secrets()),
-                        ruid=ruid,
-                        method=method,
-                        path=path,
-                        secrets=self._secrets(),
-                    )
-                wait = self.throttle.throttled_wait(resp.headers, throttle_attempts)
-                logger.info("throttled on %s %s; waiting %.2fs", method, path, wait)
-                continue  # before_request() waits out the shared pause
-
-            if status == 401 and not refreshed and self.auth.can_refresh:
-                if TOKEN_EXPIRED_TEXT in (resp.text or "").lower():
-                    refreshed = True
-                    self._refresh_token(sent_token)
-                    continue
-
-            if status >= 500 and idempotent and retries < self.max_retries:
-                retries += 1
-                wait = self._backoff(retries)
-                logger.info("retrying %s %s after HTTP %s (in %.2fs)", method, path, status, wait)
-                self._sleep(wait)
+            sent = self._send(tries, params, data)
+            if sent is None:
+                continue  # a read that failed in transport, tried again after a backoff
+            resp, sent_token = sent
+            if self._send_again(tries, resp, sent_token):
                 continue
+            return self._unwrap(tries, resp, sent_token)
 
-            try:
-                value, whole = parse_envelope(
-                    status,
-                    resp.text,
-                    method=method,
-                    path=path,
-                    ruid=ruid,
-                    secrets=self._secrets(),
-                )
-            except AuthError as exc:
-                if refreshed:
-                    # The refresh rotated the tokens: redact the ones sent before it as well.
-                    exc.message = redact(
-                        f"{exc.message} (after refreshing the OAuth token once)",
-                        [*self._secrets(), sent_token],
-                    )
-                    exc.args = (exc.message,)
-                raise
-            except BrightpearlError:
-                raise
-            return ApiResponse(
-                status=status, data=value, ruid=ruid, headers=resp.headers, raw=whole
+    def _send(
+        self, tries: _Tries, params: Mapping[str, Any] | None, data: str | None
+    ) -> tuple[requests.Response, str] | None:
+        """One HTTP attempt, once the throttle lets it go: the answer and the access token it
+        carried, or None when a read failed in transport and is to be tried again."""
+        self.throttle.before_request()
+        headers = {
+            "Accept": "application/json",
+            "User-Agent": self.user_agent,
+            **self.auth.headers(),
+        }
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        sent_token = getattr(self.auth, "access_token", "")
+        self._count()
+        started = time.monotonic()
+        try:
+            resp = self.session.request(
+                tries.method,
+                self.base_url + tries.path,
+                params=params,
+                data=data,
+                headers=headers,
+                timeout=self.timeout,
             )
+        except requests.RequestException as exc:
+            err = classify_transport_error(exc, method=tries.method, path=tries.path)
+            if tries.idempotent and tries.retries < self.max_retries:
+                self._retry_later(tries, err)
+                return None
+            raise err from None
+        self._observe(tries, resp, time.monotonic() - started)
+        return resp, sent_token
+
+    def _observe(self, tries: _Tries, resp: requests.Response, elapsed: float) -> None:
+        """Remember the answer's ruid, log it, and feed its throttle headers to the throttle."""
+        ruid = resp.headers.get("ruid")
+        with self._lock:
+            if ruid:
+                self.last_ruid = ruid
+        logger.debug(
+            "%s %s -> %s in %.3fs ruid=%s remaining=%s",
+            tries.method,
+            tries.path,
+            resp.status_code,
+            elapsed,
+            ruid,
+            resp.headers.get("brightpearl-requests-remaining"),
+        )
+        self.throttle.observe(resp.headers)
+
+    def _retry_later(self, tries: _Tries, reason: Any) -> None:
+        tries.retries += 1
+        wait = self._backoff(tries.retries)
+        logger.info("retrying %s %s after %s (in %.2fs)", tries.method, tries.path, reason, wait)
+        self._sleep(wait)
+
+    def _send_again(self, tries: _Tries, resp: requests.Response, sent_token: str) -> bool:
+        """Whether this answer means "send it again": a 503 (waited out, bounded), a 401
+        "token expired" (refreshed once), or a 5xx to a read (backed off, bounded)."""
+        status = resp.status_code
+        if status == 503:
+            self._throttled(tries, resp)
+            return True  # before_request() waits out the shared pause
+        if status == 401 and not tries.refreshed and self.auth.can_refresh:
+            if TOKEN_EXPIRED_TEXT in (resp.text or "").lower():
+                tries.refreshed = True
+                self._refresh_token(sent_token)
+                return True
+        if status >= 500 and tries.idempotent and tries.retries < self.max_retries:
+            self._retry_later(tries, f"HTTP {status}")
+            return True
+        return False
+
+    def _throttled(self, tries: _Tries, resp: requests.Response) -> None:
+        """Count a 503 and wait for the next period, or give up after `max_throttle_retries`."""
+        with self._lock:
+            self.throttled_count += 1
+        tries.throttled += 1
+        if tries.throttled > self.max_throttle_retries:
+            period = parse_int_header(resp.headers, PERIOD_HEADER)
+            raise ThrottledError(
+                f"still throttled after {self.max_throttle_retries} waits",
+                retry_after=None if period is None else period / 1000.0,
+                status=resp.status_code,
+                body=redact(excerpt(resp.text), self._secrets()),
+                ruid=resp.headers.get("ruid"),
+                method=tries.method,
+                path=tries.path,
+                secrets=self._secrets(),
+            )
+        wait = self.throttle.throttled_wait(resp.headers, tries.throttled)
+        logger.info("throttled on %s %s; waiting %.2fs", tries.method, tries.path, wait)
+
+    def _unwrap(self, tries: _Tries, resp: requests.Response, sent_token: str) -> ApiResponse:
+        """The final answer's envelope, or its typed error (tokens redacted, including the one
+        sent before a refresh)."""
+        ruid = resp.headers.get("ruid")
+        try:
+            value, whole = parse_envelope(
+                resp.status_code,
+                resp.text,
+                method=tries.method,
+                path=tries.path,
+                ruid=ruid,
+                secrets=self._secrets(),
+            )
+        except AuthError as exc:
+            if tries.refreshed:
+                # The refresh rotated the tokens: redact the ones sent before it as well.
+                exc.message = redact(
+                    f"{exc.message} (after refreshing the OAuth token once)",
+                    [*self._secrets(), sent_token],
+                )
+                exc.args = (exc.message,)
+            raise
+        return ApiResponse(
+            status=resp.status_code, data=value, ruid=ruid, headers=resp.headers, raw=whole
+        )

@@ -91,15 +91,7 @@ def post_customer_payment(ctx: Ctx):
         payment_date = iso(parse_iso(payment_date))
     except ValueError as exc:
         raise ApiError(400, "ACCC-014", "paymentDate is not an ISO 8601 date") from exc
-    amounts = {}
-    for name in ("amountPaid", "amountAuthorized", "exchangeRate"):
-        value = body.get(name)
-        if value in (None, ""):
-            continue
-        number = decimal_or_none(value)
-        if number is None or number < 0 or (name == "exchangeRate" and number == 0):
-            raise ApiError(400, "ACCC-015", f"{name} must be a non-negative number")
-        amounts[name] = number
+    amounts = _payment_amounts(body)
     if transaction_ref and any(
         p["transactionRef"] == transaction_ref and p["paymentMethodCode"] == method_code
         for p in account.customer_payments.values()
@@ -131,6 +123,20 @@ def post_customer_payment(ctx: Ctx):
     account.payments_by_order.setdefault(order_id, []).append(payment_id)
     account.touch(account.orders[order_id])
     return payment_id
+
+
+def _payment_amounts(body: dict) -> dict[str, Decimal]:
+    """The amounts given (paid, authorised, exchange rate): non-negative, a rate above zero."""
+    amounts = {}
+    for name in ("amountPaid", "amountAuthorized", "exchangeRate"):
+        value = body.get(name)
+        if value in (None, ""):
+            continue
+        number = decimal_or_none(value)
+        if number is None or number < 0 or (name == "exchangeRate" and number == 0):
+            raise ApiError(400, "ACCC-015", f"{name} must be a non-negative number")
+        amounts[name] = number
+    return amounts
 
 
 @router.route("DELETE", r"/accounting-service/customer-payment/(?P<payment_id>\d+)/?")

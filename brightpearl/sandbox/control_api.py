@@ -327,36 +327,7 @@ def seed_order(account: Account, data: dict) -> dict:
     status_id = int(data.get("statusId") or account.configuration.get(default_status or "", 0) or 6)
     if status_id not in account.order_statuses:
         raise ApiError(400, "SBX-042", f"Order status {status_id} does not exist")
-    rows = []
-    for row in data.get("rows", []):
-        product = None
-        if row.get("sku"):
-            product = account.product_by_sku(row["sku"])
-            if product is None:
-                raise ApiError(400, "SBX-043", f"No product with SKU {row['sku']}")
-        elif row.get("productId"):
-            product = account.products.get(int(row["productId"]))
-            if product is None:
-                raise ApiError(400, "SBX-043", f"No product {row['productId']}")
-        quantity = decimal_or_none(row.get("quantity", 1)) or Decimal(1)
-        net = decimal_or_none(row.get("net"))
-        if net is None:
-            net = Decimal(product["price"] if product else "0") * quantity
-        tax = decimal_or_none(row.get("tax"))
-        if tax is None:
-            tax = net * Decimal("0.2")
-        rows.append(
-            {
-                "productId": product["id"] if product else None,
-                "name": row.get("name") or (product["name"] if product else "Item"),
-                "quantity": str(quantity),
-                "taxCode": row.get("taxCode") or (product or {}).get("taxCode", "T20"),
-                "net": money(net, 4),
-                "tax": money(tax, 4),
-                "nominalCode": row.get("nominalCode"),
-                "externalRef": row.get("externalRef"),
-            }
-        )
+    rows = [_seed_row(account, row) for row in data.get("rows", [])]
     currency = data.get("currencyCode") or (data.get("currency") or {}).get("code")
     fields = {
         "id": data.get("id"),
@@ -382,6 +353,37 @@ def seed_order(account: Account, data: dict) -> dict:
     }
     fields = {key: value for key, value in fields.items() if value is not None}
     return new_order(account, fields | {"rows": rows}, type_code)
+
+
+def _seed_row(account: Account, row: dict) -> dict:
+    """A seeded order row: its product by SKU or id; net from the product's price and tax at
+    20 % unless given."""
+    product = None
+    if row.get("sku"):
+        product = account.product_by_sku(row["sku"])
+        if product is None:
+            raise ApiError(400, "SBX-043", f"No product with SKU {row['sku']}")
+    elif row.get("productId"):
+        product = account.products.get(int(row["productId"]))
+        if product is None:
+            raise ApiError(400, "SBX-043", f"No product {row['productId']}")
+    quantity = decimal_or_none(row.get("quantity", 1)) or Decimal(1)
+    net = decimal_or_none(row.get("net"))
+    if net is None:
+        net = Decimal(product["price"] if product else "0") * quantity
+    tax = decimal_or_none(row.get("tax"))
+    if tax is None:
+        tax = net * Decimal("0.2")
+    return {
+        "productId": product["id"] if product else None,
+        "name": row.get("name") or (product["name"] if product else "Item"),
+        "quantity": str(quantity),
+        "taxCode": row.get("taxCode") or (product or {}).get("taxCode", "T20"),
+        "net": money(net, 4),
+        "tax": money(tax, 4),
+        "nominalCode": row.get("nominalCode"),
+        "externalRef": row.get("externalRef"),
+    }
 
 
 # ------------------------------------------------------------------------------ inspection

@@ -7,6 +7,7 @@ row id) and Sales Credit GET (`rows` array with `id`) are two renderings of it.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from .common import ApiError, decimal_or_none, iso, money, parse_iso
 from .routing import Ctx, Reply, Router, id_set, positive_int
@@ -127,56 +128,38 @@ def new_order(account: Account, data: dict, type_code: str) -> dict:
         "invoiceReference": data.get("invoiceReference"),
         "rows": [],
     }
-    for row in data.get("rows", []):
-        row_id = account.next_id("order-row")
-        product = account.products.get(row.get("productId") or 0)
-        order["rows"].append(
-            {
-                "id": row_id,
-                "productId": row.get("productId"),
-                "name": row.get("name") or (product["name"] if product else ""),
-                "sku": product["sku"] if product else None,
-                "quantity": str(row["quantity"]),
-                "taxCode": row["taxCode"],
-                "net": str(row["net"]),
-                "tax": str(row["tax"]),
-                "nominalCode": row.get("nominalCode") or account.configuration["salesNominalCode"],
-                "externalRef": row.get("externalRef"),
-                "itemCost": product["cost"] if product else "0.00",
-            }
-        )
+    order["rows"] = [_new_row(account, row) for row in data.get("rows", [])]
     account.orders[order_id] = order
     return order
+
+
+def _new_row(account: Account, row: dict) -> dict:
+    """One validated row, stored with a new row id and its product's name, SKU and cost."""
+    row_id = account.next_id("order-row")
+    product = account.products.get(row.get("productId") or 0)
+    return {
+        "id": row_id,
+        "productId": row.get("productId"),
+        "name": row.get("name") or (product["name"] if product else ""),
+        "sku": product["sku"] if product else None,
+        "quantity": str(row["quantity"]),
+        "taxCode": row["taxCode"],
+        "net": str(row["net"]),
+        "tax": str(row["tax"]),
+        "nominalCode": row.get("nominalCode") or account.configuration["salesNominalCode"],
+        "externalRef": row.get("externalRef"),
+        "itemCost": product["cost"] if product else "0.00",
+    }
 
 
 # --------------------------------------------------------------------------- renderings
 def render_order(account: Account, order: dict) -> dict:
     """Order GET shape (recorded): `orderRows` keyed by row id, nested values as strings."""
     status = account.order_statuses.get(order["statusId"], {})
-    sums = totals(order)
-    rate = Decimal(order["exchangeRate"])
-    rows = {}
-    for sequence, row in enumerate(order["rows"], start=1):
-        net = Decimal(row["net"])
-        rate_pct = (Decimal(row["tax"]) / net * 100) if net else Decimal(0)
-        rows[str(row["id"])] = {
-            "orderRowSequence": str(sequence),
-            "productId": row["productId"],
-            "productName": row["name"],
-            "productSku": row["sku"],
-            "quantity": {"magnitude": money(row["quantity"], 4)},
-            "itemCost": {"currencyCode": order["currencyCode"], "value": money(row["itemCost"], 4)},
-            "rowValue": {
-                "taxRate": money(rate_pct, 4),
-                "taxCode": row["taxCode"],
-                "taxCalculator": "BP",
-                "rowNet": {"value": money(net, 4)},
-                "rowTax": {"value": money(row["tax"], 2)},
-            },
-            "nominalCode": row["nominalCode"],
-            "composition": {"bundleParent": False, "bundleChild": False, "parentOrderRowId": 0},
-        }
-    customer = account.contacts.get(order["contactId"], {})
+    rows = {
+        str(row["id"]): _render_order_row(order, sequence, row)
+        for sequence, row in enumerate(order["rows"], start=1)
+    }
     body = {
         "id": order["id"],
         "parentOrderId": order["parentOrderId"],
@@ -208,14 +191,7 @@ def render_order(account: Account, order: dict) -> dict:
             "exchangeRate": order["exchangeRate"],
             "fixedExchangeRate": order["fixedExchangeRate"],
         },
-        "totalValue": {
-            "net": money(sums["net"]),
-            "taxAmount": money(sums["tax"]),
-            "baseNet": money(sums["net"] / rate),
-            "baseTaxAmount": money(sums["tax"] / rate),
-            "baseTotal": money(sums["gross"] / rate),
-            "total": money(sums["gross"]),
-        },
+        "totalValue": _render_total_value(order),
         "assignment": {
             "current": {
                 "channelId": order["channelId"],
@@ -225,23 +201,63 @@ def render_order(account: Account, order: dict) -> dict:
                 "leadSourceId": order["leadSourceId"],
             }
         },
-        "parties": {
-            "customer": {
-                "contactId": order["contactId"],
-                "email": customer.get("primaryEmail"),
-                **(order.get("customerAddress") or {}),
-            },
-            "delivery": dict((order.get("delivery") or {}).get("address") or {}),
-            "billing": {
-                "contactId": order["billingContactId"],
-                **(order.get("billingAddress") or {}),
-            },
-        },
+        "parties": _render_parties(account, order),
         "orderRows": rows,
         "warehouseId": order["warehouseId"],
         "costPriceListId": 1,
     }
     return body
+
+
+def _render_total_value(order: dict) -> dict:
+    sums = totals(order)
+    rate = Decimal(order["exchangeRate"])
+    return {
+        "net": money(sums["net"]),
+        "taxAmount": money(sums["tax"]),
+        "baseNet": money(sums["net"] / rate),
+        "baseTaxAmount": money(sums["tax"] / rate),
+        "baseTotal": money(sums["gross"] / rate),
+        "total": money(sums["gross"]),
+    }
+
+
+def _render_order_row(order: dict, sequence: int, row: dict) -> dict:
+    net = Decimal(row["net"])
+    rate_pct = (Decimal(row["tax"]) / net * 100) if net else Decimal(0)
+    return {
+        "orderRowSequence": str(sequence),
+        "productId": row["productId"],
+        "productName": row["name"],
+        "productSku": row["sku"],
+        "quantity": {"magnitude": money(row["quantity"], 4)},
+        "itemCost": {"currencyCode": order["currencyCode"], "value": money(row["itemCost"], 4)},
+        "rowValue": {
+            "taxRate": money(rate_pct, 4),
+            "taxCode": row["taxCode"],
+            "taxCalculator": "BP",
+            "rowNet": {"value": money(net, 4)},
+            "rowTax": {"value": money(row["tax"], 2)},
+        },
+        "nominalCode": row["nominalCode"],
+        "composition": {"bundleParent": False, "bundleChild": False, "parentOrderRowId": 0},
+    }
+
+
+def _render_parties(account: Account, order: dict) -> dict:
+    customer = account.contacts.get(order["contactId"], {})
+    return {
+        "customer": {
+            "contactId": order["contactId"],
+            "email": customer.get("primaryEmail"),
+            **(order.get("customerAddress") or {}),
+        },
+        "delivery": dict((order.get("delivery") or {}).get("address") or {}),
+        "billing": {
+            "contactId": order["billingContactId"],
+            **(order.get("billingAddress") or {}),
+        },
+    }
 
 
 def render_sales_credit(account: Account, order: dict) -> dict:
@@ -275,24 +291,7 @@ def render_sales_credit(account: Account, order: dict) -> dict:
             "exchangeRate": order["exchangeRate"],
         },
         "delivery": order.get("delivery"),
-        "rows": [
-            {
-                "id": row["id"],
-                "productId": row["productId"],
-                "name": row["name"],
-                "quantity": money(row["quantity"], 4),
-                "taxCode": row["taxCode"],
-                "net": money(row["net"], 4),
-                "tax": money(row["tax"], 4),
-                "nominalCode": row["nominalCode"],
-                "externalRef": row.get("externalRef"),
-                "sku": row["sku"],
-                "bundleChild": False,
-                "bundleParent": False,
-                "parentRowId": None,
-            }
-            for row in order["rows"]
-        ],
+        "rows": [_render_credit_row(row) for row in order["rows"]],
         "createdOn": order["createdOn"],
         "createdBy": order["createdBy"],
         "updatedOn": order["updatedOn"],
@@ -308,6 +307,24 @@ def render_sales_credit(account: Account, order: dict) -> dict:
         "orderPaymentStatus": payment_status(account, order),
         "allocationStatusCode": order["allocationStatusCode"],
         "shippingStatusCode": order["shippingStatusCode"],
+    }
+
+
+def _render_credit_row(row: dict) -> dict:
+    return {
+        "id": row["id"],
+        "productId": row["productId"],
+        "name": row["name"],
+        "quantity": money(row["quantity"], 4),
+        "taxCode": row["taxCode"],
+        "net": money(row["net"], 4),
+        "tax": money(row["tax"], 4),
+        "nominalCode": row["nominalCode"],
+        "externalRef": row.get("externalRef"),
+        "sku": row["sku"],
+        "bundleChild": False,
+        "bundleParent": False,
+        "parentRowId": None,
     }
 
 
@@ -443,14 +460,7 @@ def post_sales_credit(ctx: Ctx):
     if not isinstance(body, dict):
         raise ApiError(400, "CMNC-400", "The body must be a JSON object")
     account = ctx.account
-    customer = body.get("customer") if isinstance(body.get("customer"), dict) else {}
-    customer_id = customer.get("id", body.get("customerId"))
-    if customer_id in (None, ""):
-        raise ApiError(400, "ORDC-001", "customer.id is required")
-    customer_id = positive_int(customer_id, "customer.id", "ORDC-001")
-    if customer_id not in account.contacts:
-        raise ApiError(400, "ORDC-002", f"Contact {customer_id} does not exist")
-
+    customer, customer_id = _credit_customer(account, body)
     instance_id = body.get("installedIntegrationInstanceId")
     if instance_id not in (None, ""):
         instance_id = positive_int(instance_id, "installedIntegrationInstanceId")
@@ -459,49 +469,13 @@ def post_sales_credit(ctx: Ctx):
     external_ref = body.get("externalRef")
     duplicate = find_duplicate_credit(account, external_ref, instance_id)
     if duplicate is not None:
-        # Documented: "assumed to be a duplicate and result in a 200 response. No changes will be
-        # made". The body is UNCONFIRMED: by default the existing credit's id; the control API
-        # switches to the other plausible shapes (no body, a text) — a refusal in a 200.
-        if account.duplicate_credit_answer == "empty":
-            return Reply(200, {})
-        if account.duplicate_credit_answer == "message":
-            return f"Duplicate sales credit (externalRef {external_ref}): no changes were made"
-        return duplicate["id"]
-
-    parent_id = body.get("parentId")
-    if parent_id not in (None, "", 0, "0"):
-        parent_id = positive_int(parent_id, "parentId", "ORDC-003")
-        if parent_id not in account.orders:
-            raise ApiError(400, "ORDC-003", f"Parent order {parent_id} does not exist")
-    else:
-        parent_id = 0
-    status_id = body.get("statusId") or account.configuration["newSalesCreditStatusId"]
-    status_id = positive_int(status_id, "statusId", "ORDC-004")
-    status = account.order_statuses.get(status_id)
-    if status is None or status["orderTypeCode"] != "SC":
-        raise ApiError(400, "ORDC-004", f"Order status {status_id} is not a sales credit status")
-    warehouse_id = _optional_id(
-        body.get("warehouseId"), "warehouseId", account.warehouses, "ORDC-006", "Warehouse"
-    )
-    channel_id = _optional_id(
-        body.get("channelId"), "channelId", account.channels, "ORDC-007", "Channel"
-    )
-    price_list_id = _optional_id(
-        body.get("priceListId"), "priceListId", account.price_lists, "ORDC-008", "Price list"
-    )
+        return _duplicate_credit_answer(account, duplicate, external_ref)
+    parent_id, status_id = _credit_parent_and_status(account, body)
+    places = _credit_places(account, body)
     price_mode = body.get("priceModeCode") or "INC"
     if price_mode not in ("INC", "EXC"):
         raise ApiError(400, "ORDC-009", "priceModeCode must be INC or EXC")
-    currency = body.get("currency") if isinstance(body.get("currency"), dict) else {}
-    currency_code = currency.get("code") or account.configuration["baseCurrencyCode"]
-    if not (isinstance(currency_code, str) and len(currency_code) == 3 and currency_code.isalpha()):
-        raise ApiError(400, "ORDC-011", "currency.code must be a 3-letter ISO code")
-    exchange_rate = currency.get("exchangeRate")
-    if exchange_rate not in (None, ""):
-        rate = decimal_or_none(exchange_rate)
-        if rate is None or rate <= 0:
-            raise ApiError(400, "ORDC-011", "currency.exchangeRate must be a positive number")
-        exchange_rate = money(rate, 6)
+    currency, currency_code, exchange_rate = _credit_currency(account, body)
     rows = validate_rows(account, body.get("rows"))
     billing = body.get("billing") if isinstance(body.get("billing"), dict) else {}
     billing_contact = _optional_id(
@@ -519,9 +493,7 @@ def post_sales_credit(ctx: Ctx):
             "billingContactId": billing_contact,
             "customerAddress": customer.get("address"),
             "billingAddress": billing.get("address"),
-            "warehouseId": warehouse_id,
-            "channelId": channel_id,
-            "priceListId": price_list_id,
+            **places,
             "priceModeCode": price_mode,
             "currencyCode": currency_code.upper(),
             "exchangeRate": exchange_rate,
@@ -540,6 +512,77 @@ def post_sales_credit(ctx: Ctx):
         "SC",
     )
     return order["id"]
+
+
+def _credit_customer(account: Account, body: dict) -> tuple[dict, int]:
+    """The credit's `customer` object and its contact id (which must exist)."""
+    customer = body.get("customer") if isinstance(body.get("customer"), dict) else {}
+    customer_id = customer.get("id", body.get("customerId"))
+    if customer_id in (None, ""):
+        raise ApiError(400, "ORDC-001", "customer.id is required")
+    customer_id = positive_int(customer_id, "customer.id", "ORDC-001")
+    if customer_id not in account.contacts:
+        raise ApiError(400, "ORDC-002", f"Contact {customer_id} does not exist")
+    return customer, customer_id
+
+
+def _duplicate_credit_answer(account: Account, duplicate: dict, external_ref):
+    """Documented: "assumed to be a duplicate and result in a 200 response. No changes will be
+    made". The body is UNCONFIRMED: by default the existing credit's id; the control API
+    switches to the other plausible shapes (no body, a text) — a refusal in a 200."""
+    if account.duplicate_credit_answer == "empty":
+        return Reply(200, {})
+    if account.duplicate_credit_answer == "message":
+        return f"Duplicate sales credit (externalRef {external_ref}): no changes were made"
+    return duplicate["id"]
+
+
+def _credit_parent_and_status(account: Account, body: dict) -> tuple[int, int]:
+    """The parent order (0 for none; it must exist) and a sales-credit status id."""
+    parent_id = body.get("parentId")
+    if parent_id not in (None, "", 0, "0"):
+        parent_id = positive_int(parent_id, "parentId", "ORDC-003")
+        if parent_id not in account.orders:
+            raise ApiError(400, "ORDC-003", f"Parent order {parent_id} does not exist")
+    else:
+        parent_id = 0
+    status_id = body.get("statusId") or account.configuration["newSalesCreditStatusId"]
+    status_id = positive_int(status_id, "statusId", "ORDC-004")
+    status = account.order_statuses.get(status_id)
+    if status is None or status["orderTypeCode"] != "SC":
+        raise ApiError(400, "ORDC-004", f"Order status {status_id} is not a sales credit status")
+    return parent_id, status_id
+
+
+def _credit_places(account: Account, body: dict) -> dict:
+    """Warehouse, channel and price list: optional, each must exist when given."""
+    return {
+        "warehouseId": _optional_id(
+            body.get("warehouseId"), "warehouseId", account.warehouses, "ORDC-006", "Warehouse"
+        ),
+        "channelId": _optional_id(
+            body.get("channelId"), "channelId", account.channels, "ORDC-007", "Channel"
+        ),
+        "priceListId": _optional_id(
+            body.get("priceListId"), "priceListId", account.price_lists, "ORDC-008", "Price list"
+        ),
+    }
+
+
+def _credit_currency(account: Account, body: dict) -> tuple[dict, str, Any]:
+    """The `currency` object, its 3-letter code (the account's base currency by default) and
+    the exchange rate when one is given."""
+    currency = body.get("currency") if isinstance(body.get("currency"), dict) else {}
+    currency_code = currency.get("code") or account.configuration["baseCurrencyCode"]
+    if not (isinstance(currency_code, str) and len(currency_code) == 3 and currency_code.isalpha()):
+        raise ApiError(400, "ORDC-011", "currency.code must be a 3-letter ISO code")
+    exchange_rate = currency.get("exchangeRate")
+    if exchange_rate not in (None, ""):
+        rate = decimal_or_none(exchange_rate)
+        if rate is None or rate <= 0:
+            raise ApiError(400, "ORDC-011", "currency.exchangeRate must be a positive number")
+        exchange_rate = money(rate, 6)
+    return currency, currency_code, exchange_rate
 
 
 @router.route("POST", r"/order-service/sales-credit/(?P<order_id>\d+)/close/?")

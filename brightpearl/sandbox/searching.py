@@ -90,32 +90,8 @@ def run_search(
 ) -> dict:
     """Filter, sort and page `records`; return the full body (response + reference)."""
     by_name = {column.name: column for column in columns}
-    extra_filters = extra_filters or {}
-    selected = list(records)
-    for name, values in req.query.items():
-        if name in CONTROL_PARAMS:
-            continue
-        raw = values[-1]
-        if name in extra_filters:
-            selected = [r for r in selected if extra_filters[name](r, raw)]
-            continue
-        column = by_name.get(name)
-        if column is None or not column.filterable:
-            raise ApiError(400, "CMNC-400", f"Unknown search filter: {name}")
-        match = _matcher(column, raw)
-        selected = [r for r in selected if match(column.get(r))]
-
-    sort_spec = req.arg("sort") or f"{columns[0].name}.ASC"
-    sorting = []
-    for part in reversed(sort_spec.split(",")):
-        name, _, direction = part.strip().partition(".")
-        direction = (direction or "ASC").upper()
-        column = by_name.get(name)
-        if column is None or direction not in ("ASC", "DESC"):
-            raise ApiError(400, "CMNC-400", f"Invalid sort: {part}")
-        selected.sort(key=lambda r, c=column: _sort_key(c.get(r)), reverse=direction == "DESC")
-        sorting.insert(0, {"filterable": {"name": name}, "direction": direction})
-
+    selected = _filtered(req, by_name, records, extra_filters or {})
+    sorting = _sort(req, columns, by_name, selected)
     wanted = columns
     if req.arg("columns"):
         names = [n.strip() for n in req.arg("columns").split(",") if n.strip()]
@@ -148,6 +124,47 @@ def run_search(
         "reference": reference(page) if reference else {},
     }
     return body
+
+
+def _filtered(
+    req: Request,
+    by_name: dict[str, Column],
+    records: list[dict],
+    extra_filters: dict[str, Callable[[dict, str], bool]],
+) -> list[dict]:
+    """The records every filter of the query accepts (an unknown filter is a 400)."""
+    selected = list(records)
+    for name, values in req.query.items():
+        if name in CONTROL_PARAMS:
+            continue
+        raw = values[-1]
+        if name in extra_filters:
+            selected = [r for r in selected if extra_filters[name](r, raw)]
+            continue
+        column = by_name.get(name)
+        if column is None or not column.filterable:
+            raise ApiError(400, "CMNC-400", f"Unknown search filter: {name}")
+        match = _matcher(column, raw)
+        selected = [r for r in selected if match(column.get(r))]
+    return selected
+
+
+def _sort(
+    req: Request, columns: list[Column], by_name: dict[str, Column], selected: list[dict]
+) -> list[dict]:
+    """Sort `selected` in place by the query's `sort` (first column ascending by default);
+    returns the sorting as the metadata describes it."""
+    sort_spec = req.arg("sort") or f"{columns[0].name}.ASC"
+    sorting = []
+    for part in reversed(sort_spec.split(",")):
+        name, _, direction = part.strip().partition(".")
+        direction = (direction or "ASC").upper()
+        column = by_name.get(name)
+        if column is None or direction not in ("ASC", "DESC"):
+            raise ApiError(400, "CMNC-400", f"Invalid sort: {part}")
+        selected.sort(key=lambda r, c=column: _sort_key(c.get(r)), reverse=direction == "DESC")
+        sorting.insert(0, {"filterable": {"name": name}, "direction": direction})
+    return sorting
 
 
 def _sort_key(value: object) -> tuple:

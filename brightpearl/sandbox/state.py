@@ -6,6 +6,7 @@ account. Webhook deliveries are queued while the lock is held and sent after it 
 
 from __future__ import annotations
 
+import copy
 import random
 import secrets
 import threading
@@ -13,6 +14,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
+from . import reference_data
 from .common import ApiError, iso, now
 
 # Order types and code tables as listed by Brightpearl (order-type, order-stock-status,
@@ -195,22 +197,10 @@ class Account:
 
     # ----------------------------------------------------------------- reference data
     def install_default_reference_data(self) -> None:
-        """Statuses, channels, warehouses, price lists, nominals, payment methods, configuration."""
-        statuses = [
-            (1, "Draft / Quote", "SO", True),
-            (2, "New web order", "SO", True),
-            (3, "New sales order", "SO", True),
-            (4, "Invoiced", "SO", True),
-            (5, "Cancelled", "SO", True),
-            (6, "Pending purchase order", "PO", True),
-            (10, "Sales credit", "SC", True),
-            (11, "Awaiting return", "SC", True),
-            (12, "Goods received", "SC", True),
-            (13, "Refunded", "SC", True),
-            (14, "Credit cancelled", "SC", True),
-            (15, "Credit archive", "SC", False),
-        ]
-        for sort_order, (status_id, name, type_code, visible) in enumerate(statuses, start=1):
+        """Statuses, channels, warehouses, price lists, nominals, payment methods, configuration
+        (the defaults in `reference_data.py`)."""
+        statuses = enumerate(reference_data.ORDER_STATUSES, start=1)
+        for sort_order, (status_id, name, type_code, visible) in statuses:
             self.add_order_status(
                 {
                     "statusId": status_id,
@@ -220,102 +210,17 @@ class Account:
                     "sortOrder": sort_order,
                 }
             )
-        self.add_price_list(
-            {
-                "id": 1,
-                "code": "COST",
-                "name": "Cost price",
-                "priceListTypeCode": "BUY",
-                "currencyCode": "GBP",
-            }
-        )
-        self.add_price_list(
-            {
-                "id": 2,
-                "code": "RETAIL",
-                "name": "Retail price",
-                "priceListTypeCode": "SELL",
-                "currencyCode": "GBP",
-                "gross": True,
-            }
-        )
-        self.add_warehouse({"id": 2, "name": "Main warehouse"})
-        self.add_warehouse({"id": 3, "name": "Returns centre"})
-        self.add_channel(
-            {
-                "id": 1,
-                "name": "Web store",
-                "defaultWarehouseId": 2,
-                "defaultPriceListId": 2,
-                "warehouseIds": [2, 3],
-            }
-        )
-        self.add_channel(
-            {
-                "id": 2,
-                "name": "Marketplace",
-                "defaultWarehouseId": 2,
-                "defaultPriceListId": 2,
-                "warehouseIds": [2],
-            }
-        )
-        nominals = [
-            ("1100", "Debtors control account", False),
-            ("1200", "Bank current account", True),
-            ("1210", "PayPal account", True),
-            ("1220", "Card payments account", True),
-            ("2200", "Sales tax control account", False),
-            ("4000", "Sales", False),
-            ("4040", "Shipping income", False),
-            ("5000", "Cost of sales", False),
-        ]
-        for code, name, bank in nominals:
+        for price_list in reference_data.PRICE_LISTS:
+            self.add_price_list(copy.deepcopy(price_list))
+        for warehouse in reference_data.WAREHOUSES:
+            self.add_warehouse(copy.deepcopy(warehouse))
+        for channel in reference_data.CHANNELS:
+            self.add_channel(copy.deepcopy(channel))
+        for code, name, bank in reference_data.NOMINAL_CODES:
             self.add_nominal_code({"code": code, "name": name, "bank": bank})
-        self.add_payment_method(
-            {
-                "code": "BANK",
-                "name": "Bank transfer",
-                "bankAccounts": [{"currencyIsoCode": "GBP", "bankAccountNominalCode": "1200"}],
-            }
-        )
-        self.add_payment_method(
-            {
-                "code": "PAYPAL",
-                "name": "PayPal",
-                "bankAccounts": [
-                    {"currencyIsoCode": "GBP", "bankAccountNominalCode": "1210"},
-                    {"currencyIsoCode": "USD", "bankAccountNominalCode": "1210"},
-                ],
-            }
-        )
-        self.add_payment_method(
-            {
-                "code": "CARD",
-                "name": "Card payments",
-                "bankAccounts": [
-                    {"currencyIsoCode": "GBP", "bankAccountNominalCode": "1220"},
-                    {"currencyIsoCode": "USD", "bankAccountNominalCode": "1220"},
-                ],
-            }
-        )
-        # Account configuration: Brightpearl returns every value as a string.
-        self.configuration = {
-            "baseCurrencyCode": "GBP",
-            "taxSchemeCode": "VAT",
-            "timeZone": "Europe/London",
-            "newSalesOrderStatusId": "3",
-            "newSalesCreditStatusId": "10",
-            "newPurchaseOrderStatusId": "6",
-            "invoicedOrderStatusId": "4",
-            "cancelledOrderStatusId": "5",
-            "salesNominalCode": "4000",
-            "shippingNominalCode": "4040",
-            "purchaseNominalCode": "5000",
-            "productWeightUnit": "GRAM",
-            "multipleWarehousesEnabled": "1",
-            "orderRowSortingStrategy": "rowId",
-            "defaultWarehouseId": "2",
-        }
+        for method in reference_data.PAYMENT_METHODS:
+            self.add_payment_method(copy.deepcopy(method))
+        self.configuration = dict(reference_data.CONFIGURATION)
 
     def add_order_status(self, data: dict) -> dict:
         status_id = int(data.get("statusId") or self.next_id("order-status", 20))

@@ -148,58 +148,10 @@ def create_goods_in_note(
         raise ApiError(400, "WHSB-041", "goodsMoved must contain at least one movement")
     rows = {row["id"]: row for row in order["rows"]}
     outstanding = _outstanding(account, order)
-    checked = []
-    for index, move in enumerate(moves):
-        where = f"goodsMoved[{index}]"
-        if not isinstance(move, dict):
-            raise ApiError(400, "WHSB-041", f"{where} must be an object")
-        product_id = positive_int(move.get("productId"), f"{where}.productId", "WHSB-042")
-        if product_id not in account.products:
-            raise ApiError(400, "WHSB-042", f"{where}: product {product_id} does not exist")
-        quantity = decimal_or_none(move.get("quantity"))
-        if quantity is None or quantity <= 0 or quantity != quantity.to_integral_value():
-            raise ApiError(400, "WHSB-043", f"{where}.quantity must be a positive whole number")
-        row_id = move.get("purchaseOrderRowId")
-        if row_id is not None:
-            row_id = positive_int(row_id, f"{where}.purchaseOrderRowId", "WHSB-044")
-            row = rows.get(row_id)
-            if row is None or row["productId"] != product_id:
-                raise ApiError(
-                    400,
-                    "WHSB-044",
-                    f"{where}: row {row_id} of order {order['id']} is not for product {product_id}",
-                )
-            if quantity > outstanding[row_id]:
-                raise ApiError(
-                    400,
-                    "WHSB-045",
-                    f"{where}: only {outstanding[row_id]} left to receive on row {row_id}",
-                )
-            outstanding[row_id] -= quantity
-        location_id = move.get("destinationLocationId")
-        if location_id in (None, ""):
-            location_id = account.warehouse_default_location(warehouse_id)
-        location_id = positive_int(location_id, f"{where}.destinationLocationId", "WHSB-046")
-        location = account.locations.get(location_id)
-        if location is None or location["warehouseId"] != warehouse_id:
-            raise ApiError(
-                400,
-                "WHSB-046",
-                f"{where}: location {location_id} is not in warehouse {warehouse_id}",
-            )
-        value = move.get("productValue") if isinstance(move.get("productValue"), dict) else {}
-        checked.append(
-            (
-                product_id,
-                int(quantity),
-                row_id,
-                location_id,
-                value.get("currency") or order["currencyCode"],
-                money(
-                    decimal_or_none(value.get("value")) or account.products[product_id]["cost"], 4
-                ),
-            )
-        )
+    checked = [
+        _checked_move(account, order, warehouse_id, rows, outstanding, f"goodsMoved[{index}]", move)
+        for index, move in enumerate(moves)
+    ]
     note_id = account.next_id("goods-note")
     stamp = iso()
     note = {
@@ -214,6 +166,18 @@ def create_goods_in_note(
         "createdBy": 4,
         "_movementIds": [],
     }
+    on_hand_changed = _book_goods_in(account, order, note, checked)
+    account.goods_in_notes[note_id] = note
+    account.touch(order)
+    ctx.emit("goods-in-note.created", [note_id])
+    if on_hand_changed:
+        ctx.emit("product.modified.on-hand-modified", sorted(on_hand_changed))
+    return note
+
+
+def _book_goods_in(account: Account, order: dict, note: dict, checked: list[tuple]) -> set[int]:
+    """One goods-in movement per checked move, on the note; the products whose on-hand
+    changed (stock into a quarantine location is not on hand)."""
     on_hand_changed = set()
     for product_id, quantity, row_id, location_id, currency, value in checked:
         quarantine = account.locations[location_id]["_quarantine"]
@@ -221,25 +185,73 @@ def create_goods_in_note(
             account,
             product_id,
             quantity,
-            warehouse_id,
+            note["warehouseId"],
             location_id,
             currency,
             value,
             order_id=order["id"],
             row_id=row_id,
-            note_id=note_id,
+            note_id=note["goodsNoteId"],
             type_code=GOODS_IN_TYPE,
             quarantine=quarantine,
         )
         note["_movementIds"].append(move["goodsMovementId"])
         if not quarantine:
             on_hand_changed.add(product_id)
-    account.goods_in_notes[note_id] = note
-    account.touch(order)
-    ctx.emit("goods-in-note.created", [note_id])
-    if on_hand_changed:
-        ctx.emit("product.modified.on-hand-modified", sorted(on_hand_changed))
-    return note
+    return on_hand_changed
+
+
+def _checked_move(
+    account: Account,
+    order: dict,
+    warehouse_id: int,
+    rows: dict[int, dict],
+    outstanding: dict[int, Decimal],
+    where: str,
+    move: object,
+) -> tuple:
+    """One goodsMoved entry, validated: (product, quantity, row, location, currency, value).
+    Takes what it receives off `outstanding`, so two moves cannot over-receive one row."""
+    if not isinstance(move, dict):
+        raise ApiError(400, "WHSB-041", f"{where} must be an object")
+    product_id = positive_int(move.get("productId"), f"{where}.productId", "WHSB-042")
+    if product_id not in account.products:
+        raise ApiError(400, "WHSB-042", f"{where}: product {product_id} does not exist")
+    quantity = decimal_or_none(move.get("quantity"))
+    if quantity is None or quantity <= 0 or quantity != quantity.to_integral_value():
+        raise ApiError(400, "WHSB-043", f"{where}.quantity must be a positive whole number")
+    row_id = move.get("purchaseOrderRowId")
+    if row_id is not None:
+        row_id = positive_int(row_id, f"{where}.purchaseOrderRowId", "WHSB-044")
+        row = rows.get(row_id)
+        if row is None or row["productId"] != product_id:
+            raise ApiError(
+                400,
+                "WHSB-044",
+                f"{where}: row {row_id} of order {order['id']} is not for product {product_id}",
+            )
+        if quantity > outstanding[row_id]:
+            raise ApiError(
+                400,
+                "WHSB-045",
+                f"{where}: only {outstanding[row_id]} left to receive on row {row_id}",
+            )
+        outstanding[row_id] -= quantity
+    location_id = move.get("destinationLocationId")
+    if location_id in (None, ""):
+        location_id = account.warehouse_default_location(warehouse_id)
+    location_id = positive_int(location_id, f"{where}.destinationLocationId", "WHSB-046")
+    location = account.locations.get(location_id)
+    if location is None or location["warehouseId"] != warehouse_id:
+        raise ApiError(
+            400,
+            "WHSB-046",
+            f"{where}: location {location_id} is not in warehouse {warehouse_id}",
+        )
+    value = move.get("productValue") if isinstance(move.get("productValue"), dict) else {}
+    cost = decimal_or_none(value.get("value")) or account.products[product_id]["cost"]
+    currency = value.get("currency") or order["currencyCode"]
+    return (product_id, int(quantity), row_id, location_id, currency, money(cost, 4))
 
 
 def _add_movement(
@@ -344,33 +356,25 @@ def release_quarantine(
     release_id = account.next_id("quarantine-release")
     cost = account.products[product_id]["cost"]
     currency = account.configuration["baseCurrencyCode"]
-    out_move = _add_movement(
-        account,
-        product_id,
-        -quantity,
-        warehouse_id,
-        quarantine_location,
-        currency,
-        money(cost, 4),
-        order_id=None,
-        row_id=None,
-        note_id=None,
-        type_code=QUARANTINE_RELEASE_TYPE,
-        quarantine=True,
-    )
-    in_move = _add_movement(
-        account,
-        product_id,
-        quantity,
-        warehouse_id,
-        target,
-        currency,
-        money(cost, 4),
-        order_id=None,
-        row_id=None,
-        note_id=None,
-        type_code=QUARANTINE_RELEASE_TYPE,
-        quarantine=False,
+    out_move, in_move = (
+        _add_movement(
+            account,
+            product_id,
+            moved,
+            warehouse_id,
+            location_id,
+            currency,
+            money(cost, 4),
+            order_id=None,
+            row_id=None,
+            note_id=None,
+            type_code=QUARANTINE_RELEASE_TYPE,
+            quarantine=quarantined,
+        )
+        for moved, location_id, quarantined in (
+            (-quantity, quarantine_location, True),
+            (quantity, target, False),
+        )
     )
     release = {
         "id": release_id,

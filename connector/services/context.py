@@ -54,6 +54,10 @@ class SyncContext:
             self.platform_loaded = True
         return self._platform
 
+    def follow_up_at(self, moment: datetime) -> None:
+        """Ask for a follow-up run no earlier than `moment` (the latest asked for wins)."""
+        self.retry_at = max(self.retry_at or moment, moment)
+
     @property
     def requests_made(self) -> int:
         return self._client.request_count if self._client is not None else 0

@@ -345,7 +345,7 @@ def _store_plan(binding: SalesCredit, plan: CreditPlan) -> None:
 
 def _not_claimed(ctx: SyncContext, rma: Rma, claim: exactly_once.Claim) -> None:
     if claim.wait_until is not None:
-        ctx.retry_at = max(ctx.retry_at or claim.wait_until, claim.wait_until)
+        ctx.follow_up_at(claim.wait_until)
         ctx.record(
             Kind.CREDIT,
             Outcome.SKIPPED,
@@ -420,15 +420,17 @@ def _unknown_outcome(
             credit_id=found,
         )
         return binding
-    exactly_once.outcome_unknown(binding, exc)
-    until = exactly_once.lease_end(binding)
-    if until is not None:
-        ctx.retry_at = max(ctx.retry_at or until, until)
+    until = exactly_once.in_doubt(ctx, binding, exc)
+    then = (
+        f"Nothing is sent again until {timezone.localtime(until):%H:%M:%S}; then Brightpearl "
+        "is searched for it first."
+        if until is not None
+        else "The next run searches Brightpearl for it first."
+    )
     ctx.record(
         Kind.CREDIT,
         Outcome.FAILED,
-        f"Brightpearl did not confirm the credit ({exc}). Nothing is sent again until "
-        f"{timezone.localtime(until):%H:%M:%S}; then Brightpearl is searched for it first.",
+        f"Brightpearl did not confirm the credit ({exc}). {then}",
         rma=rma,
         error=exc,
     )

@@ -114,6 +114,18 @@ def outcome_unknown(binding, error: BaseException) -> None:
     _update(binding, **fields)
 
 
+def in_doubt(ctx, binding, error: BaseException) -> datetime | None:
+    """A write with an unknown outcome that a search did not find: mark it (`outcome_unknown`)
+    and, while Brightpearl may still be executing it, ask the run (`ctx.follow_up_at`) for a
+    follow-up when its lease ends. Returns that lease end — nothing is sent again before it —
+    or None when Brightpearl has finished (a plain 500): the next run searches first."""
+    outcome_unknown(binding, error)
+    until = lease_end(binding)
+    if until is not None:
+        ctx.follow_up_at(until)
+    return until
+
+
 def may_still_be_executing(error: BaseException) -> bool:
     """No answer at all (a read timeout, a connection dropped after sending), or a gateway's
     502/504 — the request may still be running behind it."""

@@ -187,7 +187,7 @@ def _claim(ctx: SyncContext, refund: Refund, payment: RefundPayment) -> exactly_
     claim = exactly_once.claim(RefundPayment, payment.pk, ctx.owner)
     if claim.binding is None:
         if claim.wait_until is not None:
-            ctx.retry_at = max(ctx.retry_at or claim.wait_until, claim.wait_until)
+            ctx.follow_up_at(claim.wait_until)
             ctx.record(
                 Kind.REFUND,
                 Outcome.SKIPPED,
@@ -215,10 +215,7 @@ def _post_payment(
         found = _find_payment_quietly(ctx, payment, binding.credit_id)
         if found is not None:
             return found
-        exactly_once.outcome_unknown(payment, error)
-        until = exactly_once.lease_end(payment)
-        if until is not None:
-            ctx.retry_at = max(ctx.retry_at or until, until)
+        exactly_once.in_doubt(ctx, payment, error)
         ctx.record(
             Kind.REFUND,
             Outcome.FAILED,

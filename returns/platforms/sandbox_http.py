@@ -7,6 +7,7 @@ Framework-free on purpose (no Django): the sandboxes run in tests, the demo and 
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import threading
@@ -115,8 +116,16 @@ def post_json(url: str, body: bytes, headers: dict[str, str], timeout: float = 1
 
 
 class SandboxServer:
-    """Base class: subclasses implement `route(request) -> Response` and keep their state
-    under `self.lock`. `start()` returns self; `.url` is then the base URL."""
+    """Base class: subclasses implement `admit`, `rate_limited`, `serve`, `control` and
+    `webhook_body`, and keep their state under `self.lock`. `start()` returns self; `.url` is
+    then the base URL."""
+
+    # What `configure` sets besides `rate_limit`: each platform lists its own attributes.
+    OPTIONS: tuple[str, ...] = ()
+    # The field naming the platform's record in each entry of `actions` ("return_id", …).
+    RECORD_KEY = "id"
+    # The event `fire_webhook` sends when none is named.
+    DEFAULT_EVENT = ""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
         self.host = host
@@ -126,7 +135,9 @@ class SandboxServer:
         self.requests_seen: list[tuple[str, str]] = []
         self._http: HttpServer | None = None
         self.throttle_next = 0
+        self.webhook_url = ""
         self.deliveries: list[dict] = []
+        self.actions: list[dict] = []
         self._delivery_threads: list[threading.Thread] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -162,6 +173,38 @@ class SandboxServer:
     def __exit__(self, *exc):
         self.stop()
 
+    # -- state shared by every platform sandbox ------------------------------------------------
+    def reset(self) -> None:
+        """Forget the writes, deliveries and requests seen (subclasses forget their records
+        too; the configuration is kept)."""
+        with self.lock:
+            self.actions = []
+            self.deliveries = []
+            self.requests_seen = []
+            self._ids = itertools.count(1001)
+
+    def configure(self, **options: Any) -> None:
+        """Set `rate_limit` and any of `OPTIONS`; an unknown option is a ValueError."""
+        with self.lock:
+            if "rate_limit" in options:
+                self.limiter.configure(options.pop("rate_limit"))
+            for name in self.OPTIONS:
+                if name in options:
+                    setattr(self, name, options.pop(name))
+            if options:
+                raise ValueError(f"unknown sandbox options: {sorted(options)}")
+
+    def _record(self, action: str, key: Any, body: Any = None) -> None:
+        """Remember one write the API accepted (`GET /_sandbox/actions`)."""
+        self.actions.append(
+            {
+                "action": action,
+                self.RECORD_KEY: key,
+                "body": body,
+                "at": utcnow().isoformat(timespec="seconds"),
+            }
+        )
+
     # -- control API shared by every platform sandbox ------------------------------------------
     def public_config(self) -> dict:
         """What GET /_sandbox/config shows (subclasses add their credentials and URLs)."""
@@ -190,6 +233,29 @@ class SandboxServer:
         return None
 
     # -- webhooks ------------------------------------------------------------------------------
+    def webhook_body(self, key: Any, event: str) -> bytes:  # pragma: no cover - abstract
+        """The exact bytes the platform sends for this record and event."""
+        raise NotImplementedError
+
+    def webhook_headers(self, body: bytes) -> dict[str, str]:
+        """Headers a delivery carries besides Content-Type (a platform's signature)."""
+        return {}
+
+    def fire_webhook(self, key: Any, event: str | None = None, url: str | None = None) -> dict:
+        """Deliver one webhook now, over HTTP, to `url` or the configured URL; returns the
+        delivery record."""
+        target = url or self.webhook_url
+        if not target:
+            raise ValueError("no webhook URL configured")
+        body = self.webhook_body(key, event or self.DEFAULT_EVENT)
+        return self.deliver(target, body, self.webhook_headers(body), wait=True)
+
+    def _auto_fire(self, key: Any, event: str) -> None:
+        """After a change: send the event from a thread when a webhook URL is configured."""
+        if self.webhook_url:
+            body = self.webhook_body(key, event)
+            self.deliver(self.webhook_url, body, self.webhook_headers(body), wait=False)
+
     def deliver(self, url: str, body: bytes, headers: dict[str, str], wait: bool) -> dict | None:
         """Send now (wait=True, returns the record) or from a thread (state changes made by API
         calls: the receiver may call back into this sandbox)."""

@@ -47,6 +47,10 @@ def test_server_error_on_the_credit_post_is_retried_after_a_search(world):
     assert run.status == SyncRun.Status.PARTIAL
     assert credits_for(world, sale) == []
     assert SalesCredit.objects.get().state == BindingState.ATTEMPTING
+    # Brightpearl answered (it has finished): no lease to wait for, the next run searches first.
+    message = run.events.get(kind="credit").message
+    assert "The next run searches Brightpearl for it first." in message
+    assert "until" not in message
     world.sync()
     assert len(credits_for(world, sale)) == 1
     assert SalesCredit.objects.get().state == BindingState.CREATED

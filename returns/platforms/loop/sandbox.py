@@ -34,7 +34,6 @@ No Django imports here.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import hashlib
 import hmac
@@ -43,11 +42,12 @@ import json
 import re
 import secrets
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
+from ..sandbox_common import command_line, iso, parse_iso, parse_seed_times, touched, units
 from ..sandbox_http import HttpError, Request, Response, SandboxServer, parse_limits, utcnow
 
 API_PREFIX = "/api/v1"
@@ -56,20 +56,15 @@ ALL_STATES = ("open", "closed", "cancelled", "expired", "review")
 MAX_WINDOW = timedelta(days=120)
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds")
-
-
 def _parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        return parse_iso(value.strip())
     except ValueError as exc:
         raise HttpError(
             422, {"errors": {"message": f"Invalid date: {value}", "code": "VALIDATION"}}
         ) from exc
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _money(value: Any) -> str:
@@ -81,6 +76,18 @@ def _loop_error(status: int, message: str, code: str) -> HttpError:
 
 
 class LoopSandbox(SandboxServer):
+    OPTIONS = (
+        "api_key",
+        "webhook_url",
+        "webhook_secret",
+        "allow_flagged_process",
+        "action_error_status",
+        "slow_actions",
+        "throttle_next",
+    )
+    RECORD_KEY = "return_id"
+    DEFAULT_EVENT = "return.updated"
+
     def __init__(
         self,
         host: str = "127.0.0.1",
@@ -112,33 +119,12 @@ class LoopSandbox(SandboxServer):
     # -- Python helpers (the control API calls these too) -------------------------------------
     def reset(self) -> None:
         with self.lock:
+            super().reset()
             self.returns: dict[int, dict] = {}
             self.notes: dict[int, list[dict]] = {}
-            self.actions: list[dict] = []
             self.destinations: list[dict] = []
-            self.deliveries = []
-            self.requests_seen = []
-            self._ids = itertools.count(1001)
             self._line_ids = itertools.count(50001)
             self._note_ids = itertools.count(1)
-
-    def configure(self, **options: Any) -> None:
-        with self.lock:
-            if "rate_limit" in options:
-                self.limiter.configure(options.pop("rate_limit"))
-            for name in (
-                "api_key",
-                "webhook_url",
-                "webhook_secret",
-                "allow_flagged_process",
-                "action_error_status",
-                "slow_actions",
-                "throttle_next",
-            ):
-                if name in options:
-                    setattr(self, name, options.pop(name))
-            if options:
-                raise ValueError(f"unknown sandbox options: {sorted(options)}")
 
     def add_return(
         self,
@@ -161,66 +147,20 @@ class LoopSandbox(SandboxServer):
         with self.lock:
             return_id = int(id) if id is not None else next(self._ids)
             created = created_at or utcnow()
-            items = []
-            for position, spec in enumerate(lines or [{"sku": "SKU-1"}], start=1):
-                provider_line = spec.get("provider_line_item_id") or f"{return_id}{position:03d}"
-                for _ in range(int(spec.get("quantity", 1))):
-                    items.append(
-                        {
-                            "line_item_id": next(self._line_ids),
-                            "provider_line_item_id": str(provider_line),
-                            "product_id": spec.get("product_id", 7000 + position),
-                            "variant_id": spec.get("variant_id", 8000 + position),
-                            "sku": spec.get("sku", f"SKU-{position}"),
-                            "barcode": spec.get("barcode", ""),
-                            "title": spec.get("title", spec.get("sku", "Item")),
-                            "price": _price(spec.get("price", "10.00")),
-                            "discount": _price(spec.get("discount", "0")),
-                            "tax": _price(spec.get("tax", "0")),
-                            "refund": _price(spec.get("price", "10.00")),
-                            "returned_at": None,
-                            "exchange_variant": None,
-                            "outcome": spec.get("outcome", "refund"),
-                            "return_reason": spec.get("reason", "Too small"),
-                            "parent_return_reason": spec.get("parent_reason", ""),
-                            "return_comment": spec.get("comment", ""),
-                        }
-                    )
-            product_total = sum(
-                (Decimal(i["price"]) for i in items if _numeric(i["price"])), Decimal(0)
-            )
-            discount_total = sum(
-                (Decimal(i["discount"]) for i in items if _numeric(i["discount"])), Decimal(0)
-            )
-            tax_total = sum((Decimal(i["tax"]) for i in items if _numeric(i["tax"])), Decimal(0))
-            total = product_total - discount_total + tax_total
+            items = [self._line_item(return_id, position, spec) for position, spec in units(lines)]
             record = {
                 "id": return_id,
                 "state": state,
-                "created_at": _iso(created),
-                "updated_at": _iso(updated_at or created),
-                "edited_at": _iso(updated_at or created),
+                "created_at": iso(created),
+                "updated_at": iso(updated_at or created),
+                "edited_at": iso(updated_at or created),
                 "order_id": 90000 + return_id,
                 "order_name": order_name,
                 "provider_order_id": str(order_id or 5_000_000_000 + return_id),
                 "order_number": order_name.lstrip("#"),
                 "customer": customer,
                 "currency": currency,
-                "total": _money(total),
-                "return_product_total": _money(product_total),
-                "return_discount_total": _money(discount_total),
-                "return_tax_total": _money(tax_total),
-                "return_total": _money(total),
-                "return_credit_total": "0.00",
-                "exchange_product_total": "0.00",
-                "exchange_discount_total": "0.00",
-                "exchange_tax_total": "0.00",
-                "exchange_total": "0.00",
-                "exchange_credit_total": "0.00",
-                "gift_card": "0.00",
-                "handling_fee": _money(extra.pop("handling_fee", "0")),
-                "refund": _money(total),
-                "upsell": "0.00",
+                **_amounts(items, extra.pop("handling_fee", "0")),
                 "carrier": "USPS",
                 "tracking_number": f"9400{return_id:08d}",
                 "label_status": "new",
@@ -308,17 +248,33 @@ class LoopSandbox(SandboxServer):
         key = (secret if secret is not None else self.webhook_secret).encode()
         return base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode()
 
-    def fire_webhook(
-        self, return_id: int | str, trigger: str = "return.updated", url: str | None = None
-    ) -> dict:
-        """Deliver one signed webhook now, over HTTP; returns the delivery record."""
-        body = self.webhook_body(return_id, trigger)
-        target = url or self.webhook_url
-        if not target:
-            raise ValueError("no webhook URL configured")
-        return self.deliver(target, body, {"X-Loop-Signature": self.sign(body)}, wait=True)
+    def webhook_headers(self, body: bytes) -> dict[str, str]:
+        return {"X-Loop-Signature": self.sign(body)}
 
     # -- internals ---------------------------------------------------------------------------
+    def _line_item(self, return_id: int, position: int, spec: dict) -> dict:
+        """One unit of a seeded line, as Loop lists it."""
+        provider_line = spec.get("provider_line_item_id") or f"{return_id}{position:03d}"
+        return {
+            "line_item_id": next(self._line_ids),
+            "provider_line_item_id": str(provider_line),
+            "product_id": spec.get("product_id", 7000 + position),
+            "variant_id": spec.get("variant_id", 8000 + position),
+            "sku": spec.get("sku", f"SKU-{position}"),
+            "barcode": spec.get("barcode", ""),
+            "title": spec.get("title", spec.get("sku", "Item")),
+            "price": _price(spec.get("price", "10.00")),
+            "discount": _price(spec.get("discount", "0")),
+            "tax": _price(spec.get("tax", "0")),
+            "refund": _price(spec.get("price", "10.00")),
+            "returned_at": None,
+            "exchange_variant": None,
+            "outcome": spec.get("outcome", "refund"),
+            "return_reason": spec.get("reason", "Too small"),
+            "parent_return_reason": spec.get("parent_reason", ""),
+            "return_comment": spec.get("comment", ""),
+        }
+
     def _get(self, return_id: int | str) -> dict:
         try:
             return self.returns[int(return_id)]
@@ -326,22 +282,7 @@ class LoopSandbox(SandboxServer):
             raise _loop_error(404, "Return not found.", "NOT_FOUND") from None
 
     def _touch(self, record: dict) -> None:
-        now = utcnow().replace(microsecond=0)
-        # never move updated_at backwards, even within one second
-        previous = _parse_time(record["updated_at"])
-        if previous and now <= previous:
-            now = previous + timedelta(seconds=1)
-        record["updated_at"] = record["edited_at"] = _iso(now)
-
-    def _auto_fire(self, return_id: int, trigger: str) -> None:
-        if self.webhook_url:
-            body = self.webhook_body(return_id, trigger)
-            self.deliver(self.webhook_url, body, {"X-Loop-Signature": self.sign(body)}, wait=False)
-
-    def _record(self, action: str, return_id: int, body: Any = None) -> None:
-        self.actions.append(
-            {"action": action, "return_id": return_id, "body": body, "at": _iso(utcnow())}
-        )
+        record["updated_at"] = record["edited_at"] = touched(_parse_time(record["updated_at"]))
 
     # -- HTTP --------------------------------------------------------------------------------
     def admit(self, request: Request) -> None:
@@ -515,7 +456,7 @@ class LoopSandbox(SandboxServer):
                     }
                 },
             )
-        note = {"id": next(self._note_ids), "content": content, "created_at": _iso(utcnow())}
+        note = {"id": next(self._note_ids), "content": content, "created_at": iso(utcnow())}
         self.notes.setdefault(record["id"], []).append(note)
         self._record("note", record["id"], {"content": content})
         return self._done("note")
@@ -563,10 +504,7 @@ class LoopSandbox(SandboxServer):
     # -- control API -------------------------------------------------------------------------
     def control(self, request: Request, path: str, body: dict) -> Response:
         if request.method == "POST" and path == "/returns":
-            for key in ("created_at", "updated_at"):
-                if body.get(key):
-                    body[key] = _parse_time(body[key])
-            return Response(201, self.add_return(**body))
+            return Response(201, self.add_return(**parse_seed_times(body, _parse_time)))
         if request.method == "POST" and path == "/destinations":
             return Response(201, self.add_destination(**body))
         if request.method == "POST" and path == "/webhooks/fire":
@@ -600,20 +538,47 @@ def _numeric(value: Any) -> bool:
     return True
 
 
+def _amounts(items: list[dict], handling_fee: Any) -> dict:
+    """A return's money fields, from its line items (non-numeric seeds count as nothing)."""
+
+    def total(field: str) -> Decimal:
+        return sum((Decimal(i[field]) for i in items if _numeric(i[field])), Decimal(0))
+
+    product, discount, tax = total("price"), total("discount"), total("tax")
+    refund = product - discount + tax
+    return {
+        "total": _money(refund),
+        "return_product_total": _money(product),
+        "return_discount_total": _money(discount),
+        "return_tax_total": _money(tax),
+        "return_total": _money(refund),
+        "return_credit_total": "0.00",
+        "exchange_product_total": "0.00",
+        "exchange_discount_total": "0.00",
+        "exchange_tax_total": "0.00",
+        "exchange_total": "0.00",
+        "exchange_credit_total": "0.00",
+        "gift_card": "0.00",
+        "handling_fee": _money(handling_fee),
+        "refund": _money(refund),
+        "upsell": "0.00",
+    }
+
+
 def _price(value: Any) -> str:
     """Money as Loop sends it (a string); non-numeric seeds pass through for bad-input tests."""
     return _money(value) if _numeric(value) else str(value)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Loop Returns sandbox server")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8901)
-    parser.add_argument("--api-key", default="loop-sandbox-key")
-    parser.add_argument("--rate-limit", default="300/60", help="calls/seconds[,…]")
-    parser.add_argument("--webhook-url", default="")
+    parser = command_line(
+        "Loop Returns sandbox server",
+        port=8901,
+        api_key="loop-sandbox-key",
+        rate_limit="300/60",
+        seed_help="seed three returns",
+    )
     parser.add_argument("--webhook-secret", default="loop-sandbox-webhook-secret")
-    parser.add_argument("--seed-demo", action="store_true", help="seed three returns")
     args = parser.parse_args(argv)
     sandbox = LoopSandbox(
         args.host,

@@ -35,16 +35,16 @@ No Django imports here.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import re
 import secrets
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from ..sandbox_common import command_line, iso, parse_iso, parse_seed_times, touched, units
 from ..sandbox_http import HttpError, Request, Response, SandboxServer, parse_limits, utcnow
 
 STATUSES = ("Pending", "Approved", "Received", "Validated", "Done", "Rejected", "Canceled")
@@ -75,15 +75,6 @@ OPERATORS = {
 }
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def _when(value: str) -> datetime:
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _number(value: Any) -> Any:
     """Money amounts are JSON numbers; non-numeric seeds pass through for bad-input tests."""
     try:
@@ -110,6 +101,17 @@ def _error(status: int, message: str) -> HttpError:
 
 
 class ReturnGOSandbox(SandboxServer):
+    OPTIONS = (
+        "api_key",
+        "shop_name",
+        "webhook_url",
+        "shipment_moves_rma",
+        "slow_writes",
+        "throttle_next",
+    )
+    RECORD_KEY = "rma_id"
+    DEFAULT_EVENT = "RMA_STATUS_UPDATED"
+
     def __init__(
         self,
         host: str = "127.0.0.1",
@@ -138,31 +140,11 @@ class ReturnGOSandbox(SandboxServer):
     # -- Python helpers ----------------------------------------------------------------------
     def reset(self) -> None:
         with self.lock:
+            super().reset()
             self.rmas: dict[str, dict] = {}
-            self.actions: list[dict] = []
-            self.deliveries = []
-            self.requests_seen = []
-            self._ids = itertools.count(1001)
             self._item_ids = itertools.count(70001)
             self._shipment_ids = itertools.count(30001)
             self._tx_ids = itertools.count(40001)
-
-    def configure(self, **options: Any) -> None:
-        with self.lock:
-            if "rate_limit" in options:
-                self.limiter.configure(options.pop("rate_limit"))
-            for name in (
-                "api_key",
-                "shop_name",
-                "webhook_url",
-                "shipment_moves_rma",
-                "slow_writes",
-                "throttle_next",
-            ):
-                if name in options:
-                    setattr(self, name, options.pop(name))
-            if options:
-                raise ValueError(f"unknown sandbox options: {sorted(options)}")
 
     def add_rma(
         self,
@@ -193,108 +175,25 @@ class ReturnGOSandbox(SandboxServer):
                 return _money_obj(value, currency, shop_currency, rate)
 
             shipment_id = next(self._shipment_ids) if shipment else None
-            rendered = []
-            for position, spec in enumerate(items or [{"sku": "SKU-1"}], start=1):
-                line_id = spec.get("shop_line_item_id", f"{number}{position:03d}")
-                for _ in range(int(spec.get("quantity", 1))):
-                    item_id = next(self._item_ids)
-                    rendered.append(
-                        {
-                            "shopLineItemId": str(line_id),
-                            "shopProductId": str(7000 + position),
-                            "variantId": str(8000 + position),
-                            "returnedItemId": str(item_id),
-                            "fullName": spec.get("title", spec.get("sku", "Item")),
-                            "productName": spec.get("title", spec.get("sku", "Item")),
-                            "variantName": "Default",
-                            "image": None,
-                            "sku": spec.get("sku", f"SKU-{position}"),
-                            "barcode": "",
-                            "paidPrice": money(spec.get("price", "10.00")),
-                            "paidTax": money(spec.get("tax", "0")),
-                            "taxIncluded": 1 if spec.get("tax_included") else 0,
-                            "returnReason": spec.get("reason", "Too small"),
-                            "extendedReason": spec.get("extended_reason", ""),
-                            "resolutionName": "Refund",
-                            "policyRuleName": "Default",
-                            "isAutoApprove": 0,
-                            "resolutionType": spec.get("resolution", "RefundToPaymentMethod"),
-                            "restockingFee": money(spec.get("restocking_fee", "0")),
-                            "returnFee": money(spec.get("return_fee", "0")),
-                            "shipmentFee": money(spec.get("shipment_fee", "0")),
-                            "shipmentId": shipment_id,
-                            "returnMethod": {"type": "Ship with any carrier", "name": "Mail"},
-                            "itemValidationStatusResponse": {
-                                "returnedItemId": str(item_id),
-                                "isRestockable": False,
-                                "isReturned": False,
-                                "nonRestockableReason": None,
-                                "nonReturnedReason": None,
-                                "storeLocationId": "online",
-                                "lastValidationDate": None,
-                                "lastValidatedBy": None,
-                                "thirdPartyName": None,
-                                "userDetails": None,
-                            },
-                            "exchangeItems": [],
-                            "followUpQuestions": [],
-                        }
-                    )
-            address = {
-                "name": "Pat Customer",
-                "street1": "1 High St",
-                "street2": "",
-                "city": "Leeds",
-                "state": "",
-                "zip": "LS1 1AA",
-                "country": "GB",
-                "phone": "",
-                "email": customer_email,
-            }
+            rendered = [
+                self._item(number, position, spec, money, shipment_id)
+                for position, spec in units(items)
+            ]
             record = {
-                "rmaSummary": {
-                    "rmaId": number,
-                    "status": status,
-                    "order_name": order_name,
-                    "events": [
-                        {
-                            "eventName": "RMA_CREATED",
-                            "eventDate": _iso(created),
-                            "triggeredVia": "Return Portal",
-                            "storeLocationId": "online",
-                            "userDetails": None,
-                        }
-                    ],
-                },
+                "rmaSummary": _summary(number, status, order_name, created),
                 "orderDetails": {
                     "orderId": str(order_id or 6_000_000_000 + int(number)),
                     "order_name": order_name,
                 },
-                "shipments": [
-                    {
-                        "shipmentId": shipment_id,
-                        "status": "Pending",
-                        "carrierName": "Royal Mail",
-                        "requestedServiceLevel": None,
-                        "actualServiceLevel": None,
-                        "trackingNumber": f"RM{number}GB",
-                        "trackingURL": None,
-                        "labelURL": None,
-                        "customerAddress": address,
-                        "returnAddress": dict(address, email=""),
-                        "isOutbound": False,
-                    }
-                ]
-                if shipment
-                else [],
+                "shipments": [_shipment(number, shipment_id, customer_email)] if shipment else [],
                 "items": rendered,
                 "comments": [],
                 "exchangeOrders": [],
                 "exchangeItems": [],
                 "cancellationFee": money("0"),
                 "transactions": [],
-                "createdAt": _iso(created),
-                "lastUpdated": _iso(updated_at or created),
+                "createdAt": iso(created),
+                "lastUpdated": iso(updated_at or created),
                 "isOutOfPolicy": 0,
                 "_currency": [currency, shop_currency, str(rate)],
             }
@@ -331,8 +230,8 @@ class ReturnGOSandbox(SandboxServer):
                 "processor": "Shopify",
                 "bankAccountDetails": None,
                 "returnItemIds": [i["returnedItemId"] for i in record["items"]],
-                "createdAt": _iso(utcnow()),
-                "lastUpdated": _iso(utcnow()),
+                "createdAt": iso(utcnow()),
+                "lastUpdated": iso(utcnow()),
             }
             record["transactions"].append(tx)
             self._touch(record)
@@ -357,15 +256,52 @@ class ReturnGOSandbox(SandboxServer):
             }
         return json.dumps(payload, separators=(",", ":")).encode()
 
-    def fire_webhook(
-        self, number: str | int, event: str = "RMA_STATUS_UPDATED", url: str | None = None
-    ) -> dict:
-        target = url or self.webhook_url
-        if not target:
-            raise ValueError("no webhook URL configured")
-        return self.deliver(target, self.webhook_body(number, event), {}, wait=True)
-
     # -- internals ---------------------------------------------------------------------------
+    def _item(self, number: str, position: int, spec: dict, money, shipment_id: int | None) -> dict:
+        """One unit of a seeded line, as ReturnGO lists it; `money(value)` is a money object."""
+        line_id = spec.get("shop_line_item_id", f"{number}{position:03d}")
+        item_id = next(self._item_ids)
+        return {
+            "shopLineItemId": str(line_id),
+            "shopProductId": str(7000 + position),
+            "variantId": str(8000 + position),
+            "returnedItemId": str(item_id),
+            "fullName": spec.get("title", spec.get("sku", "Item")),
+            "productName": spec.get("title", spec.get("sku", "Item")),
+            "variantName": "Default",
+            "image": None,
+            "sku": spec.get("sku", f"SKU-{position}"),
+            "barcode": "",
+            "paidPrice": money(spec.get("price", "10.00")),
+            "paidTax": money(spec.get("tax", "0")),
+            "taxIncluded": 1 if spec.get("tax_included") else 0,
+            "returnReason": spec.get("reason", "Too small"),
+            "extendedReason": spec.get("extended_reason", ""),
+            "resolutionName": "Refund",
+            "policyRuleName": "Default",
+            "isAutoApprove": 0,
+            "resolutionType": spec.get("resolution", "RefundToPaymentMethod"),
+            "restockingFee": money(spec.get("restocking_fee", "0")),
+            "returnFee": money(spec.get("return_fee", "0")),
+            "shipmentFee": money(spec.get("shipment_fee", "0")),
+            "shipmentId": shipment_id,
+            "returnMethod": {"type": "Ship with any carrier", "name": "Mail"},
+            "itemValidationStatusResponse": {
+                "returnedItemId": str(item_id),
+                "isRestockable": False,
+                "isReturned": False,
+                "nonRestockableReason": None,
+                "nonReturnedReason": None,
+                "storeLocationId": "online",
+                "lastValidationDate": None,
+                "lastValidatedBy": None,
+                "thirdPartyName": None,
+                "userDetails": None,
+            },
+            "exchangeItems": [],
+            "followUpQuestions": [],
+        }
+
     def _get(self, number: str | int) -> dict:
         key = str(number)
         key = key[3:] if key.upper().startswith("RMA") else key
@@ -375,20 +311,7 @@ class ReturnGOSandbox(SandboxServer):
             raise _error(404, "RMA not found") from None
 
     def _touch(self, record: dict) -> None:
-        now = utcnow().replace(microsecond=0)
-        previous = _when(record["lastUpdated"])
-        if now <= previous:
-            now = previous + timedelta(seconds=1)
-        record["lastUpdated"] = _iso(now)
-
-    def _auto_fire(self, number: str, event: str) -> None:
-        if self.webhook_url:
-            self.deliver(self.webhook_url, self.webhook_body(number, event), {}, wait=False)
-
-    def _record(self, action: str, number: str, body: Any) -> None:
-        self.actions.append(
-            {"action": action, "rma_id": str(number), "body": body, "at": _iso(utcnow())}
-        )
+        record["lastUpdated"] = touched(parse_iso(record["lastUpdated"]))
 
     # -- HTTP --------------------------------------------------------------------------------
     def admit(self, request: Request) -> None:
@@ -459,10 +382,10 @@ class ReturnGOSandbox(SandboxServer):
                 if op not in OPERATORS or not value:
                     raise _error(400, f"invalid {field} filter: {condition}")
                 try:
-                    bound = _when(value)
+                    bound = parse_iso(value)
                 except ValueError:
                     raise _error(400, f"invalid date in {field}: {value}") from None
-                rows = [r for r in rows if OPERATORS[op](_when(r[attr]), bound)]
+                rows = [r for r in rows if OPERATORS[op](parse_iso(r[attr]), bound)]
         if request.arg("status"):
             wanted = set(request.arg("status").split(","))
             rows = [r for r in rows if r["rmaSummary"]["status"] in wanted]
@@ -511,7 +434,7 @@ class ReturnGOSandbox(SandboxServer):
                 "commentType": "merchant",
                 "triggeredBy": "ReturnGO API",
                 "htmlText": html,
-                "datetime": _iso(utcnow()),
+                "datetime": iso(utcnow()),
             }
         )
         self._touch(record)
@@ -560,10 +483,7 @@ class ReturnGOSandbox(SandboxServer):
     # -- control API -------------------------------------------------------------------------
     def control(self, request: Request, path: str, body: dict) -> Response:
         if request.method == "POST" and path == "/rmas":
-            for key in ("created_at", "updated_at"):
-                if body.get(key):
-                    body[key] = _when(body[key])
-            return Response(201, self.add_rma(**body))
+            return Response(201, self.add_rma(**parse_seed_times(body, parse_iso)))
         if request.method == "POST" and path == "/webhooks/fire":
             return Response(
                 200,
@@ -585,19 +505,66 @@ class ReturnGOSandbox(SandboxServer):
         raise HttpError(404, {"error": f"no sandbox route {request.method} {request.path}"})
 
 
+def _summary(number: str, status: str, order_name: str, created: datetime) -> dict:
+    """What `GET /rmas` lists of an RMA, with the event of its creation."""
+    return {
+        "rmaId": number,
+        "status": status,
+        "order_name": order_name,
+        "events": [
+            {
+                "eventName": "RMA_CREATED",
+                "eventDate": iso(created),
+                "triggeredVia": "Return Portal",
+                "storeLocationId": "online",
+                "userDetails": None,
+            }
+        ],
+    }
+
+
+def _shipment(number: str, shipment_id: int | None, customer_email: str) -> dict:
+    """The return shipment a seeded RMA starts with."""
+    address = {
+        "name": "Pat Customer",
+        "street1": "1 High St",
+        "street2": "",
+        "city": "Leeds",
+        "state": "",
+        "zip": "LS1 1AA",
+        "country": "GB",
+        "phone": "",
+        "email": customer_email,
+    }
+    return {
+        "shipmentId": shipment_id,
+        "status": "Pending",
+        "carrierName": "Royal Mail",
+        "requestedServiceLevel": None,
+        "actualServiceLevel": None,
+        "trackingNumber": f"RM{number}GB",
+        "trackingURL": None,
+        "labelURL": None,
+        "customerAddress": address,
+        "returnAddress": dict(address, email=""),
+        "isOutbound": False,
+    }
+
+
 def _public(record: dict) -> dict:
     return json.loads(json.dumps({k: v for k, v in record.items() if not k.startswith("_")}))
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="ReturnGO sandbox server")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8902)
-    parser.add_argument("--api-key", default="returngo-sandbox-key")
+    parser = command_line(
+        "ReturnGO sandbox server",
+        port=8902,
+        api_key="returngo-sandbox-key",
+        rate_limit="100/1,2000/86400",
+        seed_help="seed three RMAs",
+        webhook_help="include the connector's secret token",
+    )
     parser.add_argument("--shop-name", default="sandbox-shop.myshopify.com")
-    parser.add_argument("--rate-limit", default="100/1,2000/86400", help="calls/seconds[,…]")
-    parser.add_argument("--webhook-url", default="", help="include the connector's secret token")
-    parser.add_argument("--seed-demo", action="store_true", help="seed three RMAs")
     args = parser.parse_args(argv)
     sandbox = ReturnGOSandbox(
         args.host,
