@@ -21,7 +21,8 @@ Control API (no auth) under `/_sandbox/`:
                                                throttle_next: n}
     POST /_sandbox/returns                    seed one return (see `add_return`)
     GET  /_sandbox/returns/<id>               the stored return
-    PATCH /_sandbox/returns/<id>              {state?, fire?: trigger} as Loop's admin would
+    PATCH /_sandbox/returns/<id>              {state?, lines?, fire?: trigger} as Loop's admin
+                                              would (lines: an edit after the return was made)
     POST /_sandbox/returns/<id>/refunds       {amount, currency?, gateway?}
     GET  /_sandbox/returns/<id>/notes
     GET  /_sandbox/actions                    every write the API accepted, in order
@@ -161,31 +162,7 @@ class LoopSandbox(SandboxServer):
         with self.lock:
             return_id = int(id) if id is not None else next(self._ids)
             created = created_at or utcnow()
-            items = []
-            for position, spec in enumerate(lines or [{"sku": "SKU-1"}], start=1):
-                provider_line = spec.get("provider_line_item_id") or f"{return_id}{position:03d}"
-                for _ in range(int(spec.get("quantity", 1))):
-                    items.append(
-                        {
-                            "line_item_id": next(self._line_ids),
-                            "provider_line_item_id": str(provider_line),
-                            "product_id": spec.get("product_id", 7000 + position),
-                            "variant_id": spec.get("variant_id", 8000 + position),
-                            "sku": spec.get("sku", f"SKU-{position}"),
-                            "barcode": spec.get("barcode", ""),
-                            "title": spec.get("title", spec.get("sku", "Item")),
-                            "price": _price(spec.get("price", "10.00")),
-                            "discount": _price(spec.get("discount", "0")),
-                            "tax": _price(spec.get("tax", "0")),
-                            "refund": _price(spec.get("price", "10.00")),
-                            "returned_at": None,
-                            "exchange_variant": None,
-                            "outcome": spec.get("outcome", "refund"),
-                            "return_reason": spec.get("reason", "Too small"),
-                            "parent_return_reason": spec.get("parent_reason", ""),
-                            "return_comment": spec.get("comment", ""),
-                        }
-                    )
+            items = self._line_items(return_id, lines)
             product_total = sum(
                 (Decimal(i["price"]) for i in items if _numeric(i["price"])), Decimal(0)
             )
@@ -235,6 +212,48 @@ class LoopSandbox(SandboxServer):
         if fire:
             self._auto_fire(return_id, "return.created")
         return json.loads(json.dumps(record))
+
+    def _line_items(self, return_id: int, lines: list[dict] | None) -> list[dict]:
+        """Loop line items, one per unit. A spec's `resolution` ("return" unless given;
+        "keep": the customer keeps it) is the Draft Returns API's field (see the adapter)."""
+        items = []
+        for position, spec in enumerate(lines or [{"sku": "SKU-1"}], start=1):
+            provider_line = spec.get("provider_line_item_id") or f"{return_id}{position:03d}"
+            for _ in range(int(spec.get("quantity", 1))):
+                items.append(
+                    {
+                        "line_item_id": next(self._line_ids),
+                        "provider_line_item_id": str(provider_line),
+                        "product_id": spec.get("product_id", 7000 + position),
+                        "variant_id": spec.get("variant_id", 8000 + position),
+                        "sku": spec.get("sku", f"SKU-{position}"),
+                        "barcode": spec.get("barcode", ""),
+                        "title": spec.get("title", spec.get("sku", "Item")),
+                        "price": _price(spec.get("price", "10.00")),
+                        "discount": _price(spec.get("discount", "0")),
+                        "tax": _price(spec.get("tax", "0")),
+                        "refund": _price(spec.get("price", "10.00")),
+                        "returned_at": None,
+                        "exchange_variant": None,
+                        "outcome": spec.get("outcome", "refund"),
+                        "resolution": spec.get("resolution", "return"),
+                        "return_reason": spec.get("reason", "Too small"),
+                        "parent_return_reason": spec.get("parent_reason", ""),
+                        "return_comment": spec.get("comment", ""),
+                    }
+                )
+        return items
+
+    def edit_return(self, return_id: int | str, lines: list[dict], fire: str | None = None) -> dict:
+        """The return edited in Loop's admin after it was made (lines added or removed,
+        quantities changed): its line items are replaced and `edited_at` moves on."""
+        with self.lock:
+            record = self._get(return_id)
+            record["line_items"] = self._line_items(int(return_id), lines)
+            self._touch(record)
+        if fire:
+            self._auto_fire(int(return_id), fire)
+        return self.get_return(return_id)
 
     def get_return(self, return_id: int | str) -> dict:
         with self.lock:
@@ -582,6 +601,8 @@ class LoopSandbox(SandboxServer):
             if sub is None and request.method == "GET":
                 return Response(200, self.get_return(return_id))
             if sub is None and request.method == "PATCH":
+                if "lines" in body:
+                    self.edit_return(return_id, body["lines"])
                 if "state" in body:
                     self.set_state(return_id, body["state"], fire=body.get("fire"))
                 return Response(200, self.get_return(return_id))

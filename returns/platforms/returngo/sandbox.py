@@ -24,7 +24,7 @@ Control API (no auth) under `/_sandbox/`:
                                         throttle_next: n (bare 429s)}
     POST  /_sandbox/rmas               seed one RMA (see `add_rma`)
     GET   /_sandbox/rmas/<id>          the stored RMA
-    PATCH /_sandbox/rmas/<id>          {status, fire?} change it as the merchant would
+    PATCH /_sandbox/rmas/<id>          {status?, items?, fire?} as the merchant would
     POST  /_sandbox/rmas/<id>/transactions   {amount, type?, status?}
     GET   /_sandbox/actions            every write the API accepted
     POST  /_sandbox/webhooks/fire      {rma_id, event, url?} → delivery record
@@ -193,53 +193,7 @@ class ReturnGOSandbox(SandboxServer):
                 return _money_obj(value, currency, shop_currency, rate)
 
             shipment_id = next(self._shipment_ids) if shipment else None
-            rendered = []
-            for position, spec in enumerate(items or [{"sku": "SKU-1"}], start=1):
-                line_id = spec.get("shop_line_item_id", f"{number}{position:03d}")
-                for _ in range(int(spec.get("quantity", 1))):
-                    item_id = next(self._item_ids)
-                    rendered.append(
-                        {
-                            "shopLineItemId": str(line_id),
-                            "shopProductId": str(7000 + position),
-                            "variantId": str(8000 + position),
-                            "returnedItemId": str(item_id),
-                            "fullName": spec.get("title", spec.get("sku", "Item")),
-                            "productName": spec.get("title", spec.get("sku", "Item")),
-                            "variantName": "Default",
-                            "image": None,
-                            "sku": spec.get("sku", f"SKU-{position}"),
-                            "barcode": "",
-                            "paidPrice": money(spec.get("price", "10.00")),
-                            "paidTax": money(spec.get("tax", "0")),
-                            "taxIncluded": 1 if spec.get("tax_included") else 0,
-                            "returnReason": spec.get("reason", "Too small"),
-                            "extendedReason": spec.get("extended_reason", ""),
-                            "resolutionName": "Refund",
-                            "policyRuleName": "Default",
-                            "isAutoApprove": 0,
-                            "resolutionType": spec.get("resolution", "RefundToPaymentMethod"),
-                            "restockingFee": money(spec.get("restocking_fee", "0")),
-                            "returnFee": money(spec.get("return_fee", "0")),
-                            "shipmentFee": money(spec.get("shipment_fee", "0")),
-                            "shipmentId": shipment_id,
-                            "returnMethod": {"type": "Ship with any carrier", "name": "Mail"},
-                            "itemValidationStatusResponse": {
-                                "returnedItemId": str(item_id),
-                                "isRestockable": False,
-                                "isReturned": False,
-                                "nonRestockableReason": None,
-                                "nonReturnedReason": None,
-                                "storeLocationId": "online",
-                                "lastValidationDate": None,
-                                "lastValidatedBy": None,
-                                "thirdPartyName": None,
-                                "userDetails": None,
-                            },
-                            "exchangeItems": [],
-                            "followUpQuestions": [],
-                        }
-                    )
+            rendered = self._items(number, items, money, shipment_id)
             address = {
                 "name": "Pat Customer",
                 "street1": "1 High St",
@@ -301,6 +255,78 @@ class ReturnGOSandbox(SandboxServer):
             self.rmas[number] = record
         if fire:
             self._auto_fire(number, "RMA_CREATED")
+        return self.get_rma(number)
+
+    def _items(self, number: str, items: list[dict] | None, money, shipment_id) -> list[dict]:
+        """ReturnGO items, one per unit; `keep_item: true` in a spec gives the item ReturnGO's
+        "No shipment required" return method (the customer keeps it)."""
+        rendered = []
+        for position, spec in enumerate(items or [{"sku": "SKU-1"}], start=1):
+            line_id = spec.get("shop_line_item_id", f"{number}{position:03d}")
+            for _ in range(int(spec.get("quantity", 1))):
+                item_id = next(self._item_ids)
+                rendered.append(
+                    {
+                        "shopLineItemId": str(line_id),
+                        "shopProductId": str(7000 + position),
+                        "variantId": str(8000 + position),
+                        "returnedItemId": str(item_id),
+                        "fullName": spec.get("title", spec.get("sku", "Item")),
+                        "productName": spec.get("title", spec.get("sku", "Item")),
+                        "variantName": "Default",
+                        "image": None,
+                        "sku": spec.get("sku", f"SKU-{position}"),
+                        "barcode": "",
+                        "paidPrice": money(spec.get("price", "10.00")),
+                        "paidTax": money(spec.get("tax", "0")),
+                        "taxIncluded": 1 if spec.get("tax_included") else 0,
+                        "returnReason": spec.get("reason", "Too small"),
+                        "extendedReason": spec.get("extended_reason", ""),
+                        "resolutionName": "Refund",
+                        "policyRuleName": "Default",
+                        "isAutoApprove": 0,
+                        "resolutionType": spec.get("resolution", "RefundToPaymentMethod"),
+                        "restockingFee": money(spec.get("restocking_fee", "0")),
+                        "returnFee": money(spec.get("return_fee", "0")),
+                        "shipmentFee": money(spec.get("shipment_fee", "0")),
+                        "shipmentId": shipment_id,
+                        "returnMethod": (
+                            {"type": "No shipment required", "name": "Keep the item"}
+                            if spec.get("keep_item")
+                            else {"type": "Ship with any carrier", "name": "Mail"}
+                        ),
+                        "itemValidationStatusResponse": {
+                            "returnedItemId": str(item_id),
+                            "isRestockable": False,
+                            "isReturned": False,
+                            "nonRestockableReason": None,
+                            "nonReturnedReason": None,
+                            "storeLocationId": "online",
+                            "lastValidationDate": None,
+                            "lastValidatedBy": None,
+                            "thirdPartyName": None,
+                            "userDetails": None,
+                        },
+                        "exchangeItems": [],
+                        "followUpQuestions": [],
+                    }
+                )
+        return rendered
+
+    def edit_rma(self, number: str | int, items: list[dict], fire: bool = True) -> dict:
+        """The RMA edited in the dashboard after it was made (items added, removed, changed)."""
+        with self.lock:
+            record = self._get(number)
+            currency, shop_currency, rate = record["_currency"]
+            shipment_id = (record["shipments"] or [{}])[0].get("shipmentId")
+
+            def money(value):
+                return _money_obj(value, currency, shop_currency, Decimal(rate))
+
+            record["items"] = self._items(str(number), items, money, shipment_id)
+            self._touch(record)
+        if fire:
+            self._auto_fire(str(number), "RMA_STATUS_UPDATED")
         return self.get_rma(number)
 
     def get_rma(self, number: str | int) -> dict:
@@ -577,6 +603,8 @@ class ReturnGOSandbox(SandboxServer):
             if sub is None and request.method == "GET":
                 return Response(200, self.get_rma(number))
             if sub is None and request.method == "PATCH":
+                if "items" in body:
+                    self.edit_rma(number, body["items"], fire=False)
                 if "status" in body:
                     self.set_status(number, body["status"], fire=body.get("fire", True))
                 return Response(200, self.get_rma(number))
