@@ -54,7 +54,7 @@ def requests_to(world, method, pattern) -> int:
     )
 
 
-# --- ended after the credit --------------------------------------------------------------------
+# --- ended after the credit ----------------------------------------------------------------------
 def test_cancelled_after_credit_moves_it_to_the_cancelled_status_once_and_never_pays(world):
     world.connection.cancelled_credit_status_id = CANCELLED
     world.connection.save()
@@ -261,7 +261,7 @@ def test_returngo_edit_adjusts_the_credit(rg_world):
     assert credit_rows(world, rma)[sku][0].startswith("1")
 
 
-# --- keep-item lines -------------------------------------------------------------------------------
+# --- keep-item lines -----------------------------------------------------------------------------
 def test_keep_item_lines_are_credited_and_processed_without_a_receipt(world):
     sku = f"MUG-{world.bp.code}"
     sale = world.sale([(sku, 1, "8.00", "1.60")])
@@ -310,7 +310,7 @@ def test_returngo_no_shipment_required_items_are_keep_items(rg_world):
     assert rma.status == "processed"
 
 
-# --- the setting ----------------------------------------------------------------------------------
+# --- the setting ---------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("status_id", "ok", "words"),
     [
