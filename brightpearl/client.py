@@ -396,6 +396,32 @@ class BrightpearlClient:
         )
         return _as_int(response.data, "order note", response, path)
 
+    def add_order_row(self, order_id: int, row: Mapping[str, Any]) -> int:
+        """Order Row POST: one row added to an existing order (a credit too); returns its ID.
+        ``row`` uses the documented nesting: ``productId`` or ``productName``,
+        ``quantity.magnitude``, ``rowValue.taxCode``, ``rowValue.rowNet.value``,
+        ``rowValue.rowTax.value``, ``nominalCode``."""
+        path = f"/order-service/order/{int(order_id)}/row"
+        response = self.request("POST", path, json=dict(row), send_body=True)
+        return _as_int(response.data, "order row", response, path)
+
+    def patch_order_row(
+        self, order_id: int, row_id: int, operations: Iterable[Mapping[str, Any]]
+    ) -> Any:
+        """Order Row PATCH (JSON Patch on ``/quantity/magnitude``, ``/rowValue/rowNet/value``,
+        ``/rowValue/rowTax/value``…). Refused once the order is invoiced [DOC]."""
+        path = f"/order-service/order/{int(order_id)}/row/{int(row_id)}"
+        return self.request("PATCH", path, json=list(operations), send_body=True).data
+
+    def delete_order_row(self, order_id: int, row_id: int) -> None:
+        """Order Row DELETE (UNCONFIRMED in the API reference — its page is empty; the
+        path is the one client libraries use, beside Order Row POST/PATCH)."""
+        self.delete(f"/order-service/order/{int(order_id)}/row/{int(row_id)}")
+
+    def search_order_notes(self, *, page_size: int | None = None, **filters: Any) -> Iterator[dict]:
+        """order-note-search rows as dicts (``orderId=…``; columns ``noteId``, ``noteText``…)."""
+        return self.search("/order-service/order-note-search", filters, page_size=page_size)
+
     def close_sales_credit(self, credit_id: int, tax_date: str | None = None) -> None:
         """Sales Credit Close: puts the credit into "invoice pending" (safe to repeat while so)."""
         body = {"taxDate": tax_date} if tax_date else {}

@@ -121,6 +121,7 @@ def aggregate_lines(lines: Iterable[NeutralLine], check: _Checker) -> dict[str, 
                 "quantity": 0,
                 "gross": Decimal(0),
                 "tax_included": False,
+                "keep_item": True,
                 "reasons": [],
                 "outcomes": [],
                 "platform_line_ids": [],
@@ -132,6 +133,8 @@ def aggregate_lines(lines: Iterable[NeutralLine], check: _Checker) -> dict[str, 
         for name in LINE_MONEY_FIELDS[1:]:
             group[name] += values[name]
         group["tax_included"] = group["tax_included"] or bool(line.tax_included)
+        # Goods are expected for the SKU unless every unit of it is kept by the customer.
+        group["keep_item"] = group["keep_item"] and bool(line.keep_item)
         group["reasons"].append(line.reason)
         group["outcomes"].append(line.outcome)
         if line.platform_line_id:

@@ -130,6 +130,12 @@ class RmaLine(models.Model):
     shipment_fee = models.DecimalField(**MONEY, default=Decimal(0))
     reason = models.TextField(blank=True)
     outcome = models.CharField(max_length=64, blank=True)
+    keep_item = models.BooleanField(
+        "keep item (no goods expected)",
+        default=False,
+        help_text="The customer keeps the item (returnless): credited and processed without "
+        "waiting for a receipt.",
+    )
     platform_line_ids = models.JSONField(
         "platform line IDs", default=list, blank=True, help_text="One per returned unit."
     )

@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlencode
 
 from sandboxes.http import DropConnection, read_body, request_headers, status_line
 
-from . import accounting, control_api, integration, orders, products, warehouse
+from . import accounting, control_api, integration, order_rows, orders, products, warehouse
 from .common import ApiError, Request, iso, parse_query
 from .routing import Ctx, Reply, Router
 from .state import Account, SandboxState
@@ -48,7 +48,7 @@ class SandboxApp:
         self.max_url_length = max_url_length
         self.webhooks = WebhookDispatcher(self.state)
         self.public = Router()
-        for module in (orders, warehouse, accounting, products, integration):
+        for module in (orders, order_rows, warehouse, accounting, products, integration):
             self.public.routes.extend(module.router.routes)
         self.control = control_api.build_router(self)
 

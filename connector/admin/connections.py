@@ -126,6 +126,7 @@ class ConnectionAdmin(
                     "credit_channel_id",
                     "customer_ref_prefix",
                     "received_status_id",
+                    "cancelled_credit_status_id",
                     "fee_nominal_code",
                 )
             },

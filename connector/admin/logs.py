@@ -4,7 +4,7 @@ actions that queue work rather than doing it inline."""
 from django.contrib import admin, messages
 from django.db.models import Q
 
-from ..models import RefundPayment, SalesCredit, SyncEvent, SyncRun
+from ..models import CreditChange, RefundPayment, SalesCredit, SyncEvent, SyncRun
 from ..services.retry import retry_items
 from ..tasks import enqueue_sync
 from .permissions import RolePermissionsMixin
@@ -157,3 +157,23 @@ class RefundPaymentAdmin(ReadOnlyAdmin):
     search_fields = ("transaction_ref", "payment_id", "sales_credit__credit_id")
     list_select_related = ("connection", "refund")
     raw_id_fields = ("connection", "refund", "sales_credit")
+
+
+@admin.register(CreditChange)
+class CreditChangeAdmin(ReadOnlyAdmin):
+    """Credits changed after they were made: a return ended (cancel) or edited (adjust)."""
+
+    list_display = (
+        "sales_credit",
+        "connection",
+        "kind",
+        "state",
+        "attempts",
+        "updated_at",
+        "summary",
+        "last_error",
+    )
+    list_filter = ("connection", "kind", "state")
+    search_fields = ("sales_credit__credit_id", "sales_credit__rma__rma_number", "summary")
+    list_select_related = ("connection", "sales_credit")
+    raw_id_fields = ("connection", "sales_credit")

@@ -80,6 +80,12 @@ class LineInSerializer(serializers.Serializer):
     shipment_fee = LooseNumberField(required=False, allow_null=True)
     reason = _text(1000)
     outcome = _text(64, help_text="e.g. refund, exchange, store_credit")
+    keep_item = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="The customer keeps the item (returnless): it is credited and the return "
+        "processed without waiting for a receipt.",
+    )
 
 
 class RefundInSerializer(serializers.Serializer):
@@ -171,6 +177,7 @@ def to_neutral(validated: dict) -> NeutralRma:
                 shipment_fee=line.get("shipment_fee"),
                 reason=line["reason"],
                 outcome=line["outcome"],
+                keep_item=line["keep_item"],
                 raw=as_payload(line),
             )
             for position, line in enumerate(validated["lines"], start=1)
@@ -211,6 +218,7 @@ class LineOutSerializer(serializers.ModelSerializer):
             "shipment_fee",
             "reason",
             "outcome",
+            "keep_item",
             "platform_line_ids",
         )
         read_only_fields = fields

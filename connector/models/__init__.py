@@ -1,6 +1,6 @@
 """Connector models: connections and their warehouse mappings, bindings, sync logs."""
 
-from .bindings import BindingState, RefundPayment, SalesCredit
+from .bindings import BindingState, CreditChange, RefundPayment, SalesCredit
 from .budget import PlatformCallBudget
 from .connection import AuthMode, Connection, Platform, WarehouseMapping
 from .synclog import SyncEvent, SyncRun
@@ -10,6 +10,7 @@ __all__ = [
     "AuthMode",
     "BindingState",
     "Connection",
+    "CreditChange",
     "Platform",
     "PlatformCallBudget",
     "RefundPayment",

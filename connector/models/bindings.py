@@ -146,3 +146,40 @@ class RefundPayment(ExactlyOnceFields):
 
     def __str__(self) -> str:
         return f"Payment {self.payment_id or '(none yet)'} for refund {self.refund_id}"
+
+
+class CreditChange(ExactlyOnceFields):
+    """One change to a credit after it was made, because the return changed on the platform:
+    ``cancel`` (moved to the connection's cancelled status with a note, or only noted) or
+    ``adjust`` (rows changed to match an edited return). Unique per (credit, key), so a
+    repeated or redelivered platform change is the same change, applied once; the state, lease
+    and search-before-writing-again are `exactly_once`'s, as for credits and payments."""
+
+    class Kind(models.TextChoices):
+        CANCEL = "cancel", "Return ended: cancel the credit"
+        ADJUST = "adjust", "Return edited: adjust the credit"
+
+    connection = models.ForeignKey(
+        "connector.Connection", on_delete=models.CASCADE, related_name="credit_changes"
+    )
+    sales_credit = models.ForeignKey(SalesCredit, on_delete=models.CASCADE, related_name="changes")
+    kind = models.CharField(max_length=12, choices=Kind)
+    key = models.CharField(
+        max_length=80, help_text="What this change is for: 'cancel', or the edited lines' hash."
+    )
+    summary = models.TextField(blank=True, help_text="What the change does, in words.")
+    planned = models.JSONField(
+        default=dict, blank=True, help_text="Adjust: the credit's rows as they should end up."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sales_credit", "key"], name="one_change_per_credit_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.get_state_display()}) on {self.sales_credit}"

@@ -185,6 +185,17 @@ class Connection(models.Model):
         "extra credit to this status with a note instead of leaving it to be refunded. Empty: "
         "the duplicate is only reported.",
     )
+    cancelled_credit_status_id = models.PositiveIntegerField(
+        "status for cancelled returns' credits",
+        blank=True,
+        null=True,
+        validators=POSITIVE,
+        help_text="Optional sales-credit status meaning 'cancelled'. When a return is cancelled, "
+        "rejected or expires on the platform after its credit was made and nothing was received "
+        "or paid, the connector moves the credit here with a note saying why, and never records "
+        "a refund on it. Empty: the credit is left at its status, noted 'do not refund' and the "
+        "return flagged for staff.",
+    )
     fee_nominal_code = models.CharField(
         "fee nominal code",
         max_length=4,

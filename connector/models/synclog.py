@@ -51,6 +51,8 @@ class SyncEvent(models.Model):
         CLOSE = "close", "Close credit"
         DUPLICATE = "duplicate", "Duplicate in Brightpearl"
         RETRY = "retry", "Retry by staff"
+        ENDED = "ended", "Return ended after its credit"
+        ADJUST = "adjust", "Return edited after its credit"
 
     class Outcome(models.TextChoices):
         SUCCEEDED = "succeeded", "Succeeded"

@@ -22,6 +22,20 @@ class CheckItem:
     message: str
 
 
+def _movable_status_check(statuses: dict[int, dict], status_id: int) -> CheckItem:
+    """The cancelled status is set with Order Status Update, which refuses a hidden status."""
+    item = _status_check(statuses, status_id, "cancelled_credit_status_id", "Status")
+    status = statuses.get(status_id) or {}
+    if item.ok and (status.get("visible") is False or status.get("disabled")):
+        return CheckItem(
+            item.field,
+            False,
+            f"Status {status_id} ({status.get('name')}) is hidden or disabled: Brightpearl "
+            "refuses to move an order to it.",
+        )
+    return item
+
+
 def _status_check(statuses: dict[int, dict], status_id: int, field: str, label: str) -> CheckItem:
     status = statuses.get(status_id)
     if status is None:
@@ -71,7 +85,13 @@ def check_connection(connection: Connection, *, save: bool = True) -> list[Check
 def _check_settings(connection, client, config) -> list[CheckItem]:
     items = []
     status_ids = {
-        sid for sid in (connection.credit_status_id, connection.received_status_id) if sid
+        sid
+        for sid in (
+            connection.credit_status_id,
+            connection.received_status_id,
+            connection.cancelled_credit_status_id,
+        )
+        if sid
     }
     if status_ids:
         statuses = {s["statusId"]: s for s in client.get_order_statuses()}
@@ -85,6 +105,8 @@ def _check_settings(connection, client, config) -> list[CheckItem]:
                     statuses, connection.received_status_id, "received_status_id", "Status"
                 )
             )
+        if connection.cancelled_credit_status_id:
+            items.append(_movable_status_check(statuses, connection.cancelled_credit_status_id))
     else:
         default = (config or {}).get("configuration", config or {}).get("newSalesCreditStatusId")
         items.append(

@@ -204,7 +204,7 @@ def _already_credited(binding: SalesCredit) -> dict[int, Credited]:
     return totals
 
 
-def _plan(ctx: SyncContext, rma: Rma, order: dict, binding: SalesCredit) -> CreditPlan:
+def plan_for(ctx: SyncContext, rma: Rma, order: dict, binding: SalesCredit) -> CreditPlan:
     connection = ctx.connection
     mapping = {m.destination_id: m.warehouse_id for m in connection.warehouse_mappings.all()}
     return plan_credit(
@@ -262,7 +262,7 @@ def create_credit(ctx: SyncContext, rma: Rma, order: dict | None) -> SalesCredit
         binding.currency = ((order.get("currency") or {}).get("orderCurrencyCode") or "")[:3]
         if not ctx.dry_run:
             binding.save(update_fields=["parent_order_id", "currency", "updated_at"])
-    plan = _plan(ctx, rma, order, binding)
+    plan = plan_for(ctx, rma, order, binding)
     if not plan.ok:
         _block(ctx, rma, binding, " ".join(plan.problems))
         return binding
@@ -317,7 +317,7 @@ def _replan_and_store(ctx: SyncContext, rma: Rma, order: dict, binding: SalesCre
             .order_by("pk")
             .values_list("pk", flat=True)
         )
-        plan = _plan(ctx, rma, order, binding)
+        plan = plan_for(ctx, rma, order, binding)
         if plan.ok:
             _store_plan(binding, plan)
     return plan

@@ -157,6 +157,18 @@ def refused(binding, reason: str) -> None:
     )
 
 
+def blocked(binding, reason: str) -> None:
+    """Nothing may be written (the record's situation forbids it, e.g. goods already
+    received): recorded with the reason, never retried by itself."""
+    _update(
+        binding,
+        state=BindingState.BLOCKED,
+        attempt_owner="",
+        attempt_started_at=None,
+        last_error=reason[:2000],
+    )
+
+
 def is_unknown_outcome(error: BaseException) -> bool:
     """Could this failed write have been executed by Brightpearl?"""
     if isinstance(error, ThrottledError):

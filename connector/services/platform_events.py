@@ -27,6 +27,7 @@ from returns.platforms.errors import NotFound, PlatformError, RateLimited
 
 from ..models import BindingState, Connection, SyncEvent, SyncRun, WebhookEvent
 from . import event_outcomes as inbound
+from .after_credit import settle_changes
 from .context import SyncContext
 from .credits import create_credits, release_attempts
 from .platforms import adapter_for
@@ -124,7 +125,7 @@ def _act(ctx: SyncContext, event: WebhookEvent) -> tuple[str, str]:
         rma=rma,
     )
     try:
-        done = _credit_if_due(ctx, rma) + _record_new_refunds(ctx, rma)
+        done = _credit_if_due(ctx, rma) + settle_changes(ctx, [rma]) + _record_new_refunds(ctx, rma)
     except BrightpearlAuthError as exc:
         raise _Permanent(f"Brightpearl refused the credentials: {exc}") from exc
     except TRANSIENT_BRIGHTPEARL as exc:

@@ -180,14 +180,16 @@ def apply_receipt(
 
     _record_line_quantities(ctx, binding, lines, tally)
 
-    expected = sum(line.quantity for line in lines.values())
+    # Keep-item (returnless) lines are credited but no goods are expected for them.
+    expected = sum(line.quantity for line in lines.values() if not line.keep_item)
+    kept = sum(line.quantity for line in lines.values() if line.keep_item)
     got = sum(tally.received.get(pk, 0) for pk in lines)
     marked_received = bool(status_id and status_id == ctx.connection.received_status_id)
     problems = receipt_problems(lines, tally, marked_received)
     if problems:
         flag_rma(ctx, rma, "; ".join(problems) + ".", binding=binding)
         return
-    if expected and got >= expected:
+    if (expected or kept) and got >= expected:
         if ctx.dry_run:
             return
         with transaction.atomic():
@@ -196,7 +198,7 @@ def apply_receipt(
             # Everything arrived, but a human is looking at this return: leave processing to
             # them (they clear the flag with "retry selected items", then it is processed).
             return
-        process_rma(ctx, binding)
+        process_rma(ctx, binding, kept_only=not expected)
     elif got:
         if not ctx.dry_run:
             advance(rma, lifecycle.PARTIALLY_RECEIVED)
@@ -233,8 +235,6 @@ def _record_line_quantities(
 def receipt_problems(lines: dict, tally: Tally, marked_received: bool) -> list[str]:
     """Why the return must be flagged: an unknown item, a surplus, or a shortfall once the
     credit has the connection's "received" status. Empty when nothing is off."""
-    expected = sum(line.quantity for line in lines.values())
-    got = sum(tally.received.get(pk, 0) for pk in lines)
     surplus = [
         f"{tally.received[pk] - line.quantity} more × {line.sku} than returned"
         for pk, line in lines.items()
@@ -243,12 +243,12 @@ def receipt_problems(lines: dict, tally: Tally, marked_received: bool) -> list[s
     problems = [f"Brightpearl received {u}" for u in tally.unexpected] + [
         f"Brightpearl received {s}" for s in surplus
     ]
-    if marked_received and got < expected:
-        short = [
-            f"{line.quantity - tally.received.get(pk, 0)} × {line.sku}"
-            for pk, line in lines.items()
-            if tally.received.get(pk, 0) < line.quantity
-        ]
+    short = [
+        f"{line.quantity - tally.received.get(pk, 0)} × {line.sku}"
+        for pk, line in lines.items()
+        if not line.keep_item and tally.received.get(pk, 0) < line.quantity
+    ]
+    if marked_received and short:
         problems.append(f"Credit marked received but missing {', '.join(short)}")
     return problems
 
@@ -266,8 +266,9 @@ def receipt_lines(rma: Rma) -> list[ReceiptLine]:
     ]
 
 
-def process_rma(ctx: SyncContext, binding: SalesCredit) -> None:
-    """Everything expected is in: tell the platform to process the return (once).
+def process_rma(ctx: SyncContext, binding: SalesCredit, *, kept_only: bool = False) -> None:
+    """Everything expected is in (``kept_only``: nothing was expected — the customer keeps
+    every item): tell the platform to process the return (once).
 
     A poll and a webhook (or two webhooks) may get here for the same credit at the same time:
     `processed_at` is claimed by a conditional UPDATE before the platform is called, so only
@@ -303,12 +304,15 @@ def process_rma(ctx: SyncContext, binding: SalesCredit) -> None:
             )
             return
     advance(rma, lifecycle.PROCESSED)
+    done = (
+        "No goods to wait for: the customer keeps every item (credited without a receipt)"
+        if kept_only
+        else "Everything expected arrived"
+    )
     ctx.record(
         Kind.PROCESS,
         Outcome.SUCCEEDED,
-        "Everything expected arrived; return processed on the platform."
-        if platform is not None
-        else "Everything expected arrived.",
+        f"{done}; return processed on the platform." if platform is not None else f"{done}.",
         rma=rma,
         credit_id=binding.credit_id,
     )
@@ -369,6 +373,12 @@ def receive_processed_elsewhere(ctx: SyncContext, binding: SalesCredit) -> None:
     if not credit:
         return
     credit = credit[0]
+    kept_lines = {
+        str(pk) for pk in binding.rma.lines.filter(keep_item=True).values_list("pk", flat=True)
+    }
+    kept_rows = {
+        int(r) for line, rows in (binding.row_map or {}).items() if line in kept_lines for r in rows
+    }
     warehouse_id = binding.warehouse_id or credit.get("warehouseId")
     location = _default_location(ctx, warehouse_id)
     moves = [
@@ -385,7 +395,7 @@ def receive_processed_elsewhere(ctx: SyncContext, binding: SalesCredit) -> None:
             },
         }
         for row in credit.get("rows") or []
-        if row.get("productId")
+        if row.get("productId") and int(row["id"]) not in kept_rows
     ]
     if not moves:
         return

@@ -26,6 +26,7 @@ from returns.models import Refund
 
 from ..models import BindingState, RefundPayment, SalesCredit, SyncEvent
 from . import exactly_once, reference
+from .after_credit import refund_refusal
 from .context import SyncContext
 
 Kind, Outcome = SyncEvent.Kind, SyncEvent.Outcome
@@ -101,6 +102,14 @@ def record_refund(ctx: SyncContext, refund: Refund) -> None:
     binding: SalesCredit = refund.rma.sales_credit
     currency = refund.currency or binding.currency or refund.rma.currency
     payment = _payment_binding(ctx, refund, binding)
+    refusal = refund_refusal(binding)  # the return ended after its credit: never paid
+    if refusal:
+        if not ctx.dry_run:
+            exactly_once.refused(payment, refusal)
+        ctx.record(
+            Kind.REFUND, Outcome.FAILED, refusal, rma=refund.rma, credit_id=binding.credit_id
+        )
+        return
     method = _method_or_refuse(ctx, refund, payment, currency)
     if method is None:
         return

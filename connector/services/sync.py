@@ -1,4 +1,5 @@
-"""One sync run of a connection: pull from the platform → credits → receipts → refunds →
+"""One sync run of a connection: pull from the platform → credits → changes after the credit
+(returns ended or edited on the platform, see after_credit.py) → receipts → refunds →
 duplicate check (see duplicates.py).
 
 Pushes to the platform (process / flag) happen inside the receipt step. Each step records its
@@ -29,6 +30,7 @@ from returns.intake import upsert_rma
 from returns.platforms.errors import PlatformError
 
 from ..models import Connection, SyncEvent, SyncRun
+from .after_credit import settle_changes
 from .context import SyncContext
 from .credits import create_credits, release_attempts
 from .duplicates import check_duplicates
@@ -79,6 +81,7 @@ def pull_from_platform(ctx: SyncContext) -> None:
 STEPS = (
     ("pull", pull_from_platform),
     ("credits", create_credits),
+    ("changes after credit", settle_changes),
     ("receipts", update_receipts),
     ("refunds", record_refunds),
     ("duplicate check", check_duplicates),

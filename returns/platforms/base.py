@@ -50,6 +50,7 @@ class NeutralLine:
     shipment_fee: Amount = None
     reason: str = ""
     outcome: str = ""
+    keep_item: bool = False  # returnless: the customer keeps it, no goods will arrive
     raw: dict = field(default_factory=dict)
 
 

@@ -172,6 +172,7 @@ class Command(BaseCommand):
         settings.PLATFORM_URL_ALLOWLIST = [loop.api_url]  # the Loop sandbox, nothing else
         connection = self.connection(token, loop)
         returns = self.seed_returns(loop)
+        self.loop = loop
 
         env = child_env(port, bp, loop)
         env_file = write_env_file(settings.VAR_DIR / "demo.env", env)
@@ -237,6 +238,7 @@ class Command(BaseCommand):
                 "refund_method_code": "1200",
                 "customer_ref_prefix": "RMA-",
                 "received_status_id": 12,
+                "cancelled_credit_status_id": 14,  # the sandbox's "Credit cancelled"
                 "sync_interval_minutes": 1,
                 "platform_watermark": None,
             },
@@ -272,6 +274,22 @@ class Command(BaseCommand):
                 order_id="shop-1003",
                 currency="GBP",
                 lines=[{"sku": "TSHIRT-BLK-L"}, {"sku": "MUG-WHITE"}],
+                fire=False,
+            ),
+            # The customer keeps the socks (returnless): credited, processed without a receipt.
+            "kept": loop.add_return(
+                order_name="#1002",
+                order_id="shop-1002",
+                currency="GBP",
+                lines=[{"sku": "SOCKS-3PK", "price": "10.00", "resolution": "keep"}],
+                fire=False,
+            ),
+            # Cancelled on Loop after its credit is made (the story does it).
+            "cancelled": loop.add_return(
+                order_name="#1001",
+                order_id="shop-1001",
+                currency="GBP",
+                lines=[{"sku": "HOODIE-GRY-M", "price": "50.00"}],
                 fire=False,
             ),
         }
@@ -313,7 +331,7 @@ class Command(BaseCommand):
         self.say("Asking the worker for a first sync…")
         sync_connection.delay(connection.pk, trigger=SyncRun.Trigger.ADMIN)
         shown: set[int] = set()
-        received = refunded = False
+        received, refunded = False, set()
         while True:
             for name, proc in procs.items():
                 if proc.poll() is not None:
@@ -326,8 +344,8 @@ class Command(BaseCommand):
             ):
                 shown.add(event.pk)
                 self.say("  " + narrate(event))
-                if event.kind == SyncEvent.Kind.PROCESS and not refunded:
-                    refunded = True
+                if event.kind == SyncEvent.Kind.PROCESS and event.rma_number not in refunded:
+                    refunded.add(event.rma_number)
                     self.say(
                         "Loop processed the return and refunded the customer; syncing "
                         "again to record the refund…"
@@ -348,20 +366,55 @@ class Command(BaseCommand):
                         "webhook…"
                     )
                     SandboxControl(bp.url, ACCOUNT).receive(credit)
+            self.after_credit_cases(connection, returns)
             if exit_after and time.monotonic() - started > exit_after:
                 return
             if (
                 exit_when_done
-                and SyncEvent.objects.filter(
-                    connection=connection,
-                    kind=SyncEvent.Kind.REFUND,
-                    outcome=SyncEvent.Outcome.SUCCEEDED,
-                ).exists()
+                and self.played_out(connection, returns)
                 and len(shown) == SyncEvent.objects.filter(connection=connection).count()
             ):
                 self.say("The story has played out: every step is in the sync log.")
                 return
             time.sleep(0.5)
+
+    @staticmethod
+    def played_out(connection, returns) -> bool:
+        """The received return's refund is recorded, and both after-credit cases happened."""
+        done = SyncEvent.objects.filter(connection=connection, outcome=SyncEvent.Outcome.SUCCEEDED)
+        return (
+            done.filter(
+                kind=SyncEvent.Kind.REFUND, rma__external_id=str(returns["received"]["id"])
+            ).exists()
+            and done.filter(kind=SyncEvent.Kind.ENDED).exists()
+            and done.filter(kind=SyncEvent.Kind.ADJUST).exists()
+        )
+
+    def after_credit_cases(self, connection, returns) -> None:
+        """Once their credits exist: one return is cancelled on Loop, another edited (one
+        T-shirt fewer) — the connector cancels the one credit and adjusts the other."""
+        done = self.__dict__.setdefault("_after_credit_done", set())
+        cases = {
+            "cancelled": (
+                "The customer cancels return {id} on Loop after its credit {credit} was made…",
+                lambda r: self.loop.set_state(r["id"], "cancelled"),
+            ),
+            "credit": (
+                "Loop staff edit return {id} (one T-shirt fewer) after its credit {credit} "
+                "was made…",
+                lambda r: self.loop.edit_return(
+                    r["id"], [{"sku": "TSHIRT-BLK-M", "quantity": 1, "price": "20.00"}]
+                ),
+            ),
+        }
+        for name, (words, act) in cases.items():
+            credit = self._credit_for(connection, returns[name])
+            if name in done or not credit:
+                continue
+            done.add(name)
+            self.say(words.format(id=returns[name]["id"], credit=credit))
+            act(returns[name])
+            sync_connection.delay(connection.pk, trigger=SyncRun.Trigger.ADMIN)
 
     @staticmethod
     def _credit_for(connection, loop_return) -> int | None:
@@ -386,6 +439,9 @@ NARRATION = {
     ("refund", "succeeded"): "Loop's refund of return {rma} recorded in Brightpearl",
     ("goods_in", "succeeded"): "Goods-in note created in Brightpearl for return {rma}",
     ("close", "succeeded"): "Sales credit {credit} of return {rma} closed",
+    ("ended", "succeeded"): "Sales credit {credit} cancelled: return {rma} ended on Loop",
+    ("ended", "flagged"): "Return {rma} ended on Loop after its credit; flagged for staff",
+    ("adjust", "succeeded"): "Sales credit {credit} adjusted to the edited return {rma}",
 }
 
 

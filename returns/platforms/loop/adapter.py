@@ -59,6 +59,15 @@ def signature(secret: str, raw_body: bytes) -> str:
     return base64.b64encode(digest).decode()
 
 
+# Keep-item ("returnless") lines: Loop's return-data reference documents no field for them.
+# Its Draft Returns API gives each returning item a `resolution`, documented with the value
+# "return" (goods come back); any other value there is read as "the customer keeps it"
+# (UNCONFIRMED: "keep" is the value the sandbox uses — see docs/returns-platforms.md).
+def is_kept(item: dict) -> bool:
+    resolution = as_text(item.get("resolution")).strip().lower()
+    return bool(resolution) and resolution != "return"
+
+
 def to_neutral(data: dict) -> NeutralRma:
     """One Loop return (any of its shapes) → neutral. A body that is not in the documented shape
     raises `MalformedPayload` with the reason, never an AttributeError deep in a worker."""
@@ -85,6 +94,7 @@ def _to_neutral(data: dict) -> NeutralRma:
             tax_included=False,
             reason=as_text(item.get("return_reason") or item.get("parent_return_reason")),
             outcome=as_text(item.get("outcome")),
+            keep_item=is_kept(item),
             raw=item,
         )
         for item in data.get("line_items") or []

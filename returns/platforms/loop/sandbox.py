@@ -21,7 +21,8 @@ Control API (no auth) under `/_sandbox/`:
                                                throttle_next: n}
     POST /_sandbox/returns                    seed one return (see `add_return`)
     GET  /_sandbox/returns/<id>               the stored return
-    PATCH /_sandbox/returns/<id>              {state?, fire?: trigger} as Loop's admin would
+    PATCH /_sandbox/returns/<id>              {state?, lines?, fire?: trigger} as Loop's admin
+                                              would (lines: an edit after the return was made)
     POST /_sandbox/returns/<id>/refunds       {amount, currency?, gateway?}
     GET  /_sandbox/returns/<id>/notes
     GET  /_sandbox/actions                    every write the API accepted, in order
@@ -147,7 +148,7 @@ class LoopSandbox(SandboxServer):
         with self.lock:
             return_id = int(id) if id is not None else next(self._ids)
             created = created_at or utcnow()
-            items = [self._line_item(return_id, position, spec) for position, spec in units(lines)]
+            items = self._line_items(return_id, lines)
             record = {
                 "id": return_id,
                 "state": state,
@@ -175,6 +176,22 @@ class LoopSandbox(SandboxServer):
         if fire:
             self._auto_fire(return_id, "return.created")
         return json.loads(json.dumps(record))
+
+    def _line_items(self, return_id: int, lines: list[dict] | None) -> list[dict]:
+        """Loop line items, one per unit. A spec's `resolution` ("return" unless given;
+        "keep": the customer keeps it) is the Draft Returns API's field (see the adapter)."""
+        return [self._line_item(return_id, position, spec) for position, spec in units(lines)]
+
+    def edit_return(self, return_id: int | str, lines: list[dict], fire: str | None = None) -> dict:
+        """The return edited in Loop's admin after it was made (lines added or removed,
+        quantities changed): its line items are replaced and `edited_at` moves on."""
+        with self.lock:
+            record = self._get(return_id)
+            record["line_items"] = self._line_items(int(return_id), lines)
+            self._touch(record)
+        if fire:
+            self._auto_fire(int(return_id), fire)
+        return self.get_return(return_id)
 
     def get_return(self, return_id: int | str) -> dict:
         with self.lock:
@@ -270,6 +287,7 @@ class LoopSandbox(SandboxServer):
             "returned_at": None,
             "exchange_variant": None,
             "outcome": spec.get("outcome", "refund"),
+            "resolution": spec.get("resolution", "return"),
             "return_reason": spec.get("reason", "Too small"),
             "parent_return_reason": spec.get("parent_reason", ""),
             "return_comment": spec.get("comment", ""),
@@ -520,6 +538,8 @@ class LoopSandbox(SandboxServer):
             if sub is None and request.method == "GET":
                 return Response(200, self.get_return(return_id))
             if sub is None and request.method == "PATCH":
+                if "lines" in body:
+                    self.edit_return(return_id, body["lines"])
                 if "state" in body:
                     self.set_state(return_id, body["state"], fire=body.get("fire"))
                 return Response(200, self.get_return(return_id))

@@ -67,6 +67,14 @@ def to_neutral(data: dict, side: str = "presentment") -> NeutralRma:
         ) from None
 
 
+def is_kept(item: dict) -> bool:
+    """ReturnGO items carry `returnMethod.type`; "No shipment required" (ReturnGO's own value,
+    seen in its Swagger copy) means nothing comes back — such RMAs go from approval straight to
+    Done, without item validation."""
+    method = item.get("returnMethod") if isinstance(item.get("returnMethod"), dict) else {}
+    return as_text(method.get("type")).strip().lower() == "no shipment required"
+
+
 def _to_neutral(data: dict, side: str = "presentment") -> NeutralRma:
     summary = data.get("rmaSummary") or {}
     order = data.get("orderDetails") or {}
@@ -95,6 +103,7 @@ def _to_neutral(data: dict, side: str = "presentment") -> NeutralRma:
                 shipment_fee=money_of(item.get("shipmentFee"), side)[0],
                 reason=reason,
                 outcome=as_text(item.get("resolutionType")),
+                keep_item=is_kept(item),
                 raw=item,
             )
         )

@@ -24,7 +24,7 @@ Control API (no auth) under `/_sandbox/`:
                                         throttle_next: n (bare 429s)}
     POST  /_sandbox/rmas               seed one RMA (see `add_rma`)
     GET   /_sandbox/rmas/<id>          the stored RMA
-    PATCH /_sandbox/rmas/<id>          {status, fire?} change it as the merchant would
+    PATCH /_sandbox/rmas/<id>          {status?, items?, fire?} as the merchant would
     POST  /_sandbox/rmas/<id>/transactions   {amount, type?, status?}
     GET   /_sandbox/actions            every write the API accepted
     POST  /_sandbox/webhooks/fire      {rma_id, event, url?} → delivery record
@@ -175,10 +175,7 @@ class ReturnGOSandbox(SandboxServer):
                 return _money_obj(value, currency, shop_currency, rate)
 
             shipment_id = next(self._shipment_ids) if shipment else None
-            rendered = [
-                self._item(number, position, spec, money, shipment_id)
-                for position, spec in units(items)
-            ]
+            rendered = self._items(number, items, money, shipment_id)
             record = {
                 "rmaSummary": _summary(number, status, order_name, created),
                 "orderDetails": {
@@ -200,6 +197,30 @@ class ReturnGOSandbox(SandboxServer):
             self.rmas[number] = record
         if fire:
             self._auto_fire(number, "RMA_CREATED")
+        return self.get_rma(number)
+
+    def _items(self, number: str, items: list[dict] | None, money, shipment_id) -> list[dict]:
+        """ReturnGO items, one per unit; `keep_item: true` in a spec gives the item ReturnGO's
+        "No shipment required" return method (the customer keeps it)."""
+        return [
+            self._item(number, position, spec, money, shipment_id)
+            for position, spec in units(items)
+        ]
+
+    def edit_rma(self, number: str | int, items: list[dict], fire: bool = True) -> dict:
+        """The RMA edited in the dashboard after it was made (items added, removed, changed)."""
+        with self.lock:
+            record = self._get(number)
+            currency, shop_currency, rate = record["_currency"]
+            shipment_id = (record["shipments"] or [{}])[0].get("shipmentId")
+
+            def money(value):
+                return _money_obj(value, currency, shop_currency, Decimal(rate))
+
+            record["items"] = self._items(str(number), items, money, shipment_id)
+            self._touch(record)
+        if fire:
+            self._auto_fire(str(number), "RMA_STATUS_UPDATED")
         return self.get_rma(number)
 
     def get_rma(self, number: str | int) -> dict:
@@ -285,7 +306,11 @@ class ReturnGOSandbox(SandboxServer):
             "returnFee": money(spec.get("return_fee", "0")),
             "shipmentFee": money(spec.get("shipment_fee", "0")),
             "shipmentId": shipment_id,
-            "returnMethod": {"type": "Ship with any carrier", "name": "Mail"},
+            "returnMethod": (
+                {"type": "No shipment required", "name": "Keep the item"}
+                if spec.get("keep_item")
+                else {"type": "Ship with any carrier", "name": "Mail"}
+            ),
             "itemValidationStatusResponse": {
                 "returnedItemId": str(item_id),
                 "isRestockable": False,
@@ -497,6 +522,8 @@ class ReturnGOSandbox(SandboxServer):
             if sub is None and request.method == "GET":
                 return Response(200, self.get_rma(number))
             if sub is None and request.method == "PATCH":
+                if "items" in body:
+                    self.edit_rma(number, body["items"], fire=False)
                 if "status" in body:
                     self.set_status(number, body["status"], fire=body.get("fire", True))
                 return Response(200, self.get_rma(number))
