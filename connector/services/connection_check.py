@@ -83,72 +83,75 @@ def check_connection(connection: Connection, *, save: bool = True) -> list[Check
 
 
 def _check_settings(connection, client, config) -> list[CheckItem]:
-    items = []
-    status_ids = {
-        sid
-        for sid in (
-            connection.credit_status_id,
-            connection.received_status_id,
-            connection.cancelled_credit_status_id,
-        )
-        if sid
-    }
-    if status_ids:
-        statuses = {s["statusId"]: s for s in client.get_order_statuses()}
-        if connection.credit_status_id:
-            items.append(
-                _status_check(statuses, connection.credit_status_id, "credit_status_id", "Status")
-            )
-        if connection.received_status_id:
-            items.append(
-                _status_check(
-                    statuses, connection.received_status_id, "received_status_id", "Status"
-                )
-            )
-        if connection.cancelled_credit_status_id:
-            items.append(_movable_status_check(statuses, connection.cancelled_credit_status_id))
-    else:
+    return [
+        *_status_checks(connection, client, config),
+        *_channel_checks(connection, client),
+        *_warehouse_checks(connection, client),
+        _check_refund_method(connection, client),
+    ]
+
+
+def _status_checks(connection, client, config) -> list[CheckItem]:
+    status_fields = ("credit_status_id", "received_status_id", "cancelled_credit_status_id")
+    if not any(getattr(connection, field) for field in status_fields):
         default = (config or {}).get("configuration", config or {}).get("newSalesCreditStatusId")
-        items.append(
+        return [
             CheckItem(
                 "credit_status_id",
                 True,
                 f"Not set: Brightpearl's default sales-credit status ({default}) will be used.",
             )
+        ]
+    statuses = {s["statusId"]: s for s in client.get_order_statuses()}
+    items = [
+        _status_check(statuses, getattr(connection, field), field, "Status")
+        for field in status_fields[:2]
+        if getattr(connection, field)
+    ]
+    if connection.cancelled_credit_status_id:
+        items.append(_movable_status_check(statuses, connection.cancelled_credit_status_id))
+    return items
+
+
+def _channel_checks(connection, client) -> list[CheckItem]:
+    if not connection.credit_channel_id:
+        return []
+    channels = {c["id"]: c for c in client.get_channels([connection.credit_channel_id])}
+    channel = channels.get(connection.credit_channel_id)
+    if channel:
+        return [CheckItem("credit_channel_id", True, f"Channel '{channel.get('name')}' exists.")]
+    return [
+        CheckItem(
+            "credit_channel_id",
+            False,
+            f"Channel {connection.credit_channel_id} does not exist in Brightpearl.",
         )
-    if connection.credit_channel_id:
-        channels = {c["id"]: c for c in client.get_channels([connection.credit_channel_id])}
-        channel = channels.get(connection.credit_channel_id)
-        items.append(
-            CheckItem("credit_channel_id", True, f"Channel '{channel.get('name')}' exists.")
-            if channel
-            else CheckItem(
-                "credit_channel_id",
-                False,
-                f"Channel {connection.credit_channel_id} does not exist in Brightpearl.",
-            )
-        )
+    ]
+
+
+def _warehouse_checks(connection, client) -> list[CheckItem]:
     mappings = list(connection.warehouse_mappings.all())
-    if mappings:
-        warehouses = {w["id"]: w for w in client.get_warehouses()}
-        for mapping in mappings:
-            warehouse = warehouses.get(mapping.warehouse_id)
-            field = f"warehouse_mapping[{mapping.destination_id}]"
-            items.append(
-                CheckItem(
-                    field,
-                    True,
-                    f"Destination {mapping.destination_id} → warehouse '{warehouse.get('name')}'.",
-                )
-                if warehouse
-                else CheckItem(
-                    field,
-                    False,
-                    f"Warehouse {mapping.warehouse_id} (for destination "
-                    f"{mapping.destination_id}) does not exist in Brightpearl.",
-                )
+    if not mappings:
+        return []
+    warehouses = {w["id"]: w for w in client.get_warehouses()}
+    items = []
+    for mapping in mappings:
+        warehouse = warehouses.get(mapping.warehouse_id)
+        field = f"warehouse_mapping[{mapping.destination_id}]"
+        items.append(
+            CheckItem(
+                field,
+                True,
+                f"Destination {mapping.destination_id} → warehouse '{warehouse.get('name')}'.",
             )
-    items.append(_check_refund_method(connection, client))
+            if warehouse
+            else CheckItem(
+                field,
+                False,
+                f"Warehouse {mapping.warehouse_id} (for destination "
+                f"{mapping.destination_id}) does not exist in Brightpearl.",
+            )
+        )
     return items
 
 
