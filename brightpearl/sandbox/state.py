@@ -156,6 +156,7 @@ class Account:
         self.price_lists: dict[int, dict] = {}
         self.nominal_codes: dict[int, dict] = {}
         self.payment_methods: dict[int, dict] = {}
+        self.currencies: dict[int, dict] = {}
         self.configuration: dict[str, str] = {}
         self.orders: dict[int, dict] = {}
         self.order_notes: dict[int, dict] = {}
@@ -259,18 +260,28 @@ class Account:
                 "warehouseIds": [2],
             }
         )
+        for currency_id, code, title, rate in (
+            (1, "GBP", "British pound", "1.000000"),
+            (2, "USD", "US dollar", "1.250000"),
+            (3, "EUR", "Euro", "1.150000"),
+        ):
+            self.add_currency({"id": currency_id, "code": code, "title": title, "rate": rate})
         nominals = [
-            ("1100", "Debtors control account", False),
-            ("1200", "Bank current account", True),
-            ("1210", "PayPal account", True),
-            ("1220", "Card payments account", True),
-            ("2200", "Sales tax control account", False),
-            ("4000", "Sales", False),
-            ("4040", "Shipping income", False),
-            ("5000", "Cost of sales", False),
+            ("1100", "Debtors control account", False, None),
+            ("1200", "Bank current account", True, 1),
+            ("1210", "PayPal account", True, 1),
+            ("1220", "Card payments account", True, 1),
+            ("1230", "US dollar bank account", True, 2),
+            ("2110", "Gift card and store credit liability", False, None),
+            ("2200", "Sales tax control account", False, None),
+            ("4000", "Sales", False, None),
+            ("4040", "Shipping income", False, None),
+            ("5000", "Cost of sales", False, None),
         ]
-        for code, name, bank in nominals:
-            self.add_nominal_code({"code": code, "name": name, "bank": bank})
+        for code, name, bank, currency_id in nominals:
+            self.add_nominal_code(
+                {"code": code, "name": name, "bank": bank, "currencyId": currency_id}
+            )
         self.add_payment_method(
             {
                 "code": "BANK",
@@ -295,6 +306,25 @@ class Account:
                 "bankAccounts": [
                     {"currencyIsoCode": "GBP", "bankAccountNominalCode": "1220"},
                     {"currencyIsoCode": "USD", "bankAccountNominalCode": "1220"},
+                ],
+            }
+        )
+        self.add_payment_method(
+            {
+                "code": "USBANK",
+                "name": "US dollar bank transfer",
+                "bankAccounts": [{"currencyIsoCode": "USD", "bankAccountNominalCode": "1230"}],
+            }
+        )
+        # Store credit and gift cards are a liability, not a bank: whether Brightpearl lets a
+        # payment method post to a non-bank nominal is UNCONFIRMED (docs/sandbox-brightpearl.md).
+        self.add_payment_method(
+            {
+                "code": "GIFTCARD",
+                "name": "Gift card / store credit",
+                "bankAccounts": [
+                    {"currencyIsoCode": "GBP", "bankAccountNominalCode": "2110"},
+                    {"currencyIsoCode": "USD", "bankAccountNominalCode": "2110"},
                 ],
             }
         )
@@ -424,10 +454,27 @@ class Account:
             "chartMapCode": "",
             "reconcile": bool(data.get("bank", False)),
         }
-        if nominal["bank"]:
-            nominal["currencyId"] = 1
+        if nominal["bank"]:  # a bank account is in one currency (nominal-code GET docs)
+            nominal["currencyId"] = int(data.get("currencyId") or 1)
         self.nominal_codes[nominal_id] = nominal
         return nominal
+
+    def add_currency(self, data: dict) -> dict:
+        """A currency as currency-search shows it (columns per the Currency Search docs)."""
+        currency_id = int(data.get("id") or self.next_id("currency", 4))
+        self.bump_counter("currency", currency_id)
+        currency = {
+            "id": currency_id,
+            "title": data.get("title", data["code"]),
+            "code": str(data["code"]).upper(),
+            "symbol": data.get("symbol", ""),
+            "exchangeRate": str(data.get("rate", "1.000000")),
+            "isDefault": str(data["code"]).upper()
+            == self.configuration.get("baseCurrencyCode", "GBP"),
+            "exchangeRateVarianceNominalCode": data.get("varianceNominalCode", "7900"),
+        }
+        self.currencies[currency_id] = currency
+        return currency
 
     def add_payment_method(self, data: dict) -> dict:
         method_id = int(data.get("id") or self.next_id("payment-method"))

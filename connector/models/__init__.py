@@ -3,6 +3,7 @@
 from .bindings import BindingState, RefundPayment, SalesCredit
 from .budget import PlatformCallBudget
 from .connection import AuthMode, Connection, Platform, WarehouseMapping
+from .refund_settings import OutcomeMapping, RefundBankAccount, Treatment
 from .synclog import SyncEvent, SyncRun
 from .webhooks import WebhookEvent
 
@@ -10,12 +11,15 @@ __all__ = [
     "AuthMode",
     "BindingState",
     "Connection",
+    "OutcomeMapping",
     "Platform",
     "PlatformCallBudget",
+    "RefundBankAccount",
     "RefundPayment",
     "SalesCredit",
     "SyncEvent",
     "SyncRun",
+    "Treatment",
     "WarehouseMapping",
     "WebhookEvent",
 ]

@@ -338,6 +338,20 @@ class ReturnGOSandbox(SandboxServer):
             self._touch(record)
             return dict(tx)
 
+    def add_exchange_order(self, number: str | int, order_name: str, **fields: Any) -> dict:
+        """The exchange order ReturnGO created for an RMA (`exchangeOrders[]`)."""
+        with self.lock:
+            record = self._get(number)
+            order = {
+                "draftOrderId": str(fields.get("draft_order_id", f"D{next(self._tx_ids)}")),
+                "orderId": str(fields.get("order_id", f"O{next(self._tx_ids)}")),
+                "orderName": order_name,
+                "type": fields.get("type", "Exchange"),
+            }
+            record["exchangeOrders"].append(order)
+            self._touch(record)
+            return dict(order)
+
     def comments_for(self, number: str | int) -> list[dict]:
         with self.lock:
             return list(self._get(number)["comments"])
