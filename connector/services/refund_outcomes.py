@@ -89,9 +89,9 @@ def plan_refund(facts: RefundFacts, mappings: dict[str, tuple[str, str]]) -> Ref
         if configured[BONUS][0] == Treatment.HOLD:
             return RefundPlan(
                 REFUSE,
-                reason=f"{outcomes.label(facts.outcome)} of {value} {currency} is {bonus} more "
-                f"than what is left of the credit ({left} {currency}); held for staff as "
-                "configured, nothing recorded.",
+                reason=f"{outcomes.label(facts.outcome)} of {money(value)} {currency} is {bonus} "
+                f"more than what is left of the credit ({money(left)} {currency}); held for "
+                "staff as configured, nothing recorded.",
             )
         notes.append(
             f"{bonus} {currency} above the credit's total (a bonus) was not paid; noted on "
@@ -112,17 +112,21 @@ def _in_credit_currency(facts: RefundFacts) -> tuple[Decimal | None, str, str]:
         return (
             facts.shop_amount,
             credit,
-            f"Converted with the platform's shop amount: {facts.amount} {refund} = "
-            f"{facts.shop_amount} {credit}.",
+            f"Converted with the platform's shop amount: {money(facts.amount)} {refund} = "
+            f"{money(facts.shop_amount)} {credit}.",
         )
     return None, refund, ""
+
+
+def money(value: Decimal) -> Decimal:
+    return Decimal(value).quantize(CENT)
 
 
 def note_text(refund_id: str, rma_number: str, facts: RefundFacts, plan: RefundPlan, ref: str):
     """The note put on the credit for an outcome that is not money out of the bank (and for a
     bonus that was not paid)."""
     what = outcomes.label(facts.outcome)
-    text = f"{what} {refund_id} for RMA {rma_number}: {facts.amount} {facts.currency}"
+    text = f"{what} {refund_id} for RMA {rma_number}: {money(facts.amount)} {facts.currency}"
     if facts.outcome == outcomes.EXCHANGE:
         text += f"; exchange order {ref or '(not named by the platform)'}"
         text += ". No payment recorded: the credit is left for staff to settle."
@@ -131,7 +135,7 @@ def note_text(refund_id: str, rma_number: str, facts: RefundFacts, plan: RefundP
     if plan.treatment == Treatment.NOTE and facts.outcome != outcomes.EXCHANGE:
         text += ". No payment recorded (not money out of the bank)."
     elif plan.treatment != Treatment.NOTE:
-        text += f". Recorded {plan.amount} {plan.currency}."
+        text += f". Recorded {money(plan.amount)} {plan.currency}."
     if plan.reason:
         text += " " + plan.reason
     return text[:1000]

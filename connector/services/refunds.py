@@ -254,8 +254,9 @@ def _record_note(ctx, refund, payment, binding, plan, facts) -> None:
     ctx.record(
         Kind.REFUND,
         Outcome.SUCCEEDED,
-        f"{outcomes.label(refund.outcome)} {refund.external_id} ({facts.amount} "
-        f"{facts.currency}): no payment from the bank; noted on credit {binding.credit_id}. "
+        f"{outcomes.label(refund.outcome)} {refund.external_id} "
+        f"({outcomes_plan.money(facts.amount)} {facts.currency}): no payment from the bank; "
+        f"noted on credit {binding.credit_id}. "
         f"{plan.reason}".strip(),
         rma=refund.rma,
         credit_id=binding.credit_id,

@@ -321,12 +321,17 @@ class ReturnGOSandbox(SandboxServer):
         with self.lock:
             record = self._get(number)
             currency, shop_currency, rate = record["_currency"]
+            money = _money_obj(amount, currency, shop_currency, Decimal(rate))
+            if "currency" in fields:  # a refund in another (presentment) currency
+                money["currency"] = fields["currency"]
+                money["shopAmount"] = _number(fields.get("shop_amount", amount))
+                money["shopCurrency"] = fields.get("shop_currency", shop_currency)
             tx = {
                 "id": str(fields.get("id", next(self._tx_ids))),
                 "type": fields.get("type", "RefundToPaymentMethod"),
                 "externalReferenceId": fields.get("external_reference_id", "gid-refund-1"),
                 "externalReferenceType": "PlatformRefundId",
-                "amount": _money_obj(amount, currency, shop_currency, Decimal(rate)),
+                "amount": money,
                 "status": fields.get("status", "Success"),
                 "processor": "Shopify",
                 "bankAccountDetails": None,
