@@ -262,3 +262,44 @@ def test_returngo_exchange_names_the_exchange_order(rg_world):
     assert any(
         "exchange order #EXCH-7" in n and "60.00 GBP" in n for n in notes_on(world, credit_id)
     )
+
+
+def test_the_check_validates_each_bank_currency_and_outcome_method(world):
+    from connector.services.connection_check import check_connection
+
+    connection = world.connection
+    for currency, code in (("USD", "1230"), ("EUR", "1230"), ("CAD", "1200")):
+        RefundBankAccount.objects.create(
+            connection=connection, currency=currency, nominal_code=code
+        )
+    OutcomeMapping.objects.create(
+        connection=connection,
+        outcome="store_credit",
+        treatment="payment_method",
+        payment_method_code="GIFTCARD",
+    )
+    OutcomeMapping.objects.create(
+        connection=connection,
+        outcome="gift_card",
+        treatment="payment_method",
+        payment_method_code="BANK",
+    )
+    OutcomeMapping.objects.create(
+        connection=connection,
+        outcome="exchange",
+        treatment="payment_method",
+        payment_method_code="NOPE",
+    )
+    report = {i.field: i for i in check_connection(connection)}
+    assert report["refund_method_code"].ok and "GBP account" in report["refund_method_code"].message
+    assert (
+        report["refund_bank_account[USD]"].ok
+        and "USBANK" in report["refund_bank_account[USD]"].message
+    )
+    assert not report["refund_bank_account[EUR]"].ok
+    assert "1230 is a USD account, not EUR" in report["refund_bank_account[EUR]"].message
+    assert "1200 is a GBP account, not CAD" in report["refund_bank_account[CAD]"].message
+    assert report["outcome_mapping[store_credit]"].ok
+    assert "money leaving the bank" in report["outcome_mapping[gift_card]"].message
+    assert not report["outcome_mapping[gift_card]"].ok
+    assert "NOPE does not exist" in report["outcome_mapping[exchange]"].message
