@@ -553,6 +553,26 @@ class BrightpearlClient:
         """nominal-code-search rows (``bank=True`` lists bank accounts)."""
         return self.search("/accounting-service/nominal-code-search", filters, page_size=page_size)
 
+    def search_currencies(self) -> list[dict]:
+        """currency-search rows: ``id``, ``code`` (ISO), ``isDefault`` (the base currency)…"""
+        return list(self.search("/accounting-service/currency-search"))
+
+    def bank_account_currency(self, bank_nominal_code: str | int) -> str | None:
+        """The ISO currency of a bank account: its nominal code's ``currencyId`` (nominal-code
+        GET / nominal-code-search) looked up in currency-search. None when Brightpearl does
+        not say; PaymentMethodNotFoundError when the code is not a bank account."""
+        nominal = str(bank_nominal_code).strip()
+        banks = [r for r in self.search_nominal_codes(bank="true") if str(r.get("code")) == nominal]
+        if not banks:
+            raise PaymentMethodNotFoundError(f"{nominal} is not a bank nominal code in Brightpearl")
+        currency_id = banks[0].get("currencyId")
+        if currency_id in (None, ""):
+            return None
+        for currency in self.search_currencies():
+            if str(currency.get("id")) == str(currency_id):
+                return str(currency.get("code") or "").upper() or None
+        return None
+
     def create_customer_payment(self, payload: Mapping[str, Any]) -> int:
         """Customer Payment POST (a refund is ``paymentType: "PAYMENT"`` on the credit).
 

@@ -28,7 +28,12 @@ OPERATORS = "Connector operators"
 ADMINISTRATORS = "Connector administrators"
 
 # Models administrators may add, change and delete (app_label, model_name).
-CONFIGURABLE_MODELS = (("connector", "connection"), ("connector", "warehousemapping"))
+CONFIGURABLE_MODELS = (
+    ("connector", "connection"),
+    ("connector", "warehousemapping"),
+    ("connector", "refundbankaccount"),
+    ("connector", "outcomemapping"),
+)
 
 
 def role_permissions(apps=None) -> dict[str, set[tuple[str, str]]]:

@@ -52,7 +52,18 @@ class RmaLineInline(ReadOnlyInline):
 
 class RefundInline(ReadOnlyInline):
     model = Refund
-    fields = ("external_id", "amount", "currency", "method", "status", "refunded_at")
+    fields = (
+        "external_id",
+        "outcome",
+        "amount",
+        "currency",
+        "shop_amount",
+        "shop_currency",
+        "method",
+        "reference",
+        "status",
+        "refunded_at",
+    )
     readonly_fields = fields
 
 

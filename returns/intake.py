@@ -19,7 +19,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from . import lifecycle
+from . import lifecycle, outcomes
 from .currencies import is_currency
 from .models import Refund, Rma, RmaLine
 from .platforms.base import NeutralLine, NeutralRefund, NeutralRma
@@ -308,9 +308,26 @@ def _sync_refunds(rma: Rma, refunds: Iterable[NeutralRefund], check: _Checker) -
                 "method": _clip(refund.method, 64),
                 "status": _clip(refund.status, 32),
                 "refunded_at": refund.refunded_at,
+                **_refund_outcome(refund, check),
                 "raw": refund.raw or {},
             },
         )
+
+
+def _refund_outcome(refund: NeutralRefund, check: _Checker) -> dict:
+    """The outcome, and the shop-currency side when the platform gave one (a shop amount that
+    is not a number, or a currency that is not one, is dropped: never converted with it)."""
+    outcome = refund.outcome if refund.outcome in outcomes.KNOWN else outcomes.UNKNOWN
+    shop_currency = _clip(refund.shop_currency, 8).upper()
+    shop_amount = None
+    if refund.shop_amount not in (None, "") and is_currency(shop_currency):
+        shop_amount = check.amount(refund.shop_amount, f"refund {refund.external_id} shop amount")
+    return {
+        "outcome": outcome,
+        "shop_amount": shop_amount,
+        "shop_currency": shop_currency if shop_amount is not None else "",
+        "reference": _clip(refund.reference, 128),
+    }
 
 
 def _apply_problems(rma: Rma, problems: list[str]) -> None:

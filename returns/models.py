@@ -12,7 +12,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 
-from . import lifecycle
+from . import lifecycle, outcomes
 from .platforms import registry
 
 MONEY = {"max_digits": 14, "decimal_places": 4}
@@ -176,6 +176,25 @@ class Refund(models.Model):
     amount = models.DecimalField(**MONEY)
     currency = models.CharField(max_length=3, blank=True)
     method = models.CharField(max_length=64, blank=True)
+    outcome = models.CharField(
+        max_length=20,
+        choices=outcomes.CHOICES,
+        default=outcomes.ORIGINAL_PAYMENT,
+        help_text="What the customer got: money back, store credit, a gift card or an exchange "
+        "(the platform's name for it is in `method`).",
+    )
+    shop_amount = models.DecimalField(
+        **MONEY,
+        null=True,
+        blank=True,
+        help_text="The same refund in the shop's currency, when the platform gives it.",
+    )
+    shop_currency = models.CharField(max_length=3, blank=True)
+    reference = models.CharField(
+        max_length=128,
+        blank=True,
+        help_text="Exchange order or gift card, as the platform names it.",
+    )
     refunded_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=32, blank=True)
     raw = models.JSONField(default=dict, blank=True)

@@ -40,8 +40,26 @@ _NOMINAL_COLUMNS = [
     ("editable", "BOOLEAN"),
     ("active", "BOOLEAN"),
     ("taxCode", "INTEGER"),
+    ("currencyId", "IDSET"),
 ]
-NOMINAL_COLUMNS = [Column(n, k, lambda r, n=n: r[n]) for n, k in _NOMINAL_COLUMNS]
+NOMINAL_COLUMNS = [Column(n, k, lambda r, n=n: r.get(n)) for n, k in _NOMINAL_COLUMNS]
+
+# Currency Search columns, as the docs list them.
+_CURRENCY_COLUMNS = [
+    ("id", "IDSET"),
+    ("title", "STRING"),
+    ("code", "STRING"),
+    ("symbol", "STRING"),
+    ("exchangeRate", "STRING"),
+    ("isDefault", "BOOLEAN"),
+    ("exchangeRateVarianceNominalCode", "STRING"),
+]
+CURRENCY_COLUMNS = [Column(n, k, lambda r, n=n: r[n]) for n, k in _CURRENCY_COLUMNS]
+
+
+@router.route("GET", r"/accounting-service/currency-search/?")
+def currency_search(ctx: Ctx):
+    return Reply(200, run_search(ctx.req, CURRENCY_COLUMNS, list(ctx.account.currencies.values())))
 
 
 @router.route("GET", r"/accounting-service/nominal-code-search/?")

@@ -58,15 +58,24 @@ CHANNELS = [
 ]
 
 # (code, name, is a bank account)
+# (id, code, title, rate against the base currency)
+CURRENCIES = [
+    (1, "GBP", "British pound", "1.000000"),
+    (2, "USD", "US dollar", "1.250000"),
+    (3, "EUR", "Euro", "1.150000"),
+]
+# (code, name, is a bank account, currency id of a bank account)
 NOMINAL_CODES = [
-    ("1100", "Debtors control account", False),
-    ("1200", "Bank current account", True),
-    ("1210", "PayPal account", True),
-    ("1220", "Card payments account", True),
-    ("2200", "Sales tax control account", False),
-    ("4000", "Sales", False),
-    ("4040", "Shipping income", False),
-    ("5000", "Cost of sales", False),
+    ("1100", "Debtors control account", False, None),
+    ("1200", "Bank current account", True, 1),
+    ("1210", "PayPal account", True, 1),
+    ("1220", "Card payments account", True, 1),
+    ("1230", "US dollar bank account", True, 2),
+    ("2110", "Gift card and store credit liability", False, None),
+    ("2200", "Sales tax control account", False, None),
+    ("4000", "Sales", False, None),
+    ("4040", "Shipping income", False, None),
+    ("5000", "Cost of sales", False, None),
 ]
 
 PAYMENT_METHODS = [
@@ -89,6 +98,21 @@ PAYMENT_METHODS = [
         "bankAccounts": [
             {"currencyIsoCode": "GBP", "bankAccountNominalCode": "1220"},
             {"currencyIsoCode": "USD", "bankAccountNominalCode": "1220"},
+        ],
+    },
+    {
+        "code": "USBANK",
+        "name": "US dollar bank transfer",
+        "bankAccounts": [{"currencyIsoCode": "USD", "bankAccountNominalCode": "1230"}],
+    },
+    # Store credit and gift cards are a liability, not a bank: whether Brightpearl lets a
+    # payment method post to a non-bank nominal is UNCONFIRMED (docs/sandbox-brightpearl.md).
+    {
+        "code": "GIFTCARD",
+        "name": "Gift card / store credit",
+        "bankAccounts": [
+            {"currencyIsoCode": "GBP", "bankAccountNominalCode": "2110"},
+            {"currencyIsoCode": "USD", "bankAccountNominalCode": "2110"},
         ],
     },
 ]

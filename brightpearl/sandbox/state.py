@@ -158,6 +158,7 @@ class Account:
         self.price_lists: dict[int, dict] = {}
         self.nominal_codes: dict[int, dict] = {}
         self.payment_methods: dict[int, dict] = {}
+        self.currencies: dict[int, dict] = {}
         self.configuration: dict[str, str] = {}
         self.orders: dict[int, dict] = {}
         self.order_notes: dict[int, dict] = {}
@@ -216,8 +217,12 @@ class Account:
             self.add_warehouse(copy.deepcopy(warehouse))
         for channel in reference_data.CHANNELS:
             self.add_channel(copy.deepcopy(channel))
-        for code, name, bank in reference_data.NOMINAL_CODES:
-            self.add_nominal_code({"code": code, "name": name, "bank": bank})
+        for currency_id, code, title, rate in reference_data.CURRENCIES:
+            self.add_currency({"id": currency_id, "code": code, "title": title, "rate": rate})
+        for code, name, bank, currency_id in reference_data.NOMINAL_CODES:
+            self.add_nominal_code(
+                {"code": code, "name": name, "bank": bank, "currencyId": currency_id}
+            )
         for method in reference_data.PAYMENT_METHODS:
             self.add_payment_method(copy.deepcopy(method))
         self.configuration = dict(reference_data.CONFIGURATION)
@@ -329,10 +334,27 @@ class Account:
             "chartMapCode": "",
             "reconcile": bool(data.get("bank", False)),
         }
-        if nominal["bank"]:
-            nominal["currencyId"] = 1
+        if nominal["bank"]:  # a bank account is in one currency (nominal-code GET docs)
+            nominal["currencyId"] = int(data.get("currencyId") or 1)
         self.nominal_codes[nominal_id] = nominal
         return nominal
+
+    def add_currency(self, data: dict) -> dict:
+        """A currency as currency-search shows it (columns per the Currency Search docs)."""
+        currency_id = int(data.get("id") or self.next_id("currency", 4))
+        self.bump_counter("currency", currency_id)
+        currency = {
+            "id": currency_id,
+            "title": data.get("title", data["code"]),
+            "code": str(data["code"]).upper(),
+            "symbol": data.get("symbol", ""),
+            "exchangeRate": str(data.get("rate", "1.000000")),
+            "isDefault": str(data["code"]).upper()
+            == self.configuration.get("baseCurrencyCode", "GBP"),
+            "exchangeRateVarianceNominalCode": data.get("varianceNominalCode", "7900"),
+        }
+        self.currencies[currency_id] = currency
+        return currency
 
     def add_payment_method(self, data: dict) -> dict:
         method_id = int(data.get("id") or self.next_id("payment-method"))

@@ -11,6 +11,7 @@ from ..services.connection_check import check_connection
 from ..tasks import enqueue_sync
 from .intake import IntakeTokenActions
 from .permissions import RolePermissionsMixin
+from .refund_settings import OutcomeMappingInline, RefundBankAccountInline
 from .webhooks import WebhookSubscriptionActions
 
 
@@ -53,7 +54,7 @@ class ConnectionAdmin(
     admin.ModelAdmin,
 ):
     form = ConnectionForm
-    inlines = [WarehouseMappingInline]
+    inlines = [WarehouseMappingInline, RefundBankAccountInline, OutcomeMappingInline]
     list_display = (
         "name",
         "enabled",

@@ -147,13 +147,18 @@ class RefundPaymentAdmin(ReadOnlyAdmin):
         "refund",
         "connection",
         "state",
+        "treatment",
+        "amount",
+        "currency",
+        "bonus",
         "payment_id",
+        "note_id",
         "transaction_ref",
         "payment_method_code",
         "attempts",
         "last_error",
     )
-    list_filter = ("connection", "state")
+    list_filter = ("connection", "state", "treatment")
     search_fields = ("transaction_ref", "payment_id", "sales_credit__credit_id")
     list_select_related = ("connection", "refund")
     raw_id_fields = ("connection", "refund", "sales_credit")

@@ -15,6 +15,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from returns import outcomes
 from returns.models import Refund, Rma, RmaLine
 from returns.platforms.base import NeutralLine, NeutralRefund, NeutralRma
 
@@ -99,6 +100,27 @@ class RefundInSerializer(serializers.Serializer):
         32, help_text="Empty or success/paid/completed: money was paid; pending: not yet."
     )
     refunded_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    outcome = _text(
+        32,
+        help_text="What the customer got: refund (default: to the original payment method), "
+        "store_credit, gift_card or exchange. Each is booked as the connection maps it.",
+    )
+    shop_amount = LooseNumberField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="The same refund in the shop's currency, if `currency` is the customer's.",
+    )
+    shop_currency = _text(8, help_text="ISO 4217 currency of `shop_amount`.")
+    reference = _text(128, help_text="The exchange order or gift card it became.")
+
+    def validate_outcome(self, value: str) -> str:
+        neutral = outcomes.from_generic(value)
+        if neutral == outcomes.UNKNOWN:
+            raise serializers.ValidationError(
+                "Use refund, store_credit, gift_card or exchange (or leave it empty)."
+            )
+        return neutral
 
 
 class RmaInSerializer(serializers.Serializer):
@@ -190,6 +212,10 @@ def to_neutral(validated: dict) -> NeutralRma:
                 method=refund["method"],
                 status=refund["status"],
                 refunded_at=refund["refunded_at"],
+                outcome=refund["outcome"] or outcomes.ORIGINAL_PAYMENT,
+                shop_amount=refund["shop_amount"],
+                shop_currency=refund["shop_currency"].upper(),
+                reference=refund["reference"],
                 raw=as_payload(refund),
             )
             for refund in validated["refunds"]
@@ -242,6 +268,7 @@ class RefundOutSerializer(serializers.ModelSerializer):
             "amount",
             "currency",
             "method",
+            "outcome",
             "status",
             "refunded_at",
             "payment_id",

@@ -3,6 +3,7 @@
 from .bindings import BindingState, CreditChange, RefundPayment, SalesCredit
 from .budget import PlatformCallBudget
 from .connection import AuthMode, Connection, Platform, WarehouseMapping
+from .refund_settings import OutcomeMapping, RefundBankAccount, Treatment
 from .synclog import SyncEvent, SyncRun
 from .webhooks import WebhookEvent
 
@@ -11,12 +12,15 @@ __all__ = [
     "BindingState",
     "Connection",
     "CreditChange",
+    "OutcomeMapping",
     "Platform",
     "PlatformCallBudget",
+    "RefundBankAccount",
     "RefundPayment",
     "SalesCredit",
     "SyncEvent",
     "SyncRun",
+    "Treatment",
     "WarehouseMapping",
     "WebhookEvent",
 ]

@@ -134,6 +134,31 @@ class RefundPayment(ExactlyOnceFields):
     )
     payment_method_code = models.CharField(max_length=36, blank=True)
     payment_id = models.PositiveBigIntegerField(null=True, blank=True)
+    # The plan, fixed (under a lock of the credit) before anything is written, so a retry
+    # sends the same and another refund of the credit counts it: see services/refund_outcomes.
+    treatment = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text="bank, payment_method or note: how this refund was booked.",
+    )
+    amount = models.DecimalField(
+        "amount recorded",
+        max_digits=14,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="In the credit's currency, capped at what was left of the credit's total.",
+    )
+    currency = models.CharField(max_length=3, blank=True)
+    bonus = models.DecimalField(
+        "above the credit's total",
+        max_digits=14,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="Never paid: noted on the credit or held for staff, as configured.",
+    )
+    note_id = models.PositiveBigIntegerField("credit note ID", null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

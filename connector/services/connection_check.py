@@ -87,7 +87,7 @@ def _check_settings(connection, client, config) -> list[CheckItem]:
         *_status_checks(connection, client, config),
         *_channel_checks(connection, client),
         *_warehouse_checks(connection, client),
-        _check_refund_method(connection, client),
+        *_check_refund_accounts(connection, client),
     ]
 
 
@@ -155,21 +155,60 @@ def _warehouse_checks(connection, client) -> list[CheckItem]:
     return items
 
 
-def _check_refund_method(connection, client) -> CheckItem:
+@dataclass
+class _Books:
+    """Brightpearl's bank accounts (code → nominal), currencies (ID → ISO) and payment methods,
+    read once for every refund check."""
+
+    banks: dict[str, dict]
+    currencies: dict[str, str]
+    methods: list[dict]
+
+    def bank_currency(self, code: str) -> str | None:
+        currency_id = self.banks[code].get("currencyId")
+        return self.currencies.get(str(currency_id)) if currency_id not in (None, "") else None
+
+    def methods_paying_into(self, code: str, currency: str | None = None) -> list[dict]:
+        return [
+            m
+            for m in self.methods
+            if any(
+                str(b.get("bankAccountNominalCode")) == code
+                and (currency is None or str(b.get("currencyIsoCode", "")).upper() == currency)
+                for b in m.get("bankAccounts") or []
+            )
+        ]
+
+
+def _check_refund_accounts(connection, client) -> list[CheckItem]:
+    """The refund bank (and its currency), each per-currency bank account, and each outcome
+    mapped to a payment method: one line each."""
+    books = _Books(
+        {str(n.get("code")): n for n in client.search_nominal_codes(bank="true")},
+        {str(c.get("id")): str(c.get("code") or "").upper() for c in client.search_currencies()},
+        client.get_payment_methods(),
+    )
+    items = [_check_refund_method(connection, books)]
+    for account in connection.refund_bank_accounts.all():
+        items.append(_check_currency_bank(account, books))
+    refund_banks = {connection.refund_method_code} | {
+        a.nominal_code for a in connection.refund_bank_accounts.all()
+    }
+    for mapping in connection.outcome_mappings.filter(treatment="payment_method"):
+        items.append(_check_outcome_method(mapping, books, refund_banks))
+    return items
+
+
+def _check_refund_method(connection, books: _Books) -> CheckItem:
     code = connection.refund_method_code
-    banks = {str(n.get("code")): n for n in client.search_nominal_codes(bank="true")}
-    if code not in banks:
+    if code not in books.banks:
         return CheckItem(
             "refund_method_code",
             False,
             f"{code} is not a bank account nominal code in Brightpearl "
-            f"(bank accounts: {', '.join(sorted(banks)) or 'none'}).",
+            f"(bank accounts: {', '.join(sorted(books.banks)) or 'none'}).",
         )
-    methods = [
-        m
-        for m in client.get_payment_methods()
-        if any(str(b.get("bankAccountNominalCode")) == code for b in m.get("bankAccounts") or [])
-    ]
+    methods = books.methods_paying_into(code)
     if not methods:
         return CheckItem(
             "refund_method_code",
@@ -178,8 +217,65 @@ def _check_refund_method(connection, client) -> CheckItem:
             "add one in Brightpearl (Settings › Payment methods).",
         )
     names = ", ".join(f"{m.get('code')}" for m in methods)
+    currency = books.bank_currency(code)
+    where = (
+        f"; it is a {currency} account (refunds in other currencies need their own)"
+        if currency
+        else ""
+    )
     return CheckItem(
-        "refund_method_code", True, f"Bank account {code} is used by payment method(s) {names}."
+        "refund_method_code",
+        True,
+        f"Bank account {code} is used by payment method(s) {names}{where}.",
+    )
+
+
+def _check_currency_bank(account, books: _Books) -> CheckItem:
+    field, code, currency = (
+        f"refund_bank_account[{account.currency}]",
+        account.nominal_code,
+        account.currency,
+    )
+    if code not in books.banks:
+        return CheckItem(field, False, f"{code} is not a bank account nominal code in Brightpearl.")
+    actual = books.bank_currency(code)
+    if actual and actual != currency:
+        return CheckItem(
+            field, False, f"Bank account {code} is a {actual} account, not {currency}."
+        )
+    methods = books.methods_paying_into(code, currency)
+    if not methods:
+        return CheckItem(
+            field,
+            False,
+            f"No payment method pays {currency} into bank account {code}; link one in "
+            "Brightpearl (Settings › Payment methods).",
+        )
+    names = ", ".join(str(m.get("code")) for m in methods)
+    return CheckItem(field, True, f"{currency} refunds: bank account {code} via {names}.")
+
+
+def _check_outcome_method(mapping, books: _Books, refund_banks: set[str]) -> CheckItem:
+    field, code = f"outcome_mapping[{mapping.outcome}]", mapping.payment_method_code
+    method = next((m for m in books.methods if str(m.get("code")).upper() == code), None)
+    if method is None:
+        return CheckItem(field, False, f"Payment method {code} does not exist in Brightpearl.")
+    if method.get("isActive") is False:
+        return CheckItem(field, False, f"Payment method {code} is not active in Brightpearl.")
+    accounts = {str(b.get("bankAccountNominalCode")) for b in method.get("bankAccounts") or []}
+    if accounts & refund_banks:
+        return CheckItem(
+            field,
+            False,
+            f"Payment method {code} pays into the refund bank account "
+            f"{', '.join(sorted(accounts & refund_banks))}: {mapping.get_outcome_display()} "
+            "would be booked as money leaving the bank. Use a liability or clearing account.",
+        )
+    return CheckItem(
+        field,
+        True,
+        f"{mapping.get_outcome_display()} → payment method {code} "
+        f"(account {', '.join(sorted(accounts)) or 'none'}).",
     )
 
 

@@ -11,7 +11,8 @@ import hashlib
 import json
 from decimal import Decimal
 
-from django.db.models import Q
+from django.db import transaction
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from brightpearl import (
@@ -21,11 +22,12 @@ from brightpearl import (
     ThrottledError,
     TransportError,
 )
-from returns import lifecycle
+from returns import lifecycle, outcomes
 from returns.models import Refund
 
-from ..models import BindingState, RefundPayment, SalesCredit, SyncEvent
-from . import exactly_once, reference
+from ..models import BindingState, RefundPayment, SalesCredit, SyncEvent, Treatment
+from . import exactly_once, refund_banks
+from . import refund_outcomes as outcomes_plan
 from .after_credit import refund_refusal
 from .context import SyncContext
 
@@ -62,9 +64,14 @@ def record_refunds(ctx: SyncContext, refunds: list[Refund] | None = None) -> Non
     if not ctx.connection.record_refunds:
         return
     refunds = refund_candidates(ctx.connection) if refunds is None else refunds
-    for refund in refunds:
-        if (refund.status or "").strip().lower() not in PAID_STATUSES:
-            continue  # requested, pending…: not money yet
+    refunds = [r for r in refunds if (r.status or "").strip().lower() in PAID_STATUSES]
+    try:  # every credit's total and currency in one batched read
+        _credit_money(ctx, [r.rma.sales_credit.credit_id for r in refunds])
+    except AuthError:
+        raise
+    except BrightpearlError:
+        pass  # each refund asks again, and records the failure against itself
+    for refund in refunds:  # requested, pending…: not money yet, so not in the list
         try:
             record_refund(ctx, refund)
         except AuthError:
@@ -76,31 +83,10 @@ def record_refunds(ctx: SyncContext, refunds: list[Refund] | None = None) -> Non
     close_finished_credits(ctx)
 
 
-def _payment_method(ctx: SyncContext, currency: str) -> str:
-    cache = ctx.cache.setdefault("payment_methods", {})
-    if currency not in cache:
-        code = ctx.connection.refund_method_code
-        cache[currency] = reference.cached(
-            ctx.connection,
-            "payment-method",
-            f"{code}:{currency}",
-            lambda: ctx.client.resolve_payment_method_code(code, currency),
-        )
-    return cache[currency]
-
-
-def _find_payment(ctx: SyncContext, payment: RefundPayment, credit_id: int) -> int | None:
-    for row in ctx.client.search_customer_payments(orderId=credit_id):
-        if row.get("transactionRef") == payment.transaction_ref:
-            return int(row["paymentId"])
-    return None
-
-
 def record_refund(ctx: SyncContext, refund: Refund) -> None:
-    """One customer payment for one refund, exactly once: resolve the payment method, claim the
-    binding, search if an earlier attempt may have landed, else post."""
+    """One refund, exactly once: fix the plan (what it becomes, how much, which currency) under
+    a lock of the credit, then post the customer payment — or the note — for it."""
     binding: SalesCredit = refund.rma.sales_credit
-    currency = refund.currency or binding.currency or refund.rma.currency
     payment = _payment_binding(ctx, refund, binding)
     refusal = refund_refusal(binding)  # the return ended after its credit: never paid
     if refusal:
@@ -110,10 +96,22 @@ def record_refund(ctx: SyncContext, refund: Refund) -> None:
             Kind.REFUND, Outcome.FAILED, refusal, rma=refund.rma, credit_id=binding.credit_id
         )
         return
-    method = _method_or_refuse(ctx, refund, payment, currency)
+    fixed = _fix_plan(ctx, refund, payment, binding)
+    if fixed is None:
+        return
+    plan, facts = fixed
+    if plan.treatment == outcomes_plan.REFUSE:
+        if not ctx.dry_run:
+            exactly_once.refused(payment, plan.reason)
+        ctx.record(Kind.REFUND, Outcome.FAILED, plan.reason, rma=refund.rma)
+        return
+    if plan.treatment == Treatment.NOTE:
+        _record_note(ctx, refund, payment, binding, plan, facts)
+        return
+    method = _method_or_refuse(ctx, refund, payment, plan)
     if method is None:
         return
-    body = _payment_body(refund, payment, binding, method, currency)
+    body = _payment_body(refund, payment, binding, method, plan)
     if ctx.dry_run:
         ctx.record(
             Kind.REFUND,
@@ -136,11 +134,167 @@ def record_refund(ctx: SyncContext, refund: Refund) -> None:
     ctx.record(
         Kind.REFUND,
         Outcome.SUCCEEDED,
-        f"Recorded refund {refund.external_id} ({body['amountPaid']} {currency}) as "
-        f"payment {found} on credit {binding.credit_id}.",
+        f"Recorded {outcomes.label(refund.outcome).lower()} {refund.external_id} "
+        f"({body['amountPaid']} {plan.currency}, payment method {method}) as payment {found} "
+        f"on credit {binding.credit_id}. {plan.reason}".strip(),
         rma=refund.rma,
         credit_id=binding.credit_id,
     )
+    if plan.bonus > 0:
+        _note_quietly(
+            ctx,
+            refund,
+            binding,
+            outcomes_plan.note_text(
+                refund.external_id, refund.rma.rma_number, facts, plan, refund.reference
+            ),
+        )
+
+
+def _credit_money(ctx: SyncContext, credit_ids: list[int]) -> dict[int, tuple[Decimal, str]]:
+    """credit ID → (total, currency) as Brightpearl has them now, one batched GET per run."""
+    known = ctx.cache.setdefault("credit_money", {})
+    missing = sorted({i for i in credit_ids if i not in known})
+    if missing:
+        for order in ctx.client.get_orders(missing):
+            total = (order.get("totalValue") or {}).get("total")
+            currency = (order.get("currency") or {}).get("orderCurrencyCode") or ""
+            known[int(order["id"])] = (Decimal(str(total or 0)), str(currency).upper())
+    return known
+
+
+def _stored_plan(payment: RefundPayment) -> outcomes_plan.RefundPlan:
+    bonus = payment.bonus or Decimal(0)
+    reason = (
+        f"{bonus.quantize(outcomes_plan.CENT)} {payment.currency} above the credit's total (a "
+        "bonus) was not paid; noted on the credit."
+        if bonus > 0
+        else ""
+    )
+    code = payment.payment_method_code if payment.treatment == Treatment.PAYMENT_METHOD else ""
+    return outcomes_plan.RefundPlan(
+        payment.treatment, payment.amount, payment.currency, bonus, code, reason
+    )
+
+
+def _facts(refund: Refund, money: tuple[Decimal, str], recorded: Decimal):
+    total, currency = money
+    return outcomes_plan.RefundFacts(
+        outcome=refund.outcome,
+        amount=Decimal(refund.amount),
+        currency=(refund.currency or refund.rma.currency or "").upper(),
+        shop_amount=refund.shop_amount,
+        shop_currency=refund.shop_currency,
+        credit_currency=currency,
+        credit_total=total,
+        already_recorded=recorded,
+        method=refund.method,
+    )
+
+
+def _fix_plan(ctx: SyncContext, refund: Refund, payment: RefundPayment, binding: SalesCredit):
+    """(plan, facts), the plan fixed once: a retry reuses it, and the credit's other refunds
+    count it. Planned while holding the credit's binding locked, so two refunds of one credit
+    planned at once cannot both take what is left of its total. None: recorded, try later."""
+    money = _credit_money(ctx, [binding.credit_id]).get(binding.credit_id)
+    if money is None:
+        ctx.record(
+            Kind.REFUND,
+            Outcome.FAILED,
+            f"Sales credit {binding.credit_id} was not found in Brightpearl; the refund waits.",
+            rma=refund.rma,
+        )
+        return None
+    with transaction.atomic():
+        SalesCredit.objects.select_for_update().filter(pk=binding.pk).first()
+        payment.refresh_from_db()
+        others = RefundPayment.objects.filter(sales_credit=binding, amount__isnull=False)
+        recorded = others.exclude(pk=payment.pk).aggregate(s=Sum("amount"))["s"] or Decimal(0)
+        facts = _facts(refund, money, recorded)
+        if payment.amount is not None and payment.treatment:
+            return _stored_plan(payment), facts
+        mappings = {
+            m.outcome: (m.treatment, m.payment_method_code)
+            for m in ctx.connection.outcome_mappings.all()
+        }
+        plan = outcomes_plan.plan_refund(facts, mappings)
+        if plan.treatment != outcomes_plan.REFUSE:
+            RefundPayment.objects.filter(pk=payment.pk).update(
+                treatment=plan.treatment,
+                amount=plan.amount,
+                currency=plan.currency,
+                bonus=plan.bonus,
+                payment_method_code=plan.payment_method_code,
+            )
+    return plan, facts
+
+
+def _record_note(ctx, refund, payment, binding, plan, facts) -> None:
+    """Nothing leaves the bank: a note on the credit says what the customer got. A note whose
+    answer was lost is sent again (a second note harms no ledger; a payment would)."""
+    text = outcomes_plan.note_text(
+        refund.external_id, refund.rma.rma_number, facts, plan, refund.reference
+    )
+    if ctx.dry_run:
+        ctx.record(Kind.REFUND, Outcome.SKIPPED, f"Dry run: would note: {text}", rma=refund.rma)
+        return
+    claim = _claim(ctx, refund, payment)
+    if claim is None:
+        return
+    try:
+        note_id = ctx.client.add_order_note(binding.credit_id, text)
+    except AuthError:
+        exactly_once.not_written(claim.binding, "Brightpearl refused the credentials.")
+        raise
+    except BrightpearlError as exc:
+        if isinstance(exc, ThrottledError | TransportError) or exactly_once.is_unknown_outcome(exc):
+            exactly_once.not_written(claim.binding, str(exc))
+        else:
+            exactly_once.refused(claim.binding, str(exc))
+        ctx.record(
+            Kind.REFUND,
+            Outcome.FAILED,
+            f"Could not note it on the credit: {exc}",
+            rma=refund.rma,
+            error=exc,
+        )
+        return
+    exactly_once.succeeded(claim.binding, note_id=note_id)
+    ctx.record(
+        Kind.REFUND,
+        Outcome.SUCCEEDED,
+        f"{outcomes.label(refund.outcome)} {refund.external_id} "
+        f"({outcomes_plan.money(facts.amount)} {facts.currency}): no payment from the bank; "
+        f"noted on credit {binding.credit_id}. "
+        f"{plan.reason}".strip(),
+        rma=refund.rma,
+        credit_id=binding.credit_id,
+    )
+
+
+def _note_quietly(ctx: SyncContext, refund: Refund, binding: SalesCredit, text: str) -> None:
+    """The bonus note after a payment: a failure is recorded, never raised (the payment
+    stands)."""
+    try:
+        ctx.client.add_order_note(binding.credit_id, text)
+    except AuthError:
+        raise
+    except BrightpearlError as exc:
+        ctx.record(
+            Kind.REFUND,
+            Outcome.FAILED,
+            f"Payment recorded, but the note about the part above the credit's total failed: "
+            f"{exc}. {text}",
+            rma=refund.rma,
+            error=exc,
+        )
+
+
+def _find_payment(ctx: SyncContext, payment: RefundPayment, credit_id: int) -> int | None:
+    for row in ctx.client.search_customer_payments(orderId=credit_id):
+        if row.get("transactionRef") == payment.transaction_ref:
+            return int(row["paymentId"])
+    return None
 
 
 def _payment_binding(ctx: SyncContext, refund: Refund, binding: SalesCredit) -> RefundPayment:
@@ -156,35 +310,38 @@ def _payment_binding(ctx: SyncContext, refund: Refund, binding: SalesCredit) -> 
     return payment
 
 
-def _method_or_refuse(
-    ctx: SyncContext, refund: Refund, payment: RefundPayment, currency: str
-) -> str | None:
-    """The payment method code for the bank nominal code and currency; None (recorded, and
-    the binding failed) when Brightpearl has none."""
+def _method_or_refuse(ctx: SyncContext, refund: Refund, payment: RefundPayment, plan) -> str | None:
+    """The payment method code: the configured one for a non-bank outcome, else the one for
+    the bank account of the refund's currency. None (recorded, and the binding failed) when
+    there is no bank account in that currency or no payment method for it."""
+    if plan.treatment == Treatment.PAYMENT_METHOD:
+        return plan.payment_method_code
     try:
-        return _payment_method(ctx, currency)
+        method, code = refund_banks.payment_method_for_bank(ctx, plan.currency)
     except PaymentMethodNotFoundError as exc:
         # Configuration, not a passing fault: retrying every run would change nothing.
         reason = (
-            f"{exc} Link a payment method to that bank account for {currency} in Brightpearl "
-            "(or change the connection's refund method code), then use “retry selected items”."
+            f"{exc} Nothing was posted; fix it in Brightpearl or the connection's settings, "
+            "then use “retry selected items”."
         )
         if not ctx.dry_run:
             exactly_once.refused(payment, reason)
         ctx.record(Kind.REFUND, Outcome.FAILED, reason, rma=refund.rma, error=exc)
         return None
+    ctx.cache.setdefault("bank_by_method", {})[method] = code
+    return method
 
 
 def _payment_body(
-    refund: Refund, payment: RefundPayment, binding: SalesCredit, method: str, currency: str
+    refund: Refund, payment: RefundPayment, binding: SalesCredit, method: str, plan
 ) -> dict:
     return {
         "transactionRef": payment.transaction_ref,
         "paymentMethodCode": method,
         "paymentType": "PAYMENT",
         "orderId": binding.credit_id,
-        "currencyIsoCode": currency,
-        "amountPaid": str(Decimal(refund.amount).quantize(Decimal("0.01"))),
+        "currencyIsoCode": plan.currency,
+        "amountPaid": str(Decimal(plan.amount).quantize(Decimal("0.01"))),
         "paymentDate": (refund.refunded_at or timezone.now()).isoformat(),
         "journalRef": f"Refund {refund.external_id} for RMA {refund.rma.rma_number}"[:255],
     }
@@ -244,11 +401,9 @@ def _post_payment(
         return found
     exactly_once.refused(payment, str(error))
     # The cached payment method may be what Brightpearl refused (deactivated, re-coded).
-    reference.forget(
-        ctx.connection,
-        "payment-method",
-        f"{ctx.connection.refund_method_code}:{body['currencyIsoCode']}",
-    )
+    bank = ctx.cache.get("bank_by_method", {}).get(body["paymentMethodCode"])
+    if bank:
+        refund_banks.forget(ctx, bank, body["currencyIsoCode"])
     ctx.record(
         Kind.REFUND,
         Outcome.FAILED,

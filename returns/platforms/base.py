@@ -56,12 +56,22 @@ class NeutralLine:
 
 @dataclass
 class NeutralRefund:
+    """Something the customer got back: money to the original payment method, store credit, a
+    gift card, or an exchange (``outcome``, one of returns.outcomes). ``shop_amount`` /
+    ``shop_currency``: the same value in the shop's currency when the platform gives it (a
+    refund in the customer's presentment currency). ``reference``: the exchange order or gift
+    card it became, as the platform names it."""
+
     external_id: str
     amount: Amount
     currency: str = ""
     method: str = ""
     status: str = ""
     refunded_at: datetime | None = None
+    outcome: str = "original_payment"
+    shop_amount: Amount = None
+    shop_currency: str = ""
+    reference: str = ""
     raw: dict = field(default_factory=dict)
 
 

@@ -36,7 +36,7 @@ def test_payment_methods_and_bank_nominals(sandbox_account):
     body = banks.json()["response"]
     names = [c["name"] for c in body["metaData"]["columns"]]
     codes = sorted(dict(zip(names, r, strict=True))["code"] for r in body["results"])
-    assert codes == ["1200", "1210", "1220"]
+    assert codes == ["1200", "1210", "1220", "1230"]
     nominals = sandbox_account.get("/accounting-service/nominal-code/1-3").json()["response"]
     assert [n["id"] for n in nominals] == [1, 2, 3]
 

@@ -6,6 +6,7 @@ from django.db import connection as db
 from django.urls import reverse
 
 from connector.models import Connection, SyncRun
+from tests.support.admin_forms import REFUND_INLINES
 
 from .factories import ConnectionFactory, WarehouseMappingFactory
 
@@ -71,6 +72,7 @@ def form_data(**overrides):
         "warehouse_mappings-INITIAL_FORMS": "0",
         "warehouse_mappings-MIN_NUM_FORMS": "0",
         "warehouse_mappings-MAX_NUM_FORMS": "1000",
+        **REFUND_INLINES,
     }
     data.update(overrides)
     return data
@@ -256,3 +258,82 @@ def test_destinations_action_lists_the_platforms_destinations_and_mappings(staff
     page = response.content.decode()
     assert "101 &#x27;Bristol returns&#x27; → warehouse 3" in page
     assert "102 &#x27;Leeds&#x27; (not mapped)" in page
+
+
+def _rows(prefix: str, rows: list[dict]) -> dict:
+    data = {f"{prefix}-TOTAL_FORMS": str(len(rows))}
+    for index, row in enumerate(rows):
+        data.update({f"{prefix}-{index}-{name}": value for name, value in row.items()})
+    return data
+
+
+def test_refund_settings_are_edited_inline_and_cleaned(staff):
+    response = staff.post(
+        admin_url(Connection, "add"),
+        form_data(
+            **_rows("refund_bank_accounts", [{"currency": " usd ", "nominal_code": "1230"}]),
+            **_rows(
+                "outcome_mappings",
+                [
+                    {
+                        "outcome": "store_credit",
+                        "treatment": "payment_method",
+                        "payment_method_code": " giftcard ",
+                    },
+                    {"outcome": "exchange", "treatment": "note", "payment_method_code": ""},
+                ],
+            ),
+        ),
+    )
+    assert response.status_code == 302, response.context["inline_admin_formsets"]
+    saved = Connection.objects.get(name="Acme")
+    assert [(b.currency, b.nominal_code) for b in saved.refund_bank_accounts.all()] == [
+        ("USD", "1230")
+    ]
+    mappings = {
+        m.outcome: (m.treatment, m.payment_method_code) for m in saved.outcome_mappings.all()
+    }
+    assert mappings == {"store_credit": ("payment_method", "GIFTCARD"), "exchange": ("note", "")}
+
+
+@pytest.mark.parametrize(
+    ("prefix", "rows", "message"),
+    [
+        ("refund_bank_accounts", [{"currency": "US", "nominal_code": "1230"}], "3-letter ISO"),
+        ("refund_bank_accounts", [{"currency": "USD", "nominal_code": "12a0"}], "4-digit"),
+        (
+            "refund_bank_accounts",
+            [
+                {"currency": "USD", "nominal_code": "1230"},
+                {"currency": "USD", "nominal_code": "1200"},
+            ],
+            "duplicate",
+        ),
+        (
+            "outcome_mappings",
+            [{"outcome": "gift_card", "treatment": "payment_method", "payment_method_code": ""}],
+            "Enter the payment method code",
+        ),
+        (
+            "outcome_mappings",
+            [{"outcome": "bonus", "treatment": "payment_method", "payment_method_code": "X"}],
+            "Bonus above the credit",
+        ),
+        (
+            "outcome_mappings",
+            [{"outcome": "exchange", "treatment": "note", "payment_method_code": "BANK"}],
+            "Only a customer payment",
+        ),
+    ],
+)
+def test_bad_refund_settings_get_a_form_error_and_nothing_is_saved(staff, prefix, rows, message):
+    response = staff.post(admin_url(Connection, "add"), form_data(**_rows(prefix, rows)))
+    assert response.status_code == 200
+    errors = [
+        str(error)
+        for formset in response.context["inline_admin_formsets"]
+        if formset.formset.prefix == prefix
+        for error in [*formset.formset.errors, formset.formset.non_form_errors()]
+    ]
+    assert message in " ".join(errors), errors
+    assert not Connection.objects.exists()

@@ -175,7 +175,7 @@ def test_roles_are_groups_with_the_documented_permissions(db):
     assert administrators - operators == {
         f"connector.{a}_{m}"
         for a in ("add", "change", "delete")
-        for m in ("connection", "warehousemapping")
+        for m in ("connection", "warehousemapping", "refundbankaccount", "outcomemapping")
     }
 
 

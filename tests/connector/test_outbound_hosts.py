@@ -12,6 +12,7 @@ from connector.services.platforms import adapter_for
 from returns.platforms.loop.client import LOOP_API_URL
 from returns.platforms.returngo.client import RETURNGO_API_URL
 from tests.echo_server import EchoServer
+from tests.support.admin_forms import REFUND_INLINES
 
 from .admin_roles import admin_url, client_for, staff_user
 
@@ -131,6 +132,7 @@ def form_data(connection: Connection, **overrides) -> dict:
         "warehouse_mappings-INITIAL_FORMS": "0",
         "warehouse_mappings-MIN_NUM_FORMS": "0",
         "warehouse_mappings-MAX_NUM_FORMS": "1000",
+        **REFUND_INLINES,
     }
     data.update(overrides)
     return data

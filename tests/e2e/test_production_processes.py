@@ -28,6 +28,7 @@ import pytest
 import requests
 import yaml
 
+from tests.support.admin_forms import REFUND_INLINES
 from tests.support.processes import database_url_for_subprocess, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -297,6 +298,7 @@ def test_compose_services_run_the_whole_story_as_separate_processes(
             "warehouse_mappings-INITIAL_FORMS": "0",
             "warehouse_mappings-MIN_NUM_FORMS": "0",
             "warehouse_mappings-MAX_NUM_FORMS": "1000",
+            **REFUND_INLINES,
         },
     )
     assert added.status_code == 200 and "errorlist" not in added.text, added.text[:3000]

@@ -265,7 +265,13 @@ class Command(BaseCommand):
                 currency="GBP",
                 lines=[
                     {"sku": "JEANS-IND-32", "price": "70.00"},
-                    {"sku": "SOCKS-3PK", "quantity": 2, "price": "10.00"},
+                    # taken as store credit: a note on the credit, nothing from the bank
+                    {
+                        "sku": "SOCKS-3PK",
+                        "quantity": 2,
+                        "price": "10.00",
+                        "outcome": "store_credit",
+                    },
                 ],
                 fire=False,
             ),

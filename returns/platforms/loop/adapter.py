@@ -7,8 +7,10 @@ import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
+from ... import outcomes
 from ..base import (
     ChangeFeed,
     Destination,
@@ -116,12 +118,14 @@ def _to_neutral(data: dict) -> NeutralRma:
         updated_at=timestamp(data.get("updated_at") or data.get("edited_at")),
         totals={key: amount(data.get(key)) for key in TOTAL_FIELDS if key in data},
         lines=lines,
-        refunds=[_refund(r, data) for r in data.get("refunds") or []],
+        refunds=[_refund(r, data) for r in data.get("refunds") or []] + _issued_outcomes(data),
         raw=data,
     )
 
 
 def _refund(data: dict, parent: dict) -> NeutralRefund:
+    """One entry of `refunds[]` (Get Return Details): money back through the shop's payment
+    gateway, i.e. to the original payment method."""
     return NeutralRefund(
         external_id=as_text(data.get("provider_refund_id") or data.get("id")),
         amount=amount(data.get("amount")),
@@ -129,8 +133,79 @@ def _refund(data: dict, parent: dict) -> NeutralRefund:
         method=as_text(data.get("gateway") or data.get("provider")),
         status=as_text(data.get("status") or "success"),
         refunded_at=timestamp(data.get("created_at")),
+        outcome=outcomes.ORIGINAL_PAYMENT,
         raw=data,
     )
+
+
+# Loop's per-line `outcome` values (UNCONFIRMED #5: seen in Loop's published JSON schema mirror,
+# not in a Loop enum) → neutral outcomes.
+LINE_OUTCOMES = {
+    "refund": outcomes.ORIGINAL_PAYMENT,
+    "store_credit": outcomes.STORE_CREDIT,
+    "gift_card": outcomes.GIFT_CARD,
+    "exchange": outcomes.EXCHANGE,
+}
+
+
+def _line_value(item: dict):
+    """What one returned unit was worth to the customer: price − discount + tax."""
+    values = [amount(item.get(k)) for k in ("price", "discount", "tax")]
+    if not all(v is None or isinstance(v, Decimal) for v in values):
+        return None
+    price, discount, tax = (v or Decimal(0) for v in values)
+    return price - discount + tax
+
+
+def _issued_outcomes(data: dict) -> list[NeutralRefund]:
+    """Store credit / gift card and exchange, which Loop reports on the return rather than in
+    `refunds[]`: the gift card issued (`gift_card`, with `gift_card_order_name`) and the
+    exchange order (`exchange_order_name`, valued at the lines whose outcome is exchange).
+    Only once Loop names what it issued — before that nothing has been given."""
+    found = []
+    line_kinds = {LINE_OUTCOMES.get(as_text(i.get("outcome")).lower()) for i in _items(data)}
+    gift_value = amount(data.get("gift_card"))
+    if isinstance(gift_value, Decimal) and gift_value > 0:
+        kind = outcomes.GIFT_CARD if outcomes.GIFT_CARD in line_kinds else outcomes.STORE_CREDIT
+        reference = as_text(data.get("gift_card_order_name") or data.get("gift_card_order_id"))
+        found.append(
+            NeutralRefund(
+                external_id=f"loop-{kind}-{as_text(data.get('id'))}",
+                amount=gift_value,
+                currency=as_text(data.get("currency")).upper(),
+                method="gift_card",
+                status="success",
+                refunded_at=timestamp(data.get("updated_at")),
+                outcome=kind,
+                reference=reference,
+                raw={"gift_card": data.get("gift_card"), "gift_card_order_name": reference},
+            )
+        )
+    exchange_order = as_text(data.get("exchange_order_name") or data.get("exchange_order_id"))
+    if exchange_order:
+        values = [
+            _line_value(i)
+            for i in _items(data)
+            if LINE_OUTCOMES.get(as_text(i.get("outcome")).lower()) == outcomes.EXCHANGE
+        ]
+        found.append(
+            NeutralRefund(
+                external_id=f"loop-exchange-{as_text(data.get('id'))}",
+                amount=sum((v for v in values if v is not None), Decimal(0)),
+                currency=as_text(data.get("currency")).upper(),
+                method="exchange",
+                status="success",
+                refunded_at=timestamp(data.get("updated_at")),
+                outcome=outcomes.EXCHANGE,
+                reference=exchange_order,
+                raw={"exchange_order_name": data.get("exchange_order_name")},
+            )
+        )
+    return found
+
+
+def _items(data: dict) -> list[dict]:
+    return [i for i in data.get("line_items") or [] if isinstance(i, dict)]
 
 
 class LoopPlatform(ReturnsPlatform):

@@ -126,6 +126,8 @@ class LoopSandbox(SandboxServer):
             self.destinations: list[dict] = []
             self._line_ids = itertools.count(50001)
             self._note_ids = itertools.count(1)
+            # return id → bonus (e.g. Decimal("0.10") = 10 %) on store credit / gift cards
+            self.credit_bonus: dict[int, Decimal] = {}
 
     def add_return(
         self,
@@ -141,12 +143,16 @@ class LoopSandbox(SandboxServer):
         updated_at: datetime | None = None,
         id: int | None = None,  # noqa: A002 - Loop's field name
         fire: bool = True,
+        credit_bonus: str | None = None,
         **extra: Any,
     ) -> dict:
         """Seed a return. `lines`: [{sku, quantity=1, price, discount, tax, outcome, reason,
-        title, provider_line_item_id}] — each unit becomes its own Loop line item."""
+        title, provider_line_item_id}] — each unit becomes its own Loop line item.
+        `credit_bonus`: e.g. "0.10" — store credit issued at processing is worth 10 % more."""
         with self.lock:
             return_id = int(id) if id is not None else next(self._ids)
+            if credit_bonus is not None:
+                self.credit_bonus[return_id] = Decimal(str(credit_bonus))
             created = created_at or utcnow()
             items = self._line_items(return_id, lines)
             record = {
@@ -442,11 +448,33 @@ class LoopSandbox(SandboxServer):
             )
         record["state"] = "closed"
         self._touch(record)
-        if not record["refunds"] and any(i["outcome"] == "refund" for i in record["line_items"]):
-            self.add_refund(record["id"], record["refund"])
+        self._fulfil_outcomes(record)
         self._record("process", record["id"], request.json())
         self._auto_fire(record["id"], "return.closed")
         return self._done("process")
+
+    def _fulfil_outcomes(self, record: dict) -> None:
+        """What processing gives the customer, per line outcome: a refund through the shop's
+        gateway (`refunds[]`), a gift card for store credit / gift card lines (`gift_card`, with
+        a bonus when configured) and an exchange order for exchange lines."""
+        worth: dict[str, Decimal] = {}
+        for item in record["line_items"]:
+            if all(_numeric(item[k]) for k in ("price", "discount", "tax")):
+                value = Decimal(item["price"]) - Decimal(item["discount"]) + Decimal(item["tax"])
+                worth[item["outcome"]] = worth.get(item["outcome"], Decimal(0)) + value
+        if not record["refunds"] and "refund" in worth:
+            only_refunds = set(worth) == {"refund"}
+            self.add_refund(record["id"], record["refund"] if only_refunds else worth["refund"])
+        credit = worth.get("store_credit", Decimal(0)) + worth.get("gift_card", Decimal(0))
+        if credit:
+            bonus = self.credit_bonus.get(record["id"], Decimal(0))
+            record["gift_card"] = _money(credit * (1 + bonus))
+            record["gift_card_order_id"] = 60000 + record["id"]
+            record["gift_card_order_name"] = f"GC-{record['id']}"
+        if "exchange" in worth:
+            record["exchange"] = True
+            record["exchange_order_id"] = 70000 + record["id"]
+            record["exchange_order_name"] = f"#EX{record['id']}"
 
     def _action_flag(self, request: Request, record: dict) -> Response:
         if request.body.strip():

@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from html import escape
 from typing import Any
 
+from ... import outcomes
 from ..base import (
     ChangeFeed,
     Destination,
@@ -38,11 +40,37 @@ FINAL_STATUSES = frozenset({"Done", "Canceled", "Rejected"})
 SHIPMENT_RECEIVED = frozenset({"Received", "Validated"})
 
 
-def is_refund_transaction(transaction: dict) -> bool:
-    """UNCONFIRMED (§6.8): only `RefundToPaymentMethod` is documented as a refund type; store
-    credit / gift card variants are guessed by name. `InvoicePayment` is money *in*."""
+# ReturnGO transaction `type` → neutral outcome. Only `RefundToPaymentMethod` is documented
+# (UNCONFIRMED §6.8 for the rest): `StoreCredit` and `GiftCard` are the names ReturnGO's
+# dashboard uses for those resolutions, not confirmed as API values. `InvoicePayment` is money
+# *in* (the customer paying a fee or an exchange difference): never a refund.
+TRANSACTION_OUTCOMES = {
+    "RefundToPaymentMethod": outcomes.ORIGINAL_PAYMENT,
+    "StoreCredit": outcomes.STORE_CREDIT,
+    "RefundToStoreCredit": outcomes.STORE_CREDIT,
+    "GiftCard": outcomes.GIFT_CARD,
+    "RefundToGiftCard": outcomes.GIFT_CARD,
+}
+MONEY_IN_TYPES = frozenset({"InvoicePayment"})
+
+
+def transaction_outcome(transaction: dict) -> str | None:
+    """The neutral outcome of a transaction; None when it is not a refund at all. A type we do
+    not know that still looks like a refund or a credit is UNKNOWN: kept and shown to staff,
+    never posted from the bank on a guess."""
     kind = as_text(transaction.get("type"))
-    return kind.startswith("Refund") or kind in {"StoreCredit", "GiftCard"}
+    if kind in TRANSACTION_OUTCOMES:
+        return TRANSACTION_OUTCOMES[kind]
+    if kind in MONEY_IN_TYPES or not kind:
+        return None
+    lowered = kind.lower()
+    if any(word in lowered for word in ("refund", "credit", "giftcard", "gift_card")):
+        return outcomes.UNKNOWN
+    return None
+
+
+def is_refund_transaction(transaction: dict) -> bool:
+    return transaction_outcome(transaction) is not None
 
 
 def money_of(value: Any, side: str) -> tuple[Any, str]:
@@ -131,13 +159,17 @@ def _to_neutral(data: dict, side: str = "presentment") -> NeutralRma:
         lines=lines,
         refunds=[
             to_refund(t, side) for t in data.get("transactions") or [] if is_refund_transaction(t)
-        ],
+        ]
+        + exchange_outcomes(data, side),
         raw=data,
     )
 
 
 def to_refund(transaction: dict, side: str = "presentment") -> NeutralRefund:
+    """A refund-type transaction. Amounts are on the connection's side (presentment or shop);
+    the shop side is kept as well so a presentment refund can be booked in the shop currency."""
     value, currency = money_of(transaction.get("amount"), side)
+    shop_value, shop_currency = money_of(transaction.get("amount"), "shop")
     return NeutralRefund(
         external_id=as_text(transaction.get("id")),
         amount=value,
@@ -145,8 +177,55 @@ def to_refund(transaction: dict, side: str = "presentment") -> NeutralRefund:
         method=as_text(transaction.get("type")),
         status=as_text(transaction.get("status")),
         refunded_at=timestamp(transaction.get("lastUpdated") or transaction.get("createdAt")),
+        outcome=transaction_outcome(transaction) or outcomes.UNKNOWN,
+        shop_amount=shop_value if shop_currency else None,
+        shop_currency=shop_currency.upper(),
         raw=transaction,
     )
+
+
+def exchange_outcomes(data: dict, side: str = "presentment") -> list[NeutralRefund]:
+    """Exchanges are not transactions in ReturnGO: each exchange order on the RMA
+    (`exchangeOrders[]` with an `orderId`, type not `Fee`) is one exchange outcome, valued at
+    the items whose `resolutionType` names an exchange (UNCONFIRMED: only
+    `RefundToPaymentMethod` is a documented resolution type)."""
+    orders = [
+        o
+        for o in data.get("exchangeOrders") or []
+        if isinstance(o, dict) and o.get("orderId") and as_text(o.get("type")) != "Fee"
+    ]
+    if not orders:
+        return []
+    value, currency, shop_value, shop_currency = Decimal(0), "", Decimal(0), ""
+    for item in data.get("items") or []:
+        if "exchange" not in as_text(item.get("resolutionType")).lower():
+            continue
+        for side_name in (side, "shop"):
+            price, cur = money_of(item.get("paidPrice"), side_name)
+            tax = money_of(item.get("paidTax"), side_name)[0]
+            worth = (price if isinstance(price, Decimal) else Decimal(0)) + (
+                tax if isinstance(tax, Decimal) and not item.get("taxIncluded") else Decimal(0)
+            )
+            if side_name == side:
+                value, currency = value + worth, currency or cur
+            else:
+                shop_value, shop_currency = shop_value + worth, shop_currency or cur
+    first = orders[0]
+    return [
+        NeutralRefund(
+            external_id=f"exchange-{as_text(first.get('orderId'))}",
+            amount=value,
+            currency=currency.upper(),
+            method="Exchange",
+            status="Success",
+            refunded_at=timestamp(data.get("lastUpdated")),
+            outcome=outcomes.EXCHANGE,
+            shop_amount=shop_value if shop_currency else None,
+            shop_currency=shop_currency.upper(),
+            reference=", ".join(as_text(o.get("orderName") or o.get("orderId")) for o in orders),
+            raw={"exchangeOrders": orders},
+        )
+    ]
 
 
 class ReturnGOPlatform(ReturnsPlatform):

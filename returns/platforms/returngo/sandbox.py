@@ -241,12 +241,17 @@ class ReturnGOSandbox(SandboxServer):
         with self.lock:
             record = self._get(number)
             currency, shop_currency, rate = record["_currency"]
+            money = _money_obj(amount, currency, shop_currency, Decimal(rate))
+            if "currency" in fields:  # a refund in another (presentment) currency
+                money["currency"] = fields["currency"]
+                money["shopAmount"] = _number(fields.get("shop_amount", amount))
+                money["shopCurrency"] = fields.get("shop_currency", shop_currency)
             tx = {
                 "id": str(fields.get("id", next(self._tx_ids))),
                 "type": fields.get("type", "RefundToPaymentMethod"),
                 "externalReferenceId": fields.get("external_reference_id", "gid-refund-1"),
                 "externalReferenceType": "PlatformRefundId",
-                "amount": _money_obj(amount, currency, shop_currency, Decimal(rate)),
+                "amount": money,
                 "status": fields.get("status", "Success"),
                 "processor": "Shopify",
                 "bankAccountDetails": None,
@@ -257,6 +262,20 @@ class ReturnGOSandbox(SandboxServer):
             record["transactions"].append(tx)
             self._touch(record)
             return dict(tx)
+
+    def add_exchange_order(self, number: str | int, order_name: str, **fields: Any) -> dict:
+        """The exchange order ReturnGO created for an RMA (`exchangeOrders[]`)."""
+        with self.lock:
+            record = self._get(number)
+            order = {
+                "draftOrderId": str(fields.get("draft_order_id", f"D{next(self._tx_ids)}")),
+                "orderId": str(fields.get("order_id", f"O{next(self._tx_ids)}")),
+                "orderName": order_name,
+                "type": fields.get("type", "Exchange"),
+            }
+            record["exchangeOrders"].append(order)
+            self._touch(record)
+            return dict(order)
 
     def comments_for(self, number: str | int) -> list[dict]:
         with self.lock:
