@@ -116,7 +116,10 @@ def test_health_needs_no_login_and_reports_beat_alive_or_not(client, fresh_cache
 
     record_heartbeat(time.time() - 600)
     status, body = health(client)
-    assert status == 500 and "beat last reported 600 s ago" in body["BeatAlive()"]
+    assert status == 500
+    # The age counts from the heartbeat to the request: 600 s, or a little more on a busy host.
+    age = re.search(r"beat last reported (\d+) s ago", body["BeatAlive()"])
+    assert age and 600 <= int(age.group(1)) < 630, body["BeatAlive()"]
 
 
 @pytest.mark.django_db(transaction=True)  # checks run in a thread with its own connection
