@@ -43,8 +43,6 @@ import random
 import re
 import secrets
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -54,11 +52,25 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+from common import (
+    Proc,
+    celery_worker,
+    free_port,
+    listening,
+    loop_connection,
+    loopback,
+    new_account,
+    process_env,
+    recreate_database,
+    sales_order,
+    service_arguments,
+    start_brightpearl,
+    wait_for,
+    web_process,
+    worker_ready,
+)
 
-from webhook_latency import free_port, loopback, recreate_database  # noqa: E402
+from returns.platforms.loop.sandbox import LoopSandbox
 
 CENT = Decimal("0.01")
 RECEIVED_STATUS = 12  # the sandbox's "Goods received" sales-credit status
@@ -133,57 +145,6 @@ def make_plan(n: int, rng: random.Random) -> Plan:
             o = order([("C", 2, "20.00", "4.00"), ("D", 1, "5.00", "1.00")])
             add(o, [(SKUS["C"], 2), (SKUS["D"], 1)])
     return plan
-
-
-class Proc:
-    """A child process in its own session, so SIGKILL can take the worker and its pool."""
-
-    def __init__(self, name: str, cmd: list[str], env: dict, logs: Path):
-        self.name, self.log_path = name, logs / f"{name}.log"
-        with open(self.log_path, "wb") as out:
-            self.proc = subprocess.Popen(
-                cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
-            )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def children(self) -> list[int]:
-        kids = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-        return [int(p) for p in kids.read_text().split()] if kids.exists() else []
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def kill_group(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill_group()
-        else:  # the worker's pool children may outlive a killed parent
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise SystemExit(f"timed out waiting for {what}")
 
 
 class Deliverer:
@@ -305,15 +266,7 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
     )
     parser.add_argument("--wakeup-timeout", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=9)
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_chaos"
-        ),
-    )
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-    )
+    service_arguments(parser, "bench_chaos")
     parser.add_argument("--keep-logs", action="store_true")
     args = parser.parse_args()
     if not 1 <= args.returns <= 5000:
@@ -331,38 +284,22 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
 
     port = free_port()
     queue = f"chaos-{secrets.token_hex(5)}"
-    env = {
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": args.database_url,
-        "REDIS_URL": args.redis_url,
-        "CELERY_BROKER_URL": args.redis_url,
-        "CELERY_TASK_DEFAULT_QUEUE": queue,
-        "SECRET_KEY": secrets.token_urlsafe(48),  # the same in every process: shared encryption
-        "FIELD_ENCRYPTION_KEY": secrets.token_urlsafe(32),
-        "DEBUG": "false",
+    env = process_env(
+        args.database_url,
+        args.redis_url,
+        queue,
         # Everything here lives on loopback (E101); the write lease is short so a run ends in
         # minutes, yet still longer than the slowest injected answer (E010 asks for 60 s more
         # than the client timeout, for Brightpearl's real, unknown, slowest answer).
-        "SILENCED_SYSTEM_CHECKS": "connector.E101,connector.E010",
-        "PLATFORM_URL_ALLOWLIST": "http://127.0.0.1:*",  # the Loop sandbox
-        "LOG_LEVEL": "WARNING",
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-        "BRIGHTPEARL_TIMEOUT": str(args.client_timeout),
-        "CREDIT_ATTEMPT_LEASE_SECONDS": str(args.attempt_lease),
-        "BRIGHTPEARL_REQUESTS_PER_MINUTE": str(args.client_budget),
-        "PYTHONUNBUFFERED": "1",
-    }
+        SILENCED_SYSTEM_CHECKS="connector.E101,connector.E010",
+        PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
+        BRIGHTPEARL_TIMEOUT=str(args.client_timeout),
+        CREDIT_ATTEMPT_LEASE_SECONDS=str(args.attempt_lease),
+        BRIGHTPEARL_REQUESTS_PER_MINUTE=str(args.client_budget),
+    )
     recreate_database(args.database_url)
-
-    from brightpearl.sandbox import SandboxControl, SandboxServer
-
-    bp_server = SandboxServer(host="127.0.0.1", port=0).start()
-    env["BRIGHTPEARL_API_URL"] = bp_server.api_url_template
-    os.environ.update(env)
-
-    import django
-
-    django.setup()
+    bp_server = start_brightpearl(env)
+    # Django is set up only now, with the benchmark's environment.
     from django.core.management import call_command
 
     from connector.models import (
@@ -376,7 +313,6 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
     from connector.services import subscriptions
     from connector.tasks import sync_connection
     from returns.models import Refund, Rma
-    from returns.platforms.loop.sandbox import LoopSandbox
 
     loop = LoopSandbox(port=0, rate_limit=[(100_000, 60.0)]).start()
     logs = Path(tempfile.mkdtemp(prefix="bench-chaos-"))
@@ -388,100 +324,49 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
         call_command("migrate", verbosity=0)
         code = "chaos" + secrets.token_hex(3)
         token = secrets.token_urlsafe(16)
-        bp = SandboxControl(bp_server.url).create_account(
+        bp, contact = new_account(
+            bp_server.url,
             code,
-            app_ref=f"{code}_app",
-            account_token=token,
+            token,
+            contact={"firstName": "Chaos", "lastName": "Monkey", "email": "c@m.x"},
+            products=[{"sku": sku, "name": sku, "price": "10.00"} for sku in SKUS.values()]
+            + [{"sku": NOT_SOLD, "name": "never sold", "price": "1.00"}],
             installed_integration_instance_id=args.instance_id or None,
         )
         account = bp_server.state.get(code)
-        contact = bp.seed(
-            contacts=[{"firstName": "Chaos", "lastName": "Monkey", "email": "c@m.x"}]
-        )["contacts"][0]
-        bp.seed(
-            products=[{"sku": sku, "name": sku, "price": "10.00"} for sku in SKUS.values()]
-            + [{"sku": NOT_SOLD, "name": "never sold", "price": "1.00"}]
-        )
         orders = list(plan.orders.values())
         for o in orders:
             o.name, o.shop_id = f"#C{o.key}", f"chaos-shop-{o.key}-{secrets.token_hex(2)}"
-        ids = bp.seed(
-            orders=[
-                {
-                    "contactId": contact,
-                    "reference": o.name,
-                    "externalRef": o.shop_id,
-                    "warehouseId": 2,
-                    "channelId": 1,
-                    "rows": [
-                        {
-                            "sku": sku,
-                            "quantity": qty,
-                            "net": str(net),
-                            "tax": str(tax),
-                            "taxCode": "T20",
-                            "nominalCode": "4000",
-                        }
-                        for sku, qty, net, tax in o.rows
-                    ],
-                }
-                for o in orders
-            ]
-        )["orders"]
+        ids = bp.seed(orders=[sales_order(contact, o.name, o.shop_id, o.rows) for o in orders])[
+            "orders"
+        ]
         for o, order_id in zip(orders, ids, strict=True):
             o.order_id = order_id
-        connection = Connection.objects.create(
-            name=f"Chaos {code}",
-            brightpearl_account=code,
-            brightpearl_app_ref=f"{code}_app",
-            brightpearl_account_token=token,
+        connection = loop_connection(
+            f"Chaos {code}",
+            code,
+            token,
+            loop,
             brightpearl_installed_integration_instance_id=args.instance_id or None,
-            platform="loop",
-            platform_api_key=loop.api_key,
-            platform_api_url=loop.api_url,
             platform_webhook_secret=loop.webhook_secret,
-            refund_method_code="1200",
             received_status_id=RECEIVED_STATUS,
         )
         webhook_url = (
             f"http://127.0.0.1:{port}/webhooks/loop/{connection.pk}/{connection.webhook_secret}/"
         )
 
-        python = sys.executable
-        procs["web"] = Proc(
-            "web",
-            [python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-            os.environ.copy(),
-            logs,
-        )
+        procs["web"] = web_process(port, logs)
         workers = itertools.count(1)
 
         def start_worker() -> Proc:
             n = next(workers)
-            proc = Proc(
-                f"worker-{n}",
-                [python, "-m", "celery", "-A", "config", "worker"]
-                + [f"--concurrency={args.concurrency}", "--pool=prefork", "--loglevel=INFO"]
-                + ["--without-gossip", "--without-mingle", "--without-heartbeat"]
-                + ["-n", f"{queue}-{n}@%h"],
-                os.environ.copy(),
-                logs,
-            )
-            wait_for(lambda: "ready." in proc.log() or not proc.alive(), 60, proc.name)
-            if not proc.alive():
-                raise SystemExit(f"{proc.name} exited:\n{proc.log()[-3000:]}")
+            proc = celery_worker(f"worker-{n}", f"{queue}-{n}", args.concurrency, logs)
+            wait_for(lambda: worker_ready(proc), 60, proc.name)
+            proc.check()
             return proc
 
         procs["worker"] = start_worker()
-
-        def web_up() -> bool:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    return True
-            except OSError:
-                return False
-
-        wait_for(web_up, 60, "the web process")
+        wait_for(lambda: listening(port), 60, "the web process")
         subscriptions.register(connection)  # Brightpearl webhooks → the web process
         setup_seconds = time.monotonic() - started
         print(
@@ -649,8 +534,7 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
             deliverer.event(ret.return_id, "return.created")
             if ret.index in kill_at:
                 kill(kill_at[ret.index])
-            if not procs["web"].alive():
-                raise SystemExit(f"web exited:\n{procs['web'].log()[-3000:]}")
+            procs["web"].check()
             time.sleep(max(0.0, ret.arrived_at + interval - time.monotonic()))
         arrivals_seconds = time.monotonic() - storm_started
         print(f"arrivals done in {arrivals_seconds:.1f} s; kills: {kills_done}", flush=True)
@@ -715,8 +599,7 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
                     last = time.monotonic()
                     tally = Counter(v.split(":")[0] for v in now.values())
                     print(f"  {label} +{last - t0:.0f} s: {dict(tally)}", flush=True)
-                if not procs["web"].alive():
-                    raise SystemExit(f"web exited:\n{procs['web'].log()[-3000:]}")
+                procs["web"].check()
                 time.sleep(2.0)
             return time.monotonic() - t0
 

@@ -23,22 +23,30 @@ The exit status is non-zero when a return is not credited, or anything is duplic
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import signal
-import sys
 import tempfile
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+from common import (
+    Proc,
+    celery_worker,
+    loop_connection,
+    new_account,
+    percentile,
+    process_env,
+    recreate_database,
+    sales_order,
+    service_arguments,
+    start_brightpearl,
+    wait_for,
+    worker_ready,
+)
 
-from chaos import Proc, wait_for  # noqa: E402
-from webhook_latency import percentile, recreate_database  # noqa: E402
+from returns.platforms.loop.sandbox import LoopSandbox
 
 
 def parse() -> argparse.Namespace:
@@ -53,51 +61,28 @@ def parse() -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=2)
     p.add_argument("--kill-after", type=float, default=0.0, help="SIGKILL worker 1 after N s")
     p.add_argument("--timeout", type=float, default=600.0)
-    p.add_argument(
-        "--database-url",
-        default=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_mm"),
-    )
-    p.add_argument(
-        "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-    )
+    service_arguments(p, "bench_mm")
     return p.parse_args()
 
 
 def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
     args = parse()
     queue = f"mm-{secrets.token_hex(5)}"
-    env = {
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": args.database_url,
-        "REDIS_URL": args.redis_url,
-        "CELERY_BROKER_URL": args.redis_url,
-        "CELERY_TASK_DEFAULT_QUEUE": queue,
-        "CACHE_KEY_PREFIX": queue,
-        "SECRET_KEY": secrets.token_urlsafe(48),
-        "FIELD_ENCRYPTION_KEY": secrets.token_urlsafe(32),
-        "DEBUG": "false",
-        "WEBHOOKS_ENABLED": "false",
-        "SILENCED_SYSTEM_CHECKS": "connector.E101",
-        "PLATFORM_URL_ALLOWLIST": "http://127.0.0.1:*",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = process_env(
+        args.database_url,
+        args.redis_url,
+        queue,
+        CACHE_KEY_PREFIX=queue,
+        WEBHOOKS_ENABLED="false",
+        SILENCED_SYSTEM_CHECKS="connector.E101",
+    )
     recreate_database(args.database_url)
-
-    from brightpearl.sandbox import SandboxControl, SandboxServer
-
-    bp_server = SandboxServer(host="127.0.0.1", port=0).start()
-    env["BRIGHTPEARL_API_URL"] = bp_server.api_url_template
-    os.environ.update(env)
-
-    import django
-
-    django.setup()
+    bp_server = start_brightpearl(env)
+    # Django is set up only now, with the benchmark's environment.
     from django.core.management import call_command
 
-    from connector.models import BindingState, Connection, SalesCredit, SyncRun
+    from connector.models import BindingState, SalesCredit, SyncRun
     from connector.tasks import sync_connection
-    from returns.platforms.loop.sandbox import LoopSandbox
 
     logs = Path(tempfile.mkdtemp(prefix="bench-mm-"))
     loops: list[LoopSandbox] = []
@@ -113,27 +98,19 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
             )
             code = f"mm{n}x{secrets.token_hex(2)}"
             token = secrets.token_urlsafe(16)
-            control = SandboxControl(bp_server.url).create_account(
-                code, app_ref=f"{code}_app", account_token=token
+            control, contact = new_account(
+                bp_server.url,
+                code,
+                token,
+                contact={"firstName": "M", "lastName": str(n), "email": f"m{n}@shop.test"},
+                products=[{"sku": "MUG", "name": "Mug", "price": "10.00"}],
             )
             if kind == "throttled":
                 control.set_throttle(budget=args.throttled_budget, window_seconds=60)
-            contact = control.seed(
-                contacts=[{"firstName": "M", "lastName": str(n), "email": f"m{n}@shop.test"}]
-            )["contacts"][0]
-            control.seed(products=[{"sku": "MUG", "name": "Mug", "price": "10.00"}])
             loop = LoopSandbox(port=0, rate_limit=[(100_000, 60.0)]).start()
             loops.append(loop)
-            connection = Connection.objects.create(
-                name=f"Merchant {n} ({kind})",
-                brightpearl_account=code,
-                brightpearl_app_ref=f"{code}_app",
-                brightpearl_account_token=token,
-                platform="loop",
-                platform_api_key=loop.api_key,
-                platform_api_url=loop.api_url,
-                refund_method_code="1200",
-                sync_interval_minutes=60,
+            connection = loop_connection(
+                f"Merchant {n} ({kind})", code, token, loop, sync_interval_minutes=60
             )
             merchants.append(
                 {
@@ -149,27 +126,8 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
 
         def new_return(m, label: str) -> str:
             name, shop_id = f"#{label}", f"shop-{label}-{secrets.token_hex(3)}"
-            m["control"].seed(
-                orders=[
-                    {
-                        "contactId": m["contact"],
-                        "reference": name,
-                        "externalRef": shop_id,
-                        "warehouseId": 2,
-                        "channelId": 1,
-                        "rows": [
-                            {
-                                "sku": "MUG",
-                                "quantity": 1,
-                                "net": "10.00",
-                                "tax": "2.00",
-                                "taxCode": "T20",
-                                "nominalCode": "4000",
-                            }
-                        ],
-                    }
-                ]
-            )
+            rows = [("MUG", 1, "10.00", "2.00")]
+            m["control"].seed(orders=[sales_order(m["contact"], name, shop_id, rows)])
             made = m["loop"].add_return(
                 lines=[{"sku": "MUG"}],
                 order_name=name,
@@ -185,19 +143,10 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
                 new_return(m, f"B{m['n']}-{i}")
         print(f"{len(merchants)} merchants seeded; logs in {logs}", flush=True)
 
-        python = sys.executable
         for w in range(1, args.workers + 1):
-            proc = Proc(
-                f"worker-{w}",
-                [python, "-m", "celery", "-A", "config", "worker"]
-                + [f"--concurrency={args.concurrency}", "--pool=prefork", "--loglevel=INFO"]
-                + ["--without-gossip", "--without-mingle", "--without-heartbeat"]
-                + ["-n", f"{queue}-{w}@%h"],
-                os.environ.copy(),
-                logs,
-            )
+            proc = celery_worker(f"worker-{w}", f"{queue}-{w}", args.concurrency, logs)
             procs.append(proc)
-            wait_for(lambda p=proc: "ready." in p.log() or not p.alive(), 90, proc.name)
+            wait_for(lambda p=proc: worker_ready(p), 90, proc.name)
 
         started = time.monotonic()
         for m in backlog:

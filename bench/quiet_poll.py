@@ -10,21 +10,13 @@ largest history's queries to the smallest's (floor: 1.0).
                                                unless DATABASE_URL is set; loopback only)
 """
 
-import os
 import sys
-import tempfile
 import time
 from decimal import Decimal
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-os.environ.setdefault("CONNECTOR_VAR_DIR", tempfile.mkdtemp(prefix="bench-"))
+from common import in_process_django, loop_connection, new_account, sales_order
 
-import django  # noqa: E402
-
-django.setup()
+in_process_django()
 
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
@@ -32,7 +24,7 @@ from django.db import connection as db  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from brightpearl.sandbox import SandboxControl, SandboxServer  # noqa: E402
+from brightpearl.sandbox import SandboxServer  # noqa: E402
 from connector.models import (  # noqa: E402
     BindingState,
     Connection,
@@ -113,22 +105,16 @@ def main(sizes: list[int]) -> None:
     bp = SandboxServer(port=0).start()
     loop = LoopSandbox(port=0).start()
     settings.BRIGHTPEARL_API_URL = bp.api_url_template
-    control = SandboxControl(bp.url).create_account("quiet", app_ref="q_app", account_token="t")
-    control.set_throttle(budget=100000, window_seconds=60)
-    contact = control.seed(contacts=[{"firstName": "Q", "lastName": "P", "email": "q@x.com"}])
-    control.seed(products=[{"sku": "SKU-A", "name": "A", "price": "10.00"}])
-    control.seed(
-        orders=[
-            {
-                "contactId": contact["contacts"][0],
-                "reference": f"#{i}",
-                "externalRef": f"shop-{i}",
-                "warehouseId": 2,
-                "rows": [{"sku": "SKU-A", "quantity": 1, "net": "10", "tax": "2"}],
-            }
-            for i in range(RECENT)
-        ]
+    control, contact = new_account(
+        bp.url,
+        "quiet",
+        "t",
+        contact={"firstName": "Q", "lastName": "P", "email": "q@x.com"},
+        products=[{"sku": "SKU-A", "name": "A", "price": "10.00"}],
     )
+    control.set_throttle(budget=100000, window_seconds=60)
+    rows = [("SKU-A", 1, "10", "2")]
+    control.seed(orders=[sales_order(contact, f"#{i}", f"shop-{i}", rows) for i in range(RECENT)])
     for i in range(RECENT):
         loop.add_return(
             order_name=f"#{i}",
@@ -138,16 +124,7 @@ def main(sizes: list[int]) -> None:
             lines=[{"sku": "SKU-A"}],
         )
     Connection.objects.filter(name="quiet").delete()
-    connection = Connection.objects.create(
-        name="quiet",
-        brightpearl_account="quiet",
-        brightpearl_app_ref="q_app",
-        brightpearl_account_token="t",
-        platform="loop",
-        platform_api_key=loop.api_key,
-        platform_api_url=loop.api_url,
-        refund_method_code="1200",
-    )
+    connection = loop_connection("quiet", "quiet", "t", loop)
     run_sync(connection, trigger=SyncRun.Trigger.COMMAND)  # the recent returns are credited
     seeded, results = 0, []
     print(f"{'history':>8} {'seconds':>8} {'queries':>8} {'writes':>7} {'BP requests':>12}")

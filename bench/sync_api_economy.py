@@ -9,26 +9,18 @@ Prints requests per run and per endpoint, and wall time. Loopback only; bounded 
                                                DATABASE_URL is set)
 """
 
-import os
 import sys
-import tempfile
 import time
 from collections import Counter
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-os.environ.setdefault("CONNECTOR_VAR_DIR", tempfile.mkdtemp(prefix="bench-"))
+from common import in_process_django, loop_connection, new_account, sales_order
 
-import django  # noqa: E402
-
-django.setup()
+in_process_django()
 
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
-from brightpearl.sandbox import SandboxControl, SandboxServer  # noqa: E402
+from brightpearl.sandbox import SandboxServer  # noqa: E402
 from connector.models import Connection, SalesCredit, SyncRun  # noqa: E402
 from connector.services.sync import run_sync  # noqa: E402
 from returns.platforms.loop.sandbox import LoopSandbox  # noqa: E402
@@ -44,34 +36,20 @@ def main(n: int) -> None:
     bp = SandboxServer(port=0).start()
     loop = LoopSandbox(port=0).start()
     settings.BRIGHTPEARL_API_URL = bp.api_url_template
-    settings.PLATFORM_URL_ALLOWLIST = ["http://127.0.0.1:*"]  # the Loop sandbox
-    control = SandboxControl(bp.url).create_account(
-        "bench", app_ref="bench_app", account_token="tok"
-    )
-    control.set_throttle(budget=100000, window_seconds=60)
-    contact = control.seed(
-        contacts=[{"firstName": "B", "lastName": "Ench", "email": "b@example.com"}]
-    )["contacts"][0]
-    control.seed(
+    control, contact = new_account(
+        bp.url,
+        "bench",
+        "tok",
+        contact={"firstName": "B", "lastName": "Ench", "email": "b@example.com"},
         products=[
             {"sku": "SKU-A", "name": "A", "price": "10.00"},
             {"sku": "SKU-B", "name": "B", "price": "5.00"},
-        ]
+        ],
     )
+    control.set_throttle(budget=100000, window_seconds=60)
+    rows = [("SKU-A", 2, "20", "4"), ("SKU-B", 1, "5", "1")]
     orders = control.seed(
-        orders=[
-            {
-                "contactId": contact,
-                "reference": f"#{i}",
-                "externalRef": f"shop-{i}",
-                "warehouseId": 2,
-                "rows": [
-                    {"sku": "SKU-A", "quantity": 2, "net": "20", "tax": "4"},
-                    {"sku": "SKU-B", "quantity": 1, "net": "5", "tax": "1"},
-                ],
-            }
-            for i in range(n)
-        ]
+        orders=[sales_order(contact, f"#{i}", f"shop-{i}", rows) for i in range(n)]
     )["orders"]
     for i in range(n):
         loop.add_return(
@@ -82,16 +60,7 @@ def main(n: int) -> None:
             lines=[{"sku": "SKU-A", "quantity": 2}, {"sku": "SKU-B"}],
         )
     Connection.objects.filter(name="bench").delete()
-    connection = Connection.objects.create(
-        name="bench",
-        brightpearl_account="bench",
-        brightpearl_app_ref="bench_app",
-        brightpearl_account_token="tok",
-        platform="loop",
-        platform_api_key=loop.api_key,
-        platform_api_url=loop.api_url,
-        refund_method_code="1200",
-    )
+    connection = loop_connection("bench", "bench", "tok", loop)
 
     def measured(label: str) -> SyncRun:
         control.clear_requests()

@@ -21,101 +21,38 @@ bench_webhook_latency) and --redis-url (default redis://127.0.0.1:6379/0).
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlparse
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import (
+    Proc,
+    celery_worker,
+    free_port,
+    listening,
+    loop_connection,
+    loopback,
+    new_account,
+    percentile,
+    process_env,
+    recreate_database,
+    sales_order,
+    service_arguments,
+    start_brightpearl,
+    wait_for,
+    web_process,
+)
+
+from returns.platforms.loop.sandbox import LoopSandbox
+
 # Each webhook costs 3 Brightpearl requests: stay inside one account's 200 a minute.
 MAX_DELIVERIES = 60
 PER_DELIVERY_LIMIT = 10.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def loopback(url: str) -> None:
-    host = urlparse(url).hostname
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        raise SystemExit(f"refusing a non-loopback service: {url}")
-
-
-def recreate_database(database_url: str) -> None:
-    import psycopg
-
-    parsed = urlparse(database_url)
-    name = parsed.path.lstrip("/")
-    if not name.replace("_", "").isalnum():
-        raise SystemExit(f"unexpected database name {name!r}")
-    admin = parsed._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def percentile(values: list[float], pct: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), int(-(-pct * len(ordered) // 100))))
-    return ordered[rank - 1]
-
-
-class Children:
-    """The web and worker processes; always stopped on exit."""
-
-    def __init__(self, logs: Path):
-        self.logs = logs
-        self.procs: dict[str, subprocess.Popen] = {}
-
-    def start(self, name: str, cmd: list[str], env: dict) -> None:
-        out = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        self.procs[name] = subprocess.Popen(
-            cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT
-        )
-
-    def log(self, name: str) -> str:
-        return (self.logs / f"{name}.log").read_text(errors="replace")
-
-    def check_alive(self) -> None:
-        for name, proc in self.procs.items():
-            if proc.poll() is not None:
-                raise SystemExit(f"{name} exited:\n{self.log(name)[-3000:]}")
-
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def wait_for(predicate, timeout: float, what: str, children: Children, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        children.check_alive()
-        time.sleep(interval)
-    raise SystemExit(f"timed out waiting for {what}")
 
 
 def main() -> int:
@@ -130,15 +67,7 @@ def main() -> int:
         "(models Brightpearl's response time; default 0)",
     )
     parser.add_argument("--timeout", type=float, default=240.0, help="whole run, seconds")
-    parser.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_webhook_latency"
-        ),
-    )
-    parser.add_argument(
-        "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-    )
+    service_arguments(parser, "bench_webhook_latency")
     args = parser.parse_args()
     total = args.warmup + args.deliveries
     if not 1 <= args.deliveries or total > MAX_DELIVERIES:
@@ -155,78 +84,44 @@ def main() -> int:
 
     port = free_port()
     queue = f"bench-{secrets.token_hex(5)}"
-    env = {
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": args.database_url,
-        "REDIS_URL": args.redis_url,
-        "CELERY_BROKER_URL": args.redis_url,
-        "CELERY_TASK_DEFAULT_QUEUE": queue,
-        "SECRET_KEY": secrets.token_urlsafe(48),  # same in every process: shared encryption
-        "DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+    env = process_env(
+        args.database_url,
+        args.redis_url,
+        queue,
+        PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
         # Brightpearl's sandbox delivers to loopback here; production's check refuses that.
-        "SILENCED_SYSTEM_CHECKS": "connector.E101",
-        "PYTHONUNBUFFERED": "1",
-    }
+        SILENCED_SYSTEM_CHECKS="connector.E101",
+    )
     recreate_database(args.database_url)
-
-    from brightpearl.sandbox import SandboxControl, SandboxServer
-
-    bp_server = SandboxServer(host="127.0.0.1", port=0).start()
-    env["BRIGHTPEARL_API_URL"] = bp_server.api_url_template
-    env["PLATFORM_URL_ALLOWLIST"] = "http://127.0.0.1:*"  # the Loop sandbox
-    os.environ.update(env)
-
-    import django
-
-    django.setup()
+    bp_server = start_brightpearl(env)
+    # Django is set up only now, with the benchmark's environment.
     from django.core.management import call_command
 
-    from connector.models import Connection, SyncRun, WebhookEvent
+    from connector.models import SyncRun, WebhookEvent
     from connector.services import subscriptions
     from connector.services.brightpearl import _throttle_store
     from connector.services.sync import run_sync
     from returns.models import Rma, RmaLine
-    from returns.platforms.loop.sandbox import LoopSandbox
 
     loop = LoopSandbox(port=0, rate_limit=[(100_000, 60.0)]).start()
     logs = Path(tempfile.mkdtemp(prefix="bench-webhook-"))
     finished = False
-    children = Children(logs)
+    children: list[Proc] = []
     try:
         call_command("migrate", verbosity=0)
         print(f"setting up {total} credited returns …", flush=True)
         code = "bench" + secrets.token_hex(3)
         token = secrets.token_urlsafe(16)
-        bp = SandboxControl(bp_server.url)
-        bp.create_account(code, app_ref=f"{code}_app", account_token=token)
-        bp = bp.for_account(code)
-        contact = bp.seed(contacts=[{"firstName": "Ada", "lastName": "Bench", "email": "a@b.c"}])[
-            "contacts"
-        ][0]
-        bp.seed(products=[{"sku": "BENCH-SKU", "name": "Bench item", "price": "10.00"}])
+        bp, contact = new_account(
+            bp_server.url,
+            code,
+            token,
+            contact={"firstName": "Ada", "lastName": "Bench", "email": "a@b.c"},
+            products=[{"sku": "BENCH-SKU", "name": "Bench item", "price": "10.00"}],
+        )
+        rows = [("BENCH-SKU", 2, "20.00", "4.00")]
         orders = bp.seed(
-            orders=[
-                {
-                    "contactId": contact,
-                    "reference": f"#B{n}",
-                    "externalRef": f"shop-{n}",
-                    "warehouseId": 2,
-                    "channelId": 1,
-                    "rows": [
-                        {
-                            "sku": "BENCH-SKU",
-                            "quantity": 2,
-                            "net": "20.00",
-                            "tax": "4.00",
-                            "taxCode": "T20",
-                            "nominalCode": "4000",
-                        }
-                    ],
-                }
-                for n in range(total)
-            ]
+            orders=[sales_order(contact, f"#B{n}", f"shop-{n}", rows) for n in range(total)]
         )["orders"]
         for n in range(total):
             loop.add_return(
@@ -236,16 +131,7 @@ def main() -> int:
                 currency="GBP",
                 fire=False,
             )
-        connection = Connection.objects.create(
-            name=f"Bench {code}",
-            brightpearl_account=code,
-            brightpearl_app_ref=f"{code}_app",
-            brightpearl_account_token=token,
-            platform="loop",
-            platform_api_key=loop.api_key,
-            platform_api_url=loop.api_url,
-            refund_method_code="1200",
-        )
+        connection = loop_connection(f"Bench {code}", code, token, loop)
         run = run_sync(connection, trigger=SyncRun.Trigger.COMMAND).run
         rmas = list(
             Rma.objects.filter(connection=connection, sales_credit__credit_id__isnull=False)
@@ -255,28 +141,10 @@ def main() -> int:
         if len(rmas) != len(orders):
             raise SystemExit(f"only {len(rmas)} of {len(orders)} credits were made: {run.message}")
 
-        python = sys.executable
-        children.start(
-            "web",
-            [python, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-            os.environ.copy(),
-        )
-        children.start(
-            "worker",
-            [python, "-m", "celery", "-A", "config", "worker", "--concurrency=2"]
-            + ["--pool=prefork", "--without-gossip", "--without-mingle", "--loglevel=INFO"],
-            os.environ.copy(),
-        )
-
-        def web_up() -> bool:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    return True
-            except OSError:
-                return False
-
-        wait_for(web_up, min(30, left()), "the web process", children)
-        wait_for(lambda: "ready." in children.log("worker"), min(30, left()), "worker", children)
+        worker = celery_worker("worker", queue, 2, logs)
+        children += [web_process(port, logs), worker]
+        wait_for(lambda: listening(port), min(30, left()), "the web process", 0.05, children)
+        wait_for(lambda: "ready." in worker.log(), min(30, left()), "worker", 0.05, children)
         result = subscriptions.register(connection)
         # Brightpearl allows 200 requests per minute per account (the sandbox enforces it, and
         # the client keeps a shared estimate in Redis). Setting up spent ~2 per credit; start
@@ -301,7 +169,7 @@ def main() -> int:
                 return all(got == want for got, want in rows) and time.time()
 
             done_at = wait_for(
-                received, min(PER_DELIVERY_LIMIT, left()), f"delivery {index}", children, 0.002
+                received, min(PER_DELIVERY_LIMIT, left()), f"delivery {index}", 0.002, children
             )
             delivery = wait_for(
                 lambda note=note: next(
@@ -316,6 +184,7 @@ def main() -> int:
                 ),
                 min(5, left()),
                 "the delivery record",
+                0.05,
                 children,
             )
             posted_at = datetime.fromisoformat(delivery["at"]).timestamp() - (
@@ -339,6 +208,7 @@ def main() -> int:
             ),
             min(30, left()),
             "the last events to finish",
+            0.05,
             children,
         )
         runs = list(SyncRun.objects.filter(connection=connection, trigger="webhook"))
@@ -364,7 +234,8 @@ def main() -> int:
         finished = True
         return 0 if percentile(ms, 95) < 1000 else 1
     finally:
-        children.stop()
+        for proc in children:
+            proc.stop()
         if finished:
             shutil.rmtree(logs, ignore_errors=True)
         else:

@@ -1,10 +1,10 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
+from .roles import ensure_roles
+
 
 def _ensure_roles(sender, apps=None, using="default", **kwargs) -> None:
-    from .roles import ensure_roles
-
     ensure_roles()
 
 

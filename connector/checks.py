@@ -2,8 +2,11 @@
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.db import DatabaseError
 
 from returns.platforms import registry
+
+from .models import Connection
 
 # Placeholders people copy from .env.example or tutorials: as bad as the demo keys.
 PLACEHOLDER_MARKERS = ("change-me", "changeme", "replace-me", "your-secret", "insecure")
@@ -50,10 +53,6 @@ def insecure_keys(app_configs, **kwargs):
 def webhooks_without_secrets(app_configs, **kwargs):
     """A connection to a platform that signs its webhooks (Loop) cannot verify them without
     its signing secret (they are refused); run with `manage.py check --database default`."""
-    from django.db import DatabaseError
-
-    from .models import Connection
-
     signed = {spec.kind: spec for spec in registry.webhook_platforms() if spec.signs_webhooks}
 
     if not kwargs.get("databases"):
@@ -82,8 +81,6 @@ def webhooks_without_secrets(app_configs, **kwargs):
 def write_lease_outlives_the_timeout(app_configs, **kwargs):
     """A write whose answer we gave up on must count as in flight for longer than Brightpearl
     can take to finish it, or a second write could land beside it (see exactly_once.py)."""
-    from django.core.checks import Error
-
     lease, timeout = settings.CREDIT_ATTEMPT_LEASE_SECONDS, settings.BRIGHTPEARL_TIMEOUT
     if lease >= timeout + 60:
         return []

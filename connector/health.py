@@ -16,11 +16,17 @@ import time
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.db import connection
 from django.http import JsonResponse
 from health_check.base import HealthCheck
 from health_check.checks import Database
 from health_check.exceptions import ServiceUnavailable
 from health_check.views import HealthCheckView
+
+from config.celery_app import app
+
+from .beat import last_heartbeat
+from .metrics import sync_ages
 
 
 @dataclasses.dataclass
@@ -28,12 +34,10 @@ class Broker(HealthCheck):
     """The Celery broker accepts a connection (Redis in production)."""
 
     def run(self):
-        from config.celery_app import app
-
         try:
             with app.connection_for_write() as conn:
                 conn.ensure_connection(max_retries=1, timeout=3)
-        except Exception as exc:
+        except Exception as exc:  # any failure to connect means the broker is unavailable
             raise ServiceUnavailable(f"broker unreachable ({type(exc).__name__})") from exc
 
 
@@ -42,11 +46,9 @@ class BeatAlive(HealthCheck):
     """Beat wrote its heartbeat recently (see connector/beat.py)."""
 
     def run(self):
-        from .beat import last_heartbeat
-
         try:
             heartbeat = last_heartbeat()
-        except Exception as exc:
+        except Exception as exc:  # the cache unreadable: beat's state is unknown
             raise ServiceUnavailable(
                 f"cannot read beat's heartbeat ({type(exc).__name__})"
             ) from exc
@@ -64,10 +66,6 @@ class SyncAges(HealthCheck):
     ages: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def run(self):
-        from django.db import connection
-
-        from .metrics import sync_ages
-
         try:  # checks run in a worker thread: never leave its database connection open
             ages = sync_ages()
         finally:

@@ -15,16 +15,25 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from itertools import product
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.cache import cache
+from django.db.models import Max, Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
+from kombu.exceptions import ChannelError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from config.celery_app import app
+
+from .beat import last_heartbeat
+from .models import Connection, SyncEvent, SyncRun, WebhookEvent
+from .queues import all_queues
 
 logger = logging.getLogger("connector.metrics")
 
@@ -43,7 +52,7 @@ def incr(name: str, *labels: str, amount: int = 1) -> None:
         except ValueError:  # not there yet
             if not cache.add(key, amount, timeout=None):
                 cache.incr(key, amount)
-    except Exception as exc:
+    except Exception as exc:  # whatever the cache raises: a failure to count never fails work
         logger.debug("metric %s not counted: %s", key, exc)
 
 
@@ -51,7 +60,7 @@ def once(marker: str, ttl: int = 3600) -> bool:
     """True the first time `marker` is seen (so a row saved twice is counted once)."""
     try:
         return bool(cache.add("metric-seen:" + marker, 1, timeout=ttl))
-    except Exception:
+    except Exception:  # the cache down: not counted, never an error for the caller
         return False
 
 
@@ -62,79 +71,89 @@ def read(name: str, label_sets: Iterable[Sequence[str]]) -> dict[tuple[str, ...]
 
 
 # --- the collector -------------------------------------------------------------------------
-class ConnectorCollector:
-    """Reads the shared counters and measures the gauges at scrape time."""
-
-    def collect(self):
-        from .models import SyncEvent, SyncRun, WebhookEvent
-
-        yield from self._counter(
+def shared_counters() -> list[tuple[str, str, list[str], str, list[tuple[str, ...]]]]:
+    """Every counter kept in the shared cache: (metric, help, label names, cache key, every
+    combination of label values — a counter never bumped still reads 0)."""
+    return [
+        (
             "connector_sync_runs",
             "Sync runs finished, by trigger and final status.",
             ["trigger", "status"],
             "sync_runs",
-            [(t, s) for t in SyncRun.Trigger.values for s in SyncRun.Status.values],
-        )
-        yield from self._counter(
+            list(product(SyncRun.Trigger.values, SyncRun.Status.values)),
+        ),
+        (
             "connector_sync_items",
             "Items handled by sync runs and webhooks, by kind and outcome.",
             ["kind", "outcome"],
             "sync_items",
-            [(k, o) for k in SyncEvent.Kind.values for o in SyncEvent.Outcome.values],
-        )
-        yield from self._counter(
+            list(product(SyncEvent.Kind.values, SyncEvent.Outcome.values)),
+        ),
+        (
             "connector_brightpearl_requests",
             "HTTP requests sent to Brightpearl (retries included).",
             [],
             "brightpearl_requests",
             [()],
-        )
-        yield from self._counter(
+        ),
+        (
             "connector_brightpearl_throttled",
             "Brightpearl answers with HTTP 503 (throttled).",
             [],
             "brightpearl_throttled",
             [()],
-        )
-        yield from self._counter(
+        ),
+        (
             "connector_webhooks_received",
             "Inbound webhooks stored, by source.",
             ["source"],
             "webhooks_received",
             [(s,) for s in WebhookEvent.Source.values],
-        )
+        ),
+    ]
+
+
+def _measured(family, measure: Callable[[], Iterable[tuple[list[str], float]]], what: str):
+    """`family` filled with the (labels, value) samples `measure()` returns — or, when its
+    source cannot be read, nothing but a warning: one source down never fails the scrape."""
+    try:
+        samples = list(measure())
+    except Exception as exc:  # the cache or the broker down, whatever the client raises
+        logger.warning("metrics: cannot read %s: %s", what, exc)
+        return
+    for labels, value in samples:
+        family.add_metric(labels, value)
+    yield family
+
+
+class ConnectorCollector:
+    """Reads the shared counters and measures the gauges at scrape time."""
+
+    def collect(self):
+        for spec in shared_counters():
+            yield from self._counter(*spec)
         yield from self._queue_depth()
         yield from self._ages()
 
     @staticmethod
     def _counter(name, documentation, labels, key, label_sets):
-        family = CounterMetricFamily(name, documentation, labels=labels)
-        try:
+        def measure():
             values = read(key, label_sets)
-        except Exception as exc:
-            logger.warning("metrics: cannot read counters: %s", exc)
-            return
-        for label_values in label_sets:
-            family.add_metric(list(label_values), values.get(tuple(label_values), 0))
-        yield family
+            return [(list(ls), values.get(tuple(ls), 0)) for ls in label_sets]
+
+        family = CounterMetricFamily(name, documentation, labels=labels)
+        yield from _measured(family, measure, "counters")
 
     @staticmethod
     def _queue_depth():
         family = GaugeMetricFamily(
             "connector_queue_depth", "Tasks waiting in each Celery queue.", labels=["queue"]
         )
-        try:
-            for queue, depth in queue_depths().items():
-                family.add_metric([queue], depth)
-        except Exception as exc:
-            logger.warning("metrics: cannot read the queue depth: %s", exc)
-            return
-        yield family
+        measure = lambda: [([queue], depth) for queue, depth in queue_depths().items()]  # noqa: E731
+        yield from _measured(family, measure, "the queue depth")
 
     @staticmethod
     def _ages():
-        from .beat import last_heartbeat
-
         beat = GaugeMetricFamily(
             "connector_beat_heartbeat_age_seconds", "Seconds since beat's last heartbeat."
         )
@@ -155,12 +174,6 @@ class ConnectorCollector:
 
 def queue_depths() -> dict[str, int]:
     """Messages waiting per queue, asked of the broker itself (Redis or the filesystem one)."""
-    from kombu.exceptions import ChannelError
-
-    from config.celery_app import app
-
-    from .queues import all_queues
-
     queues = set(all_queues(settings.CELERY_TASK_DEFAULT_QUEUE))
     queues.update(q.name for q in (app.conf.task_queues or ()))
     depths = {}
@@ -178,10 +191,6 @@ def queue_depths() -> dict[str, int]:
 def sync_ages() -> list[tuple[int, float, float]]:
     """(connection ID, seconds since its last successful sync, the age that counts as stale)
     for every enabled connection."""
-    from django.db.models import Max, Q
-
-    from .models import Connection, SyncRun
-
     now = timezone.now()
     rows = Connection.objects.filter(enabled=True).annotate(
         last_ok=Max("sync_runs__finished_at", filter=Q(sync_runs__status=SyncRun.Status.SUCCEEDED))

@@ -63,6 +63,7 @@ def route_task(name: str, args: Any, kwargs: Any, options: Any, task: Any = None
 
 
 def _default_queue() -> str:
+    # Not at the top: config/settings.py imports this module, before the Celery app exists.
     from config.celery_app import app
 
     return app.conf.task_default_queue or "celery"

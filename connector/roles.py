@@ -17,6 +17,9 @@ ever added to the groups, never removed, so a merchant's own additions survive.
 
 from __future__ import annotations
 
+from django.apps import apps as global_apps
+from django.db.models import Q
+
 OPERATE = "connector.operate_connection"
 CONFIGURE = "connector.change_connection"
 
@@ -38,8 +41,6 @@ CONFIGURABLE_MODELS = (
 
 def role_permissions(apps=None) -> dict[str, set[tuple[str, str]]]:
     """Group name → {(app_label, codename)} it must hold."""
-    from django.apps import apps as global_apps
-
     registry = apps or global_apps
     view = {
         (model._meta.app_label, f"view_{model._meta.model_name}")
@@ -57,9 +58,6 @@ def role_permissions(apps=None) -> dict[str, set[tuple[str, str]]]:
 
 def ensure_roles(apps=None, **kwargs) -> None:
     """Create the three groups and add the permissions each needs (post_migrate handler)."""
-    from django.apps import apps as global_apps
-    from django.db.models import Q
-
     registry = apps or global_apps
     Group = registry.get_model("auth", "Group")
     Permission = registry.get_model("auth", "Permission")

@@ -11,11 +11,14 @@ the dispatch period, so 1,000 connections never mean 1,000 tasks in one second. 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+
+from .models import Connection
 
 DISPATCHER_NAME = "connector-dispatch-syncs"
 DISPATCH_TASK = "connector.tasks.dispatch_due_syncs"
@@ -31,22 +34,16 @@ def first_sync_at(connection_id: int, interval_minutes: int, now: datetime) -> d
     return now + timedelta(seconds=phase)
 
 
-def dispatch_due(now: datetime | None = None, enqueue=None) -> list[int]:
-    """Queue a sync for every due connection (at most DISPATCH_BATCH); returns their IDs.
+def dispatch_due(
+    now: datetime | None = None, *, enqueue: Callable[[int, float], None]
+) -> list[int]:
+    """Queue a sync for every due connection (at most DISPATCH_BATCH) through
+    `enqueue(connection ID, countdown)`, after commit; returns their IDs. The caller (the
+    beat task) owns the queueing, so this module never imports the tasks.
 
     The `next_sync_at` update is conditional on the value read, so two dispatchers (a second
     beat started by mistake) never queue the same connection twice for one slot."""
-    from .models import Connection, SyncRun
-
     now = now or timezone.now()
-    if enqueue is None:
-        from .tasks import sync_connection
-
-        def enqueue(pk: int, countdown: float) -> None:
-            sync_connection.apply_async(
-                (pk,), {"trigger": SyncRun.Trigger.BEAT}, countdown=countdown
-            )
-
     # Connections never scheduled get their phase first (no sync now: spread from the start).
     for pk, minutes in Connection.objects.filter(
         enabled=True, next_sync_at__isnull=True
@@ -75,6 +72,4 @@ def dispatch_due(now: datetime | None = None, enqueue=None) -> list[int]:
 
 def reschedule(connection) -> None:
     """The interval changed, or the connection was (re-)enabled: take a new phase."""
-    from .models import Connection
-
     Connection.objects.filter(pk=connection.pk).update(next_sync_at=None)

@@ -10,6 +10,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from .models import Connection, SyncRun
+from .schedules import dispatch_due
+from .services.brightpearl import never_sleep_for_budget
 from .services.inbound import due_again, process
 from .services.logs import prune
 from .services.sync import run_sync
@@ -46,8 +48,6 @@ def sync_connection(
             message="Skipped: the connection is disabled.",
         )
         return run.pk
-    from .services.brightpearl import never_sleep_for_budget
-
     owner = f"task-{self.request.id}" if self.request.id else None
     with never_sleep_for_budget():
         result = run_sync(connection, trigger=trigger, owner=owner)
@@ -71,9 +71,13 @@ def sync_connection(
 def dispatch_due_syncs() -> int:
     """Beat (every minute): queue the scheduled syncs that are due, spread over the minute
     (see connector/schedules.py). Replaces one beat entry per connection."""
-    from .schedules import dispatch_due
+    return len(dispatch_due(enqueue=_enqueue_scheduled_sync))
 
-    return len(dispatch_due())
+
+def _enqueue_scheduled_sync(connection_id: int, countdown: float) -> None:
+    sync_connection.apply_async(
+        (connection_id,), {"trigger": SyncRun.Trigger.BEAT}, countdown=countdown
+    )
 
 
 @shared_task(name="connector.tasks.prune_sync_logs")

@@ -55,6 +55,25 @@ def test_services_never_import_tasks_nor_import_inside_functions(path):
     )
 
 
+# apps.py imports its signal handlers and checks in `ready()`, as Django asks; the admin package
+# is reworked separately.
+OUTSIDE_SERVICES = [
+    path
+    for path in modules("connector", skip=("services", "migrations", "admin"))
+    if path.name != "apps.py"
+]
+
+
+@pytest.mark.parametrize(
+    "path", OUTSIDE_SERVICES, ids=lambda p: str(p.relative_to(ROOT / "connector"))
+)
+def test_the_rest_of_connector_imports_its_own_modules_at_the_top(path):
+    names = imported_names(path)
+    assert not [n for n, inside in names if inside and n.startswith("connector")], (
+        "an import inside a function (dodging a cycle?)"
+    )
+
+
 @pytest.mark.parametrize("path", modules("returns"), ids=lambda p: str(p.relative_to(ROOT)))
 def test_returns_never_imports_connector(path):
     assert not [n for n, _ in imported_names(path) if n.split(".")[0] == "connector"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from .common import ApiError, decimal_or_none, iso, money, parse_iso
+from .orders import received_by_row
 from .routing import Ctx, Reply, Router, id_set, positive_int
 from .searching import Column, run_search
 from .state import Account
@@ -118,8 +119,6 @@ def get_goods_in_notes(ctx: Ctx, orders: str, notes: str | None = None):
 
 
 def _outstanding(account: Account, order: dict) -> dict[int, Decimal]:
-    from .orders import received_by_row
-
     received = received_by_row(account, order["id"])
     return {
         row["id"]: Decimal(row["quantity"]) - received.get(row["id"], Decimal(0))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.serializers.json import DjangoJSONEncoder
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -334,8 +335,6 @@ class RmaOutSerializer(serializers.ModelSerializer):
         return [p for p in rma.problems.splitlines() if p.strip()]
 
     def _binding(self, rma: Rma):
-        from django.core.exceptions import ObjectDoesNotExist
-
         try:
             return rma.sales_credit
         except ObjectDoesNotExist:

@@ -6,6 +6,7 @@ encrypted at rest (django-fernet-encrypted-fields) and never rendered back by th
 
 import secrets
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from encrypted_fields.fields import EncryptedCharField, EncryptedTextField
@@ -284,8 +285,6 @@ class Connection(models.Model):
                 setattr(self, field.attname, value.strip())
 
     def clean(self) -> None:
-        from django.core.exceptions import ValidationError
-
         self.normalise()
         errors = {}
         if self.brightpearl_auth_mode == AuthMode.PRIVATE_ACCOUNT_TOKEN:

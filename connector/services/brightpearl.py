@@ -15,7 +15,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from brightpearl import BrightpearlClient, MemoryThrottleStore, OAuthAuth, PrivateAppAuth
+from brightpearl import (
+    BrightpearlClient,
+    MemoryThrottleStore,
+    OAuthAuth,
+    PrivateAppAuth,
+    RedisThrottleStore,
+)
 
 from ..models import AuthMode, Connection
 from ..observability import brightpearl_session
@@ -40,8 +46,6 @@ def never_sleep_for_budget(seconds: float | None = None) -> Iterator[None]:
 @cache
 def _throttle_store():
     if settings.REDIS_URL:
-        from brightpearl import RedisThrottleStore
-
         return RedisThrottleStore(settings.REDIS_URL)
     return MemoryThrottleStore()
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
+
 from brightpearl import BrightpearlClient, BrightpearlError
 
 from ..models import Connection, SyncEvent, SyncRun
@@ -106,8 +108,6 @@ class SyncContext:
 
 
 def _has_binding(rma) -> bool:
-    from django.core.exceptions import ObjectDoesNotExist
-
     try:
         rma.sales_credit  # noqa: B018
     except ObjectDoesNotExist:

@@ -194,7 +194,7 @@ def dispatch(event_id: int) -> None:
     error propagates: a 5xx, so the sender delivers again."""
     try:
         process_inbound_event.delay(event_id)
-    except Exception as exc:
+    except Exception as exc:  # whatever the broker client raises: recorded, then re-raised
         WebhookEvent.objects.filter(pk=event_id, status=WebhookEvent.Status.RECEIVED).update(
             error=f"Could not queue processing: {type(exc).__name__}: {exc}"[:2000],
             next_attempt_at=timezone.now() - stuck_after(),  # overdue: dispatched again

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -89,8 +90,6 @@ def load_untrusted_json(
 ) -> Any:
     """Parse an untrusted JSON body, or raise `UntrustedJsonError` with the reason.
     `allow_escaped_nul`: leave `\\u0000` inside values to a validator that names the field."""
-    import json
-
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8")

@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 from django.conf import settings
@@ -30,7 +31,7 @@ from django.core.management.base import BaseCommand, CommandError
 from brightpearl.sandbox import SandboxControl, SandboxServer
 from brightpearl.sandbox.control_api import seed_account
 from brightpearl.sandbox.demo import DEMO_DATA
-from connector.models import Connection, SyncEvent, SyncRun
+from connector.models import Connection, SalesCredit, SyncEvent, SyncRun
 from connector.services import subscriptions
 from connector.tasks import sync_connection
 from returns.platforms.loop.sandbox import LoopSandbox
@@ -318,8 +319,6 @@ class Command(BaseCommand):
         )
 
     def wait_for_web(self, port: int, proc, timeout: float = 60) -> None:
-        import urllib.request
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -424,8 +423,6 @@ class Command(BaseCommand):
 
     @staticmethod
     def _credit_for(connection, loop_return) -> int | None:
-        from connector.models import SalesCredit
-
         binding = SalesCredit.objects.filter(
             connection=connection, rma__external_id=str(loop_return["id"]), credit_id__isnull=False
         ).first()
