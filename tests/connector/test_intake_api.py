@@ -280,6 +280,34 @@ def test_bad_refund_is_stored_and_flags_the_rma(api):
     assert any("unknown currency 'QQQ'" in p for p in data["problems"])
 
 
+def test_refund_outcome_and_shop_amount_are_taken_and_a_bad_outcome_is_400(api):
+    api.post(UPSERT, rma_body(), format="json")
+    credit = {
+        "external_id": "sc-1",
+        "amount": "23.00",
+        "currency": "EUR",
+        "outcome": "store_credit",
+        "shop_amount": "20.00",
+        "shop_currency": "gbp",
+        "reference": "GIFT-9",
+    }
+    response = api.post(refunds("R-1001"), credit, format="json")
+    assert response.status_code == 201, response.json()
+    stored = Refund.objects.get(external_id="sc-1")
+    assert (stored.outcome, stored.shop_amount, stored.shop_currency, stored.reference) == (
+        "store_credit",
+        20,
+        "GBP",
+        "GIFT-9",
+    )
+    assert response.json()["refunds"][0]["outcome"] == "store_credit"
+    bad = api.post(
+        refunds("R-1001"), dict(credit, external_id="x", outcome="voucher"), format="json"
+    )
+    assert bad.status_code == 400 and "outcome" in bad.json()
+    assert not Refund.objects.filter(external_id="x").exists()
+
+
 def test_refund_for_an_unknown_rma_is_404(api):
     response = api.post(refunds("nope"), {"external_id": "rf", "amount": 1}, format="json")
     assert response.status_code == 404

@@ -303,3 +303,30 @@ def test_the_check_validates_each_bank_currency_and_outcome_method(world):
     assert "money leaving the bank" in report["outcome_mapping[gift_card]"].message
     assert not report["outcome_mapping[gift_card]"].ok
     assert "NOPE does not exist" in report["outcome_mapping[exchange]"].message
+
+
+def test_a_capped_payment_whose_answer_was_lost_is_found_not_paid_twice(world):
+    """Exactly once holds for a capped payment: the plan (20.00 of 22.00) is fixed before the
+    POST, the lost answer is searched for, and the payment adopted."""
+    OutcomeMapping.objects.create(
+        connection=world.connection,
+        outcome="store_credit",
+        treatment=Treatment.PAYMENT_METHOD,
+        payment_method_code="GIFTCARD",
+    )
+    sku = "CUFF-" + world.bp.code
+    sale = world.sale([(sku, 1, "16.67", "3.33")])
+    world.bp.control.add_fault(
+        r"^/accounting-service/customer-payment/?$", "drop", method="POST", times=1
+    )
+    rma = credited_and_processed(
+        world,
+        sale,
+        [{"sku": sku, "price": "20.00", "outcome": "store_credit"}],
+        credit_bonus="0.10",
+    )
+    world.sync()
+    [payment] = payments_on(world, rma.sales_credit.credit_id)
+    assert Decimal(payment["amountPaid"]) == Decimal("20.00")
+    binding = RefundPayment.objects.get(refund__rma=rma)
+    assert binding.state == BindingState.CREATED and binding.payment_id == payment["paymentId"]

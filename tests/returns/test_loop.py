@@ -16,7 +16,7 @@ from returns.platforms.errors import (
     Refused,
     ValidationError,
 )
-from returns.platforms.loop.adapter import fit_note, signature
+from returns.platforms.loop.adapter import fit_note, signature, to_neutral
 from returns.platforms.loop.client import read_action_reply, split_windows
 
 NOW = datetime.now(UTC)
@@ -382,3 +382,27 @@ def test_flagged_return_processes_when_the_merchant_allows_it(loop_sandbox, loop
     rid = loop_sandbox.add_return(state="review")["id"]
     loop.process(rid)
     assert loop_sandbox.get_return(rid)["state"] == "closed"
+
+
+def _loop_outcomes(**fields) -> list[tuple[str, str, str]]:
+    data = {
+        "id": 77,
+        "state": "open",
+        "currency": "GBP",
+        "line_items": [
+            {"line_item_id": 1, "sku": "A", "price": "10.00", "tax": "2.00", "outcome": "exchange"},
+            {"line_item_id": 2, "sku": "B", "price": "8.00", "outcome": "store_credit"},
+        ],
+        **fields,
+    }
+    return [(r.outcome, str(r.amount), r.reference) for r in to_neutral(data).refunds]
+
+
+def test_loop_store_credit_counts_only_once_issued_and_exchange_only_with_its_order():
+    # A promised gift card on an open return is not yet given; no exchange order yet either.
+    assert _loop_outcomes(gift_card="8.00") == []
+    assert _loop_outcomes(gift_card="8.00", state="closed") == [("store_credit", "8.00", "")]
+    assert _loop_outcomes(gift_card="8.80", gift_card_order_name="GC-77") == [
+        ("store_credit", "8.80", "GC-77")
+    ]
+    assert _loop_outcomes(exchange_order_name="#EX77") == [("exchange", "12.00", "#EX77")]

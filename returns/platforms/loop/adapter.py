@@ -165,9 +165,10 @@ def _issued_outcomes(data: dict) -> list[NeutralRefund]:
     found = []
     line_kinds = {LINE_OUTCOMES.get(as_text(i.get("outcome")).lower()) for i in _items(data)}
     gift_value = amount(data.get("gift_card"))
-    if isinstance(gift_value, Decimal) and gift_value > 0:
+    reference = as_text(data.get("gift_card_order_name") or data.get("gift_card_order_id"))
+    issued = bool(reference) or as_text(data.get("state")).lower() in DONE_STATES
+    if isinstance(gift_value, Decimal) and gift_value > 0 and issued:
         kind = outcomes.GIFT_CARD if outcomes.GIFT_CARD in line_kinds else outcomes.STORE_CREDIT
-        reference = as_text(data.get("gift_card_order_name") or data.get("gift_card_order_id"))
         found.append(
             NeutralRefund(
                 external_id=f"loop-{kind}-{as_text(data.get('id'))}",
