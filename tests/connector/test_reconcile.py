@@ -1,0 +1,185 @@
+"""Reconciliation over real HTTP: the Loop sandbox holds the returns, the Brightpearl sandbox the
+credits and payments (some made by the connector, one by "another integration", one by hand);
+the report finds each kind of difference, exports them as CSV, and the fix makes exactly one
+credit however often it is run."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from connector.models import SalesCredit
+from connector.services import reconcile
+from tests.support.world import World
+
+pytestmark = pytest.mark.django_db
+
+LINE = {"sku": "TEE-S", "price": "10.00", "tax": "2.00"}
+
+
+def _sale_and_return(world: World, line: dict = LINE, **extra):
+    sale = world.sale([(line["sku"], 1, "10.00", "2.00")])
+    ret = world.loop_return(sale, [line], **extra)
+    return sale, ret
+
+
+def _window():
+    now = timezone.now()
+    return now - timedelta(hours=1), now + timedelta(minutes=5)
+
+
+def _by_return(report, kind: str) -> dict[str, reconcile.Difference]:
+    return {d.external_id: d for d in report.differences if d.kind == kind}
+
+
+@pytest.fixture
+def books(world: World):
+    """One return of each kind, and one that agrees on both sides."""
+    clean = _sale_and_return(world)[1]
+    duplicated_sale, duplicated = _sale_and_return(world)
+    mismatched = _sale_and_return(world, {**LINE, "price": "15.00", "tax": "3.00"})[1]
+    unpaid = _sale_and_return(world)[1]
+    overpaid = _sale_and_return(world)[1]
+    cancelled = _sale_and_return(world)[1]
+    world.loop.add_refund(clean["id"], "12.00")
+    world.sync()  # credits for all six; the clean one's refund recorded
+    missing = _sale_and_return(world)[1]  # arrives after the sync: no credit yet
+    world.loop.add_refund(unpaid["id"], "12.00")  # refunded after the sync: no payment yet
+    world.bp.control.seed(  # Brightpearl's Shopify app credits the same return again
+        orders=[
+            {
+                "orderTypeCode": "SC",
+                "parentOrderId": duplicated_sale.order_id,
+                "contactId": world.contact_id,
+                "reference": "#SHOPIFY-RETURN-1",
+                "rows": [{"sku": "TEE-S", "quantity": 1, "net": "10.00", "tax": "2.00"}],
+            }
+        ]
+    )
+    overpaid_credit = SalesCredit.objects.get(rma__external_id=str(overpaid["id"])).credit_id
+    answer = world.bp.post(
+        "/accounting-service/customer-payment",
+        {
+            "transactionRef": "by-hand-1",
+            "paymentMethodCode": "BANK",
+            "paymentType": "PAYMENT",
+            "orderId": overpaid_credit,
+            "currencyIsoCode": "GBP",
+            "amountPaid": "12.00",
+            "paymentDate": timezone.now().isoformat(),
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    world.loop.set_state(cancelled["id"], "cancelled")
+    return {
+        "clean": str(clean["id"]),
+        "duplicated": str(duplicated["id"]),
+        "mismatched": str(mismatched["id"]),
+        "unpaid": str(unpaid["id"]),
+        "overpaid": str(overpaid["id"]),
+        "cancelled": str(cancelled["id"]),
+        "missing": str(missing["id"]),
+    }
+
+
+def test_each_kind_of_difference_is_found_from_both_systems(world: World, books):
+    report = reconcile.reconcile(world.connection, *_window())
+
+    assert set(_by_return(report, reconcile.MISSING_CREDIT)) == {books["missing"]}
+    assert _by_return(report, reconcile.MISSING_CREDIT)[books["missing"]].fix == "create_credit"
+    duplicate = _by_return(report, reconcile.DUPLICATE_CREDIT)
+    assert set(duplicate) == {books["duplicated"]}
+    assert "another integration" in duplicate[books["duplicated"]].message
+    mismatch = _by_return(report, reconcile.AMOUNT_MISMATCH)[books["mismatched"]]
+    assert (mismatch.platform_amount, mismatch.brightpearl_amount) == (18, 12)
+    assert set(_by_return(report, reconcile.MISSING_PAYMENT)) == {books["unpaid"]}
+    assert set(_by_return(report, reconcile.PAYMENT_WITHOUT_REFUND)) == {books["overpaid"]}
+    assert set(_by_return(report, reconcile.CREDIT_LEFT_OPEN)) == {books["cancelled"]}
+    rows = {row.ret.external_id: row for row in report.rows}
+    clean = rows[books["clean"]]
+    assert clean.kinds == []
+    assert (clean.ret.value, clean.credit_total, clean.refunded_total, clean.paid_total) == (
+        12,
+        12,
+        12,
+        12,
+    )
+    assert len(report.differences) == 6
+
+
+def test_brightpearl_is_read_in_batches_not_per_return(world: World, books):
+    world.bp.control.clear_requests()
+    reconcile.reconcile(world.connection, *_window())
+    paths = [r["path"] for r in world.bp.control.requests()]
+    # Seven returns: one credit search, one credit GET, one payment search (all batched), and
+    # one order search for the return never credited (the others' orders are known).
+    assert sum("/order-service/order-search" in p for p in paths) == 2
+    assert sum("/order-service/sales-credit/" in p for p in paths) == 1
+    assert sum("customer-payment-search" in p for p in paths) == 1
+    assert not [r for r in world.bp.control.requests() if r["method"] != "GET"]
+
+
+def test_csv_lists_every_difference_with_both_amounts(world: World, books):
+    report = reconcile.reconcile(world.connection, *_window())
+    rows = list(csv.DictReader(io.StringIO(reconcile.report_csv(report))))
+    assert sorted(r["kind"] for r in rows) == sorted(
+        [
+            "Missing credit",
+            "Duplicate credit",
+            "Amount mismatch",
+            "Missing payment",
+            "Payment without refund",
+            "Credit left open",
+        ]
+    )
+    mismatch = next(r for r in rows if r["kind"] == "Amount mismatch")
+    assert (mismatch["platform amount"], mismatch["Brightpearl amount"]) == ("18.00", "12.00")
+    assert mismatch["platform return ID"] == books["mismatched"]
+    assert next(r for r in rows if r["kind"] == "Missing credit")["fix"] == "yes"
+
+
+def test_fix_creates_exactly_one_credit_even_when_run_twice(world: World, books):
+    before = len(world.credits())
+    for _ in range(2):
+        reconcile.fix(world.connection, reconcile.FIX_CREDIT, books["missing"])
+    assert len(world.credits()) == before + 1
+    after = reconcile.reconcile(world.connection, *_window())
+    assert books["missing"] not in _by_return(after, reconcile.MISSING_CREDIT)
+
+
+def test_fix_records_the_missing_payment_once(world: World, books):
+    ret_id = books["unpaid"]
+    report = reconcile.reconcile(world.connection, *_window())
+    refund_id = _by_return(report, reconcile.MISSING_PAYMENT)[ret_id].refund_id
+    for _ in range(2):
+        reconcile.fix(world.connection, reconcile.FIX_PAYMENT, ret_id, refund_id)
+    credit = SalesCredit.objects.get(rma__external_id=ret_id).credit_id
+    assert len([p for p in world.payments() if p["orderId"] == credit]) == 1
+    after = reconcile.reconcile(world.connection, *_window())
+    assert ret_id not in _by_return(after, reconcile.MISSING_PAYMENT)
+
+
+def test_a_credit_by_another_integration_makes_the_missing_credit_unfixable(world: World):
+    sale, ret = _sale_and_return(world)
+    world.bp.control.seed(
+        orders=[
+            {
+                "orderTypeCode": "SC",
+                "parentOrderId": sale.order_id,
+                "contactId": world.contact_id,
+                "reference": "#SHOPIFY-RETURN-2",
+            }
+        ]
+    )
+    report = reconcile.reconcile(world.connection, *_window())
+    missing = _by_return(report, reconcile.MISSING_CREDIT)[str(ret["id"])]
+    assert missing.fix == ""
+    assert "another integration" in missing.message
+    before = len(world.credits())
+    with pytest.raises(reconcile.NotFixable):
+        reconcile.fix(world.connection, reconcile.FIX_CREDIT, str(ret["id"]))
+    assert len(world.credits()) == before
