@@ -11,6 +11,7 @@ from ..services.connection_check import check_connection
 from ..tasks import enqueue_sync
 from .intake import IntakeTokenActions
 from .permissions import RolePermissionsMixin
+from .reconcile import ReconciliationViews
 from .webhooks import WebhookSubscriptionActions
 
 
@@ -46,6 +47,7 @@ SecretStateDisplays = type(
 
 @admin.register(Connection)
 class ConnectionAdmin(
+    ReconciliationViews,
     IntakeTokenActions,
     WebhookSubscriptionActions,
     SecretStateDisplays,

@@ -37,6 +37,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from django.db.models import Q
+from django.utils import timezone
 
 from brightpearl import MAX_IDS_PER_CALL
 from returns import lifecycle
@@ -576,6 +577,29 @@ class _Comparison:
 
 
 # --- the report ----------------------------------------------------------------------------------
+def parse_window(start: str, end: str) -> tuple[datetime, datetime]:
+    """`--from`/`--to` as staff type them: dates (the whole `to` day included, in the site's
+    time zone) or ISO 8601 date-times. A bad value raises ValueError naming it."""
+    from datetime import date, time
+
+    bounds = []
+    for name, text, day_end in (("from", start, False), ("to", end, True)):
+        text = (text or "").strip()
+        try:
+            if len(text) == 10:
+                moment = datetime.combine(date.fromisoformat(text), time.max if day_end else time())
+            else:
+                moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"--{name} {text!r} is not a date (YYYY-MM-DD)") from None
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment)
+        bounds.append(moment)
+    if bounds[1] < bounds[0]:
+        raise ValueError("the window ends before it starts (--to is before --from)")
+    return bounds[0], bounds[1]
+
+
 def _bindings(connection: Connection, rets: list[PlatformReturn]) -> dict:
     keys = {r.external_id for r in rets}
     return {
@@ -685,27 +709,61 @@ def _check_credit_fix(ctx: SyncContext, rma: Rma) -> None:
             raise NotFixable(difference.message)
 
 
-def fix(connection: Connection, kind: str, external_id: str, refund_id: str = "", *, ctx=None):
+def fix(
+    connection: Connection, kind: str, external_id: str, refund_id: str = "", *, trigger: str = ""
+) -> SyncContext:
     """Create the missing credit or payment through the normal exactly-once path (search,
-    adopt, or post — never a second one). Returns the SyncContext; its `printed` lines say
-    what happened. Raises NotFixable with the reason otherwise."""
+    adopt, or post — never a second one), recorded as a sync run staff can read. Returns the
+    context; its `printed` lines say what happened. Raises NotFixable with the reason."""
+    from ..models import SyncRun
+    from .credits import release_attempts
+
+    ctx = SyncContext(connection=connection)
+    ctx.run = SyncRun.objects.create(
+        connection=connection,
+        trigger=trigger or SyncRun.Trigger.COMMAND,
+        message=f"Reconciliation fix ({kind}) of return {external_id}.",
+    )
+    status, message = SyncRun.Status.SUCCEEDED, ctx.run.message
+    try:
+        _fix(ctx, kind, external_id, refund_id)
+    except NotFixable as exc:
+        status, message = SyncRun.Status.SKIPPED, f"{message} Not fixed: {exc}"
+        raise
+    except Exception as exc:
+        status, message = SyncRun.Status.FAILED, f"{message} Failed: {exc}"
+        raise
+    finally:
+        release_attempts(ctx.owner)
+        failed = sum(v for k, v in ctx.counts.items() if k.endswith("_failed"))
+        SyncRun.objects.filter(pk=ctx.run.pk).update(
+            status=SyncRun.Status.PARTIAL if failed and status == "succeeded" else status,
+            message=message[:2000],
+            counts=dict(ctx.counts),
+            brightpearl_requests=ctx.requests_made,
+            finished_at=timezone.now(),
+        )
+    return ctx
+
+
+def _fix(ctx: SyncContext, kind: str, external_id: str, refund_id: str) -> None:
     from .credits import create_credits
     from .refunds import record_refunds
 
-    ctx = ctx or SyncContext(connection=connection)
+    connection = ctx.connection
     rma = _stored_return(ctx, external_id)
     binding = SalesCredit.objects.filter(rma=rma).first()
     if kind == FIX_CREDIT:
         if binding is not None and binding.state == BindingState.CREATED:
             ctx.printed.append(f"Already credited: sales credit {binding.credit_id}.")
-            return ctx
+            return
         if rma.status not in CREDIT_EXPECTED:
             raise NotFixable(f"Return {external_id} is {rma.status}: no credit is due.")
         if not connection.create_credits:
             raise NotFixable("Creating credits is switched off for this connection.")
         _check_credit_fix(ctx, rma)
         create_credits(ctx, [rma])
-        return ctx
+        return
     if kind == FIX_PAYMENT:
         refund = rma.refunds.filter(external_id=refund_id).first()
         if refund is None:
@@ -715,5 +773,5 @@ def fix(connection: Connection, kind: str, external_id: str, refund_id: str = ""
         if not connection.record_refunds:
             raise NotFixable("Recording refunds is switched off for this connection.")
         record_refunds(ctx, [refund])
-        return ctx
+        return
     raise NotFixable(f"{kind!r} is not a difference the connector fixes.")

@@ -183,3 +183,52 @@ def test_a_credit_by_another_integration_makes_the_missing_credit_unfixable(worl
     with pytest.raises(reconcile.NotFixable):
         reconcile.fix(world.connection, reconcile.FIX_CREDIT, str(ret["id"]))
     assert len(world.credits()) == before
+
+
+def _page(world: World, role: str, **query):
+    from django.urls import reverse
+
+    from tests.connector.admin_roles import client_for, staff_user
+
+    url = reverse("admin:connector_connection_reconcile", args=[world.connection.pk])
+    return client_for(staff_user(role)), url, query
+
+
+def test_admin_page_shows_differences_csv_and_a_fix_for_operators_only(world: World, books):
+    start, end = (m.date().isoformat() for m in _window())
+    client, url, _ = _page(world, "view")
+    page = client.get(url, {"from": start, "to": end})
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "6 differences in 7 returns" in text
+    assert 'name="fix"' not in text  # viewers see no fix button
+    download = client.get(url, {"from": start, "to": end, "format": "csv"})
+    assert download["Content-Type"].startswith("text/csv")
+    assert "Credit left open" in download.content.decode()
+    fix_url = url + "fix/"
+    fix = {"fix": "create_credit", "external_id": books["missing"], "from": start, "to": end}
+    assert client.post(fix_url, fix).status_code == 403
+    operator, _, _ = _page(world, "operate")
+    assert 'name="fix"' in operator.get(url, {"from": start, "to": end}).content.decode()
+    before = len(world.credits())
+    for _ in range(2):
+        assert operator.post(fix_url, fix).status_code == 302
+    assert len(world.credits()) == before + 1
+
+
+def test_command_prints_the_window_and_writes_the_csv(world: World, books, tmp_path):
+    from django.core.management import CommandError, call_command
+
+    start, end = (m.date().isoformat() for m in _window())
+    out, target = io.StringIO(), tmp_path / "diff.csv"
+    name = world.connection.name
+    call_command(
+        "connector_reconcile", name, "--from", start, "--to", end, csv=str(target), stdout=out
+    )
+    assert "7 returns, 6 differences" in out.getvalue()
+    assert len(list(csv.DictReader(target.open()))) == 6
+    out = io.StringIO()
+    call_command("connector_reconcile", name, "--from", start, "--to", end, "--fix", stdout=out)
+    assert "7 returns, 4 differences" in out.getvalue()  # missing credit and payment made
+    with pytest.raises(CommandError, match="not a date"):
+        call_command("connector_reconcile", name, "--from", "yesterday", "--to", end)
