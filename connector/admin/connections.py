@@ -9,6 +9,7 @@ from ..models import Connection, SyncRun, WarehouseMapping
 from ..secrets import redact, secret_state
 from ..services.connection_check import check_connection
 from ..tasks import enqueue_sync
+from .backfill import BackfillActions
 from .intake import IntakeTokenActions
 from .permissions import RolePermissionsMixin
 from .reconcile import ReconciliationViews
@@ -48,6 +49,7 @@ SecretStateDisplays = type(
 @admin.register(Connection)
 class ConnectionAdmin(
     ReconciliationViews,
+    BackfillActions,
     IntakeTokenActions,
     WebhookSubscriptionActions,
     SecretStateDisplays,
@@ -76,6 +78,7 @@ class ConnectionAdmin(
         "send_test_webhook",
         "rotate_webhook_secret",
         "issue_intake_token",
+        "backfill_returns",
     ]
     save_on_top = True
     fieldsets = (
