@@ -31,7 +31,7 @@ import csv
 import io
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from types import SimpleNamespace
 from typing import Any
@@ -41,13 +41,22 @@ from django.utils import timezone
 
 from brightpearl import MAX_IDS_PER_CALL
 from returns import lifecycle
+from returns.intake import upsert_rma
 from returns.models import Rma
 from returns.platforms.base import NeutralRma
+from returns.platforms.errors import PlatformError
 
-from ..models import BindingState, Connection, SalesCredit
+from ..models import BindingState, Connection, SalesCredit, SyncRun
 from .context import SyncContext
-from .credits import _search_sales_order, credits_on_parents, customer_ref_for, external_ref_for
-from .refunds import PAID_STATUSES, transaction_ref_for
+from .credits import (
+    _search_sales_order,
+    create_credits,
+    credits_on_parents,
+    customer_ref_for,
+    external_ref_for,
+    release_attempts,
+)
+from .refunds import PAID_STATUSES, record_refunds, transaction_ref_for
 
 MISSING_CREDIT = "missing_credit"
 DUPLICATE_CREDIT = "duplicate_credit"
@@ -260,8 +269,6 @@ def platform_returns(ctx: SyncContext, start: datetime, end: datetime) -> tuple[
     )
     for rma in stored:
         found[(rma.platform, rma.external_id)] = from_local(rma)
-    from returns.platforms.errors import PlatformError
-
     error = ""
     platform = ctx.platform
     try:
@@ -580,8 +587,6 @@ class _Comparison:
 def parse_window(start: str, end: str) -> tuple[datetime, datetime]:
     """`--from`/`--to` as staff type them: dates (the whole `to` day included, in the site's
     time zone) or ISO 8601 date-times. A bad value raises ValueError naming it."""
-    from datetime import date, time
-
     bounds = []
     for name, text, day_end in (("from", start, False), ("to", end, True)):
         text = (text or "").strip()
@@ -683,8 +688,6 @@ class NotFixable(Exception):
 def _stored_return(ctx: SyncContext, external_id: str) -> Rma:
     """The return as stored, taken in from the platform first when it can be (the same intake
     as a sync), so the fix works on what the platform says now."""
-    from returns.intake import upsert_rma
-
     platform = ctx.platform
     if platform is not None:
         rma, _ = upsert_rma(ctx.connection, platform.fetch(external_id))
@@ -715,8 +718,6 @@ def fix(
     """Create the missing credit or payment through the normal exactly-once path (search,
     adopt, or post — never a second one), recorded as a sync run staff can read. Returns the
     context; its `printed` lines say what happened. Raises NotFixable with the reason."""
-    from ..models import SyncRun
-    from .credits import release_attempts
 
     ctx = SyncContext(connection=connection)
     ctx.run = SyncRun.objects.create(
@@ -747,8 +748,6 @@ def fix(
 
 
 def _fix(ctx: SyncContext, kind: str, external_id: str, refund_id: str) -> None:
-    from .credits import create_credits
-    from .refunds import record_refunds
 
     connection = ctx.connection
     rma = _stored_return(ctx, external_id)
