@@ -165,7 +165,7 @@ def _take(ctx, job, batch, counts, plan) -> None:
 def _merged(base: dict, counts: Counter) -> dict:
     total = Counter({k: v for k, v in base.items() if isinstance(v, int)})
     total.update(counts)
-    return dict(total)
+    return {name: count for name, count in total.items() if count}
 
 
 def _save_live(ctx: SyncContext, job: BackfillJob, counts: Counter, on_progress) -> None:

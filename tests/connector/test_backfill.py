@@ -184,3 +184,27 @@ def test_admin_action_queues_the_job_on_the_bulk_queue(
         )
     real = BackfillJob.objects.get(dry_run=False)
     assert real.status == "succeeded" and real.counts["credits_adopted"] == 1
+
+
+def test_returngo_returns_are_listed_by_creation_date(rg_world: World):
+    """ReturnGO's `rma_created_at` filter: returns created before the date are left alone,
+    the listing stops at the end of the window, and each due return gets its credit."""
+    rg, now = rg_world.returngo, timezone.now()
+    numbers = {}
+    for label, days_ago in (("before", 40), ("inside", 20), ("inside too", 10)):
+        sale = rg_world.sale([("HAT-1", 1, "20.00", "4.00")])
+        record = rg.add_rma(
+            items=[{"sku": "HAT-1", "price": "20.00", "tax": "4.00"}],
+            order_name=sale.order_name,
+            order_id=sale.shop_order_id,
+            currency="GBP",
+            created_at=now - timedelta(days=days_ago),
+            fire=False,
+        )
+        numbers[label] = record["rmaSummary"]["rmaId"]
+    job = _run(rg_world, dry_run=False)
+    assert job.counts == {"found": 2, "imported": 2, "credits_created": 2}
+    stored = set(
+        Rma.objects.filter(connection=rg_world.connection).values_list("external_id", flat=True)
+    )
+    assert stored == {numbers["inside"], numbers["inside too"]}
