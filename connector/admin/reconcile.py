@@ -2,7 +2,9 @@
 return side by side with its Brightpearl credits and payments, the differences by kind, a CSV
 of them, and a "fix" button where the fix is safe (connector/services/reconcile.py).
 
-Reading needs the view permission; a fix writes to Brightpearl and needs operate.
+Reading needs the view permission; a fix writes to Brightpearl and needs operate. A page never
+waits long for the account's Brightpearl budget (other merchants' work shares it): beyond
+`WAIT_FOR_BUDGET` seconds it says when to try again.
 """
 
 from __future__ import annotations
@@ -15,13 +17,23 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from brightpearl import BrightpearlError
+from brightpearl import BrightpearlError, BudgetSpent
 from returns.platforms.errors import PlatformError
 
 from ..models import Connection, SyncRun
 from ..secrets import redact
 from ..services import reconcile
+from ..services.brightpearl import never_sleep_for_budget
 from .permissions import requires
+
+WAIT_FOR_BUDGET = 10.0
+
+
+def _budget_words(exc: BudgetSpent) -> str:
+    return (
+        f"Brightpearl's request budget for this account is spent; try again in "
+        f"{exc.retry_after:.0f} s."
+    )
 
 
 class ReconciliationViews:
@@ -52,7 +64,10 @@ class ReconciliationViews:
         report, error = None, ""
         if "from" in request.GET:
             try:
-                report = reconcile.reconcile(connection, *reconcile.parse_window(start, end))
+                with never_sleep_for_budget(WAIT_FOR_BUDGET):
+                    report = reconcile.reconcile(connection, *reconcile.parse_window(start, end))
+            except BudgetSpent as exc:
+                error = _budget_words(exc)
             except ValueError as exc:
                 error = str(exc)
             except (BrightpearlError, PlatformError) as exc:
@@ -88,13 +103,16 @@ class ReconciliationViews:
             return HttpResponseRedirect(back)
         kind, external_id = request.POST.get("fix", ""), request.POST.get("external_id", "")
         try:
-            ctx = reconcile.fix(
-                connection,
-                kind,
-                external_id,
-                request.POST.get("refund_id", ""),
-                trigger=SyncRun.Trigger.ADMIN,
-            )
+            with never_sleep_for_budget(WAIT_FOR_BUDGET):
+                ctx = reconcile.fix(
+                    connection,
+                    kind,
+                    external_id,
+                    request.POST.get("refund_id", ""),
+                    trigger=SyncRun.Trigger.ADMIN,
+                )
+        except BudgetSpent as exc:
+            messages.error(request, f"Not fixed: {_budget_words(exc)}")
         except reconcile.NotFixable as exc:
             messages.error(request, f"Not fixed: {exc}")
         except (BrightpearlError, PlatformError) as exc:
