@@ -484,7 +484,8 @@ class _Comparison:
             row,
             DUPLICATE_CREDIT,
             f"Credit {extra['id']} on order {row.parent_order_id} is {who}, besides credit "
-            f"{kept['id']} for this return: cancel one in Brightpearl; do not refund both.",
+            f"{kept['id']} for this return: if both are for this return, cancel one in "
+            "Brightpearl; do not refund both.",
             credit_id=int(extra["id"]),
             brightpearl_amount=_gross(extra),
             platform_amount=row.ret.value,
