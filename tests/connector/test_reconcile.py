@@ -232,3 +232,34 @@ def test_command_prints_the_window_and_writes_the_csv(world: World, books, tmp_p
     assert "7 returns, 4 differences" in out.getvalue()  # missing credit and payment made
     with pytest.raises(CommandError, match="not a date"):
         call_command("connector_reconcile", name, "--from", "yesterday", "--to", end)
+
+
+def test_returngo_refunds_are_matched_to_their_payments(rg_world: World):
+    """ReturnGO: the RMA read by creation date, its transactions as refunds; one refund paid,
+    one made after the last sync and missing — fixed once."""
+    rg = rg_world.returngo
+    sale = rg_world.sale([("CAP-1", 2, "20.00", "4.00")])
+    record = rg.add_rma(
+        items=[{"sku": "CAP-1", "quantity": 2, "price": "10.00", "tax": "2.00"}],
+        order_name=sale.order_name,
+        order_id=sale.shop_order_id,
+        currency="GBP",
+        fire=False,
+    )
+    number = record["rmaSummary"]["rmaId"]
+    rg.add_transaction(number, "12.00")
+    rg_world.sync()
+    late = rg.add_transaction(number, "12.00")
+    report = reconcile.reconcile(rg_world.connection, *_window())
+    [row] = report.rows
+    assert (row.ret.value, row.credit_total, row.refunded_total, row.paid_total) == (24, 24, 24, 12)
+    [missing] = report.differences
+    assert (missing.kind, missing.refund_id, missing.fix) == (
+        reconcile.MISSING_PAYMENT,
+        late["id"],
+        "record_refund",
+    )
+    for _ in range(2):
+        reconcile.fix(rg_world.connection, missing.fix, missing.external_id, missing.refund_id)
+    assert reconcile.reconcile(rg_world.connection, *_window()).differences == []
+    assert len(rg_world.payments()) == 2
