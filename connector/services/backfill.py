@@ -97,12 +97,22 @@ def _claim(job_id: int) -> BackfillJob | None:
     return BackfillJob.objects.select_related("connection").get(pk=job_id)
 
 
+def _check_again_in(job_id: int) -> float | None:
+    """Another execution holds the job (a task redelivered after its worker died finds it
+    still fresh): look again once that execution would count as lost, so a dead worker never
+    leaves the job running forever. None when the job is over."""
+    job = BackfillJob.objects.filter(pk=job_id, status=Status.RUNNING).first()
+    if job is None or job.heartbeat_at is None:
+        return None
+    return max(1.0, (job.heartbeat_at + STALE - timezone.now()).total_seconds() + 1)
+
+
 def run_backfill(job_id: int, *, on_progress=None) -> Outcome:
     """Run (or resume) a job to its end, a pause, or a failure. `on_progress(job)` is called
     after every batch (the command prints it)."""
     job = _claim(job_id)
     if job is None:
-        return Outcome(None)
+        return Outcome(None, retry_after=_check_again_in(job_id))
     ctx = SyncContext(connection=job.connection, dry_run=job.dry_run)
     if not job.dry_run:
         ctx.run = SyncRun.objects.create(
@@ -244,7 +254,10 @@ def _import(ctx: SyncContext, batch: list, counts: Counter, plan: list) -> None:
         .order_by("pk")
     )
     counts["no_credit_due"] += len(pks) - len(due)
-    if not due or not ctx.connection.create_credits:
+    if due and not ctx.connection.create_credits:
+        counts["credits_switched_off"] += len(due)
+        return
+    if not due:
         return
     create_credits(ctx, due)
     for binding in SalesCredit.objects.filter(rma__in=due):

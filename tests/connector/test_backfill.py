@@ -208,3 +208,21 @@ def test_returngo_returns_are_listed_by_creation_date(rg_world: World):
         Rma.objects.filter(connection=rg_world.connection).values_list("external_id", flat=True)
     )
     assert stored == {numbers["inside"], numbers["inside too"]}
+
+
+def test_a_job_held_by_a_live_execution_is_not_run_twice_but_one_lost_is_resumed(
+    world: World, history
+):
+    job = backfill.request_backfill(world.connection, _since(), dry_run=True)
+    BackfillJob.objects.filter(pk=job.pk).update(
+        status=BackfillJob.Status.RUNNING, heartbeat_at=timezone.now()
+    )
+    held = backfill.run_backfill(job.pk)
+    assert held.job is None and 0 < held.retry_after <= backfill.STALE.total_seconds() + 1
+    assert BackfillJob.objects.get(pk=job.pk).counts == {}
+    BackfillJob.objects.filter(pk=job.pk).update(
+        heartbeat_at=timezone.now() - backfill.STALE - timedelta(seconds=1)
+    )
+    resumed = backfill.run_backfill(job.pk)
+    assert resumed.job.status == BackfillJob.Status.SUCCEEDED
+    assert resumed.job.counts["found"] == 3

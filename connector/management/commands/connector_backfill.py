@@ -30,6 +30,9 @@ class Command(BaseCommand):
         self.stdout.write(f"job {job.pk}: {job}")
         outcome = backfill.run_backfill(job.pk, on_progress=self._progress)
         job.refresh_from_db()
+        if outcome.job is None:
+            self.stdout.write(f"job {job.pk} is {job.get_status_display().lower()}; not run again")
+            return
         for line in job.plan:
             self.stdout.write(line)
         self.stdout.write(
@@ -56,7 +59,7 @@ class Command(BaseCommand):
             start, _ = parse_window(since, since)
             return backfill.request_backfill(connection, start, dry_run=dry_run)
         except ValueError as exc:
-            raise CommandError(str(exc)) from None
+            raise CommandError(str(exc).replace("--from", "--since")) from None
 
     def _progress(self, job) -> None:
         counts = ", ".join(f"{k}: {v}" for k, v in sorted(job.counts.items()))
