@@ -22,7 +22,7 @@ from returns.platforms.errors import PlatformError
 
 from ..models import Connection, SyncRun
 from ..secrets import redact
-from ..services import reconcile
+from ..services import reconcile, reconcile_fix
 from ..services.brightpearl import never_sleep_for_budget
 from .permissions import requires
 
@@ -104,7 +104,7 @@ class ReconciliationViews:
         kind, external_id = request.POST.get("fix", ""), request.POST.get("external_id", "")
         try:
             with never_sleep_for_budget(WAIT_FOR_BUDGET):
-                ctx = reconcile.fix(
+                ctx = reconcile_fix.fix(
                     connection,
                     kind,
                     external_id,
@@ -113,7 +113,7 @@ class ReconciliationViews:
                 )
         except BudgetSpent as exc:
             messages.error(request, f"Not fixed: {_budget_words(exc)}")
-        except reconcile.NotFixable as exc:
+        except reconcile_fix.NotFixable as exc:
             messages.error(request, f"Not fixed: {exc}")
         except (BrightpearlError, PlatformError) as exc:
             messages.error(request, f"Not fixed: {redact(str(exc), connection)}")

@@ -6,7 +6,7 @@ sales credit(s) and customer payment(s) are read *from Brightpearl* — credits 
 orders by one paged `order-search?parentOrderId=<ID set>` per 200 orders, their totals by
 Sales Credit GET (200 per call), their payments by `customer-payment-search?orderId=<ID set>`
 — through the connection's throttled client, so a report never spends more than the account's
-budget allows. Nothing is written: `fix` (below) is a separate, explicit step.
+budget allows. Nothing is written: fixing is a separate, explicit step (`reconcile_fix.py`).
 
 Differences, by kind:
 
@@ -41,22 +41,19 @@ from django.utils import timezone
 
 from brightpearl import MAX_IDS_PER_CALL
 from returns import lifecycle
-from returns.intake import upsert_rma
 from returns.models import Rma
 from returns.platforms.base import NeutralRma
 from returns.platforms.errors import PlatformError
 
-from ..models import BindingState, Connection, SalesCredit, SyncRun
+from ..models import BindingState, Connection, SalesCredit
 from .context import SyncContext
 from .credits import (
     _search_sales_order,
-    create_credits,
     credits_on_parents,
     customer_ref_for,
     external_ref_for,
-    release_attempts,
 )
-from .refunds import PAID_STATUSES, record_refunds, transaction_ref_for
+from .refunds import PAID_STATUSES, transaction_ref_for
 
 MISSING_CREDIT = "missing_credit"
 DUPLICATE_CREDIT = "duplicate_credit"
@@ -292,7 +289,7 @@ def platform_returns(ctx: SyncContext, start: datetime, end: datetime) -> tuple[
 
 
 # --- the Brightpearl side ----------------------------------------------------------------------
-def _parent_orders(ctx: SyncContext, rets: list[PlatformReturn], bindings: dict) -> list:
+def parent_orders(ctx: SyncContext, rets: list[PlatformReturn], bindings: dict) -> list:
     """Each return's original order ID: the binding's when there is one, else found the way
     the credit step finds it (one search per distinct order reference)."""
     memo: dict[tuple[str, str], int | None] = {}
@@ -376,7 +373,7 @@ def _is_for(ret: PlatformReturn, credit: dict, refs: tuple[str, str], bound_to) 
     )
 
 
-class _Comparison:
+class Comparison:
     """Builds the report's rows and differences from the two sides."""
 
     def __init__(self, ctx: SyncContext, books: _Books, bindings: dict):
@@ -606,7 +603,7 @@ def parse_window(start: str, end: str) -> tuple[datetime, datetime]:
     return bounds[0], bounds[1]
 
 
-def _bindings(connection: Connection, rets: list[PlatformReturn]) -> dict:
+def bindings_for(connection: Connection, rets: list[PlatformReturn]) -> dict:
     keys = {r.external_id for r in rets}
     return {
         (b.rma.platform, b.rma.external_id): b
@@ -623,10 +620,10 @@ def reconcile(connection: Connection, start: datetime, end: datetime) -> Report:
     ctx = SyncContext(connection=connection, dry_run=True)
     report = Report(connection, start, end)
     rets, report.platform_error = platform_returns(ctx, start, end)
-    bindings = _bindings(connection, rets)
-    parents = _parent_orders(ctx, rets, bindings)
+    bindings = bindings_for(connection, rets)
+    parents = parent_orders(ctx, rets, bindings)
     books = read_brightpearl(ctx, parents, bindings)
-    comparison = _Comparison(ctx, books, bindings)
+    comparison = Comparison(ctx, books, bindings)
     for ret, parent in zip(rets, parents, strict=True):
         row, found = comparison.row(ret, parent)
         report.rows.append(row)
@@ -679,99 +676,3 @@ def report_csv(report: Report) -> str:
             ]
         )
     return out.getvalue()
-
-
-# --- the fix ----------------------------------------------------------------------------------
-class NotFixable(Exception):
-    """The difference cannot be fixed safely now; the message says why."""
-
-
-def _stored_return(ctx: SyncContext, external_id: str) -> Rma:
-    """The return as stored, taken in from the platform first when it can be (the same intake
-    as a sync), so the fix works on what the platform says now."""
-    platform = ctx.platform
-    if platform is not None:
-        rma, _ = upsert_rma(ctx.connection, platform.fetch(external_id))
-        return rma
-    rma = Rma.objects.filter(connection=ctx.connection, external_id=external_id).first()
-    if rma is None:
-        raise NotFixable(f"Return {external_id} is not stored and its platform cannot be read.")
-    return rma
-
-
-def _check_credit_fix(ctx: SyncContext, rma: Rma) -> None:
-    """Compare this one return again right before a credit is made: another integration's
-    credit may have appeared on its order since the report, and a second credit would double
-    it. A credit for it by our references is fine: the credit step adopts it."""
-    ret = from_local(rma)
-    bindings = _bindings(ctx.connection, [ret])
-    parents = _parent_orders(ctx, [ret], bindings)
-    books = read_brightpearl(ctx, parents, bindings)
-    _row, found = _Comparison(ctx, books, bindings).row(ret, parents[0])
-    for difference in found:
-        if difference.kind == MISSING_CREDIT and not difference.fix:
-            raise NotFixable(difference.message)
-
-
-def fix(
-    connection: Connection, kind: str, external_id: str, refund_id: str = "", *, trigger: str = ""
-) -> SyncContext:
-    """Create the missing credit or payment through the normal exactly-once path (search,
-    adopt, or post — never a second one), recorded as a sync run staff can read. Returns the
-    context; its `printed` lines say what happened. Raises NotFixable with the reason."""
-
-    ctx = SyncContext(connection=connection)
-    ctx.run = SyncRun.objects.create(
-        connection=connection,
-        trigger=trigger or SyncRun.Trigger.COMMAND,
-        message=f"Reconciliation fix ({kind}) of return {external_id}.",
-    )
-    status, message = SyncRun.Status.SUCCEEDED, ctx.run.message
-    try:
-        _fix(ctx, kind, external_id, refund_id)
-    except NotFixable as exc:
-        status, message = SyncRun.Status.SKIPPED, f"{message} Not fixed: {exc}"
-        raise
-    except Exception as exc:
-        status, message = SyncRun.Status.FAILED, f"{message} Failed: {exc}"
-        raise
-    finally:
-        release_attempts(ctx.owner)
-        failed = sum(v for k, v in ctx.counts.items() if k.endswith("_failed"))
-        SyncRun.objects.filter(pk=ctx.run.pk).update(
-            status=SyncRun.Status.PARTIAL if failed and status == "succeeded" else status,
-            message=message[:2000],
-            counts=dict(ctx.counts),
-            brightpearl_requests=ctx.requests_made,
-            finished_at=timezone.now(),
-        )
-    return ctx
-
-
-def _fix(ctx: SyncContext, kind: str, external_id: str, refund_id: str) -> None:
-
-    connection = ctx.connection
-    rma = _stored_return(ctx, external_id)
-    binding = SalesCredit.objects.filter(rma=rma).first()
-    if kind == FIX_CREDIT:
-        if binding is not None and binding.state == BindingState.CREATED:
-            ctx.printed.append(f"Already credited: sales credit {binding.credit_id}.")
-            return
-        if rma.status not in CREDIT_EXPECTED:
-            raise NotFixable(f"Return {external_id} is {rma.status}: no credit is due.")
-        if not connection.create_credits:
-            raise NotFixable("Creating credits is switched off for this connection.")
-        _check_credit_fix(ctx, rma)
-        create_credits(ctx, [rma])
-        return
-    if kind == FIX_PAYMENT:
-        refund = rma.refunds.filter(external_id=refund_id).first()
-        if refund is None:
-            raise NotFixable(f"Refund {refund_id} of return {external_id} is not on the platform.")
-        if binding is None or binding.state != BindingState.CREATED:
-            raise NotFixable("The return has no credit made by the connector to pay against.")
-        if not connection.record_refunds:
-            raise NotFixable("Recording refunds is switched off for this connection.")
-        record_refunds(ctx, [refund])
-        return
-    raise NotFixable(f"{kind!r} is not a difference the connector fixes.")

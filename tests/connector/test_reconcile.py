@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from connector.models import SalesCredit
-from connector.services import reconcile
+from connector.services import reconcile, reconcile_fix
 from tests.support.world import World
 
 pytestmark = pytest.mark.django_db
@@ -145,7 +145,7 @@ def test_csv_lists_every_difference_with_both_amounts(world: World, books):
 def test_fix_creates_exactly_one_credit_even_when_run_twice(world: World, books):
     before = len(world.credits())
     for _ in range(2):
-        reconcile.fix(world.connection, reconcile.FIX_CREDIT, books["missing"])
+        reconcile_fix.fix(world.connection, reconcile.FIX_CREDIT, books["missing"])
     assert len(world.credits()) == before + 1
     after = reconcile.reconcile(world.connection, *_window())
     assert books["missing"] not in _by_return(after, reconcile.MISSING_CREDIT)
@@ -156,7 +156,7 @@ def test_fix_records_the_missing_payment_once(world: World, books):
     report = reconcile.reconcile(world.connection, *_window())
     refund_id = _by_return(report, reconcile.MISSING_PAYMENT)[ret_id].refund_id
     for _ in range(2):
-        reconcile.fix(world.connection, reconcile.FIX_PAYMENT, ret_id, refund_id)
+        reconcile_fix.fix(world.connection, reconcile.FIX_PAYMENT, ret_id, refund_id)
     credit = SalesCredit.objects.get(rma__external_id=ret_id).credit_id
     assert len([p for p in world.payments() if p["orderId"] == credit]) == 1
     after = reconcile.reconcile(world.connection, *_window())
@@ -180,8 +180,8 @@ def test_a_credit_by_another_integration_makes_the_missing_credit_unfixable(worl
     assert missing.fix == ""
     assert "another integration" in missing.message
     before = len(world.credits())
-    with pytest.raises(reconcile.NotFixable):
-        reconcile.fix(world.connection, reconcile.FIX_CREDIT, str(ret["id"]))
+    with pytest.raises(reconcile_fix.NotFixable):
+        reconcile_fix.fix(world.connection, reconcile.FIX_CREDIT, str(ret["id"]))
     assert len(world.credits()) == before
 
 
@@ -260,6 +260,6 @@ def test_returngo_refunds_are_matched_to_their_payments(rg_world: World):
         "record_refund",
     )
     for _ in range(2):
-        reconcile.fix(rg_world.connection, missing.fix, missing.external_id, missing.refund_id)
+        reconcile_fix.fix(rg_world.connection, missing.fix, missing.external_id, missing.refund_id)
     assert reconcile.reconcile(rg_world.connection, *_window()).differences == []
     assert len(rg_world.payments()) == 2

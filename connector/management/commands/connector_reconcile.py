@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from brightpearl import BrightpearlError
 from connector.secrets import redact
-from connector.services import reconcile
+from connector.services import reconcile, reconcile_fix
 
 from .connector_check import find_connection
 
@@ -83,10 +83,10 @@ class Command(BaseCommand):
             if not difference.fix:
                 continue
             try:
-                ctx = reconcile.fix(
+                ctx = reconcile_fix.fix(
                     connection, difference.fix, difference.external_id, difference.refund_id
                 )
-            except reconcile.NotFixable as exc:
+            except reconcile_fix.NotFixable as exc:
                 self.stdout.write(f"not fixed: {difference.rma_number}: {exc}")
                 continue
             for line in ctx.printed:
