@@ -13,7 +13,7 @@ from typing import Any
 
 INBOUND = "inbound"  # webhooks (Brightpearl, platforms) and intake-triggered syncs
 SYNC = "sync"  # scheduled and admin/command syncs
-BULK = "bulk"  # backlogs: follow-up passes of a connection with more work than one run
+BULK = "bulk"  # backlogs: follow-up passes of a connection with more work than one run; backfills
 HOUSEKEEPING = "housekeeping"  # pruning, re-dispatch of overdue events, the sync dispatcher
 KINDS = (INBOUND, SYNC, BULK, HOUSEKEEPING)
 
@@ -23,6 +23,7 @@ TASK_KINDS = {
     "connector.tasks.process_webhook_event": INBOUND,
     "connector.tasks.process_platform_event": INBOUND,
     "connector.tasks.sync_connection": SYNC,
+    "connector.tasks.run_backfill": BULK,
     "connector.tasks.dispatch_due_syncs": HOUSEKEEPING,
     "connector.tasks.prune_sync_logs": HOUSEKEEPING,
     "connector.tasks.redispatch_inbound_events": HOUSEKEEPING,

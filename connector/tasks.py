@@ -160,3 +160,32 @@ def enqueue_events(event_ids) -> None:
     """Queue processing of stored events once the current transaction commits."""
     for pk in event_ids:
         transaction.on_commit(lambda pk=pk: process_inbound_event.delay(pk))
+
+
+# --- backfill: bulk work, on its own queue -------------------------------------------------------
+
+
+@shared_task(
+    bind=True,
+    name="connector.tasks.run_backfill",
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def run_backfill(self, job_id: int) -> str | None:
+    """Run (or resume) a backfill job. A spent rate budget (Brightpearl's or the platform's)
+    pauses it: the task re-queues itself for when the budget is back instead of sleeping in a
+    worker slot. A redelivered task finds the job running and fresh, or resumes it when its
+    heartbeat went quiet (connector/services/backfill.py)."""
+    from .services.backfill import run_backfill as run
+    from .services.brightpearl import never_sleep_for_budget
+
+    with never_sleep_for_budget():
+        outcome = run(job_id)
+    if outcome.retry_after is not None:
+        delay = outcome.retry_after + random.uniform(0, BUDGET_JITTER_SECONDS)
+        run_backfill.apply_async((job_id,), countdown=delay)
+    return outcome.job.status if outcome.job is not None else None
+
+
+def enqueue_backfill(job_id: int) -> None:
+    transaction.on_commit(lambda: run_backfill.delay(job_id))

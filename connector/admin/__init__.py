@@ -9,11 +9,13 @@ package; importing the modules registers their admins.
 """
 
 from . import thirdparty
+from .backfill import BackfillJobAdmin
 from .connections import ConnectionAdmin, WarehouseMappingInline
 from .logs import RefundPaymentAdmin, SalesCreditAdmin, SyncEventAdmin, SyncRunAdmin
 from .webhooks import WebhookEventAdmin
 
 __all__ = [
+    "BackfillJobAdmin",
     "ConnectionAdmin",
     "RefundPaymentAdmin",
     "SalesCreditAdmin",

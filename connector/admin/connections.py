@@ -9,8 +9,10 @@ from ..models import Connection, SyncRun, WarehouseMapping
 from ..secrets import redact, secret_state
 from ..services.connection_check import check_connection
 from ..tasks import enqueue_sync
+from .backfill import BackfillActions
 from .intake import IntakeTokenActions
 from .permissions import RolePermissionsMixin
+from .reconcile import ReconciliationViews
 from .refund_settings import OutcomeMappingInline, RefundBankAccountInline
 from .webhooks import WebhookSubscriptionActions
 
@@ -47,6 +49,8 @@ SecretStateDisplays = type(
 
 @admin.register(Connection)
 class ConnectionAdmin(
+    ReconciliationViews,
+    BackfillActions,
     IntakeTokenActions,
     WebhookSubscriptionActions,
     SecretStateDisplays,
@@ -75,6 +79,7 @@ class ConnectionAdmin(
         "send_test_webhook",
         "rotate_webhook_secret",
         "issue_intake_token",
+        "backfill_returns",
     ]
     save_on_top = True
     fieldsets = (

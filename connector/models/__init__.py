@@ -1,5 +1,6 @@
 """Connector models: connections and their warehouse mappings, bindings, sync logs."""
 
+from .backfill import BackfillJob
 from .bindings import BindingState, CreditChange, RefundPayment, SalesCredit
 from .budget import PlatformCallBudget
 from .connection import AuthMode, Connection, Platform, WarehouseMapping
@@ -9,6 +10,7 @@ from .webhooks import WebhookEvent
 
 __all__ = [
     "AuthMode",
+    "BackfillJob",
     "BindingState",
     "Connection",
     "CreditChange",

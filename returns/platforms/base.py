@@ -179,6 +179,17 @@ class ReturnsPlatform(abc.ABC):
     def fetch_changed(self, since: datetime, until: datetime | None = None) -> ChangeFeed:
         """Every return updated in [since, until] (until: now)."""
 
+    def fetch_created(self, since: datetime, until: datetime) -> ChangeFeed:
+        """Every return *created* in [since, until] (backfill and reconciliation windows).
+        The default reads the change feed from `since` (a return created in the window was
+        updated at or after its start) and keeps those created in the window; adapters whose
+        platform filters by creation date override it."""
+        return ChangeFeed(
+            r
+            for r in self.fetch_changed(since, None)
+            if r.created_at is None or since <= r.created_at <= until
+        )
+
     @abc.abstractmethod
     def fetch(self, external_id: str) -> NeutralRma:
         """The current state of one return (raises NotFound)."""

@@ -27,6 +27,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from brightpearl.sandbox import SandboxControl, SandboxServer
 from brightpearl.sandbox.control_api import seed_account
@@ -306,6 +307,7 @@ class Command(BaseCommand):
             shown = env_file.relative_to(Path.cwd())
         except ValueError:
             shown = env_file
+        today = timezone.localdate().isoformat()
         self.say(
             "\n"
             f"  Admin:            http://127.0.0.1:{port}/admin/   user: admin   "
@@ -315,6 +317,8 @@ class Command(BaseCommand):
             f"  Process logs:        {logs}\n"
             f"  Other commands:      set -a; . {shown}; set +a   then e.g.\n"
             f'                       python manage.py connector_check "{DEMO_CONNECTION}"\n'
+            f'                       python manage.py connector_reconcile "{DEMO_CONNECTION}" '
+            f"--from {today} --to {today}\n"
             "  Press Ctrl-C to stop.\n"
         )
 

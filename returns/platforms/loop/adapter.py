@@ -219,14 +219,19 @@ class LoopPlatform(ReturnsPlatform):
 
     # -- reads -------------------------------------------------------------------------------
     def fetch_changed(self, since: datetime, until: datetime | None = None) -> ChangeFeed:
-        until = until or datetime.now(UTC)
+        return self._listed(since, until or datetime.now(UTC), "updated_at")
 
+    def fetch_created(self, since: datetime, until: datetime) -> ChangeFeed:
+        """Loop's list filters on `created_at` itself (its default filter)."""
+        return self._listed(since, until, "created_at")
+
+    def _listed(self, since: datetime, until: datetime, window_on: str) -> ChangeFeed:
         def returns():
             seen: set[str] = set()
             for start, end in split_windows(since, until):
                 for state in LIST_STATE_QUERIES:
                     for data in self.client.list_returns(
-                        start, end, state=state, page_size=self.page_size
+                        start, end, state=state, page_size=self.page_size, window_on=window_on
                     ):
                         key = as_text(data.get("id"))
                         if key in seen:  # on a window edge or in two state groups

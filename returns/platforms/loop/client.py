@@ -75,12 +75,14 @@ class LoopClient(JsonHttpClient):
         *,
         state: str | None = None,
         page_size: int = 250,
+        window_on: str = "updated_at",
     ) -> Iterator[dict]:
-        """Every return updated in [since, until] in one state group, across pages."""
+        """Every return updated (``window_on="created_at"``: created) in [since, until] in one
+        state group, across pages."""
         params: dict[str, Any] = {
             "from": loop_time(since),
             "to": loop_time(until),
-            "filter": "updated_at",
+            "filter": window_on,
             "paginate": "true",
             "pageSize": min(page_size, MAX_PAGE_SIZE),
         }

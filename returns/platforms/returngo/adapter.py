@@ -29,7 +29,7 @@ from ..base import (
 from ..errors import MalformedPayload, ValidationError, WebhookParseError
 from ..parsing import UntrustedJsonError, amount, load_untrusted_json, timestamp
 from ..parsing import text as as_text
-from .client import DailyCallBudget, ReturnGOClient, rma_id
+from .client import DailyCallBudget, ReturnGOClient, returngo_time, rma_id
 
 # What the connector's verbs mean in ReturnGO statuses (a design choice, see
 # docs/returns-platforms.md). `process` = everything arrived: finish the return (Done);
@@ -260,6 +260,26 @@ class ReturnGOPlatform(ReturnsPlatform):
                 neutral = self.fetch(key)
                 if until and neutral.updated_at and neutral.updated_at > until:
                     continue
+                yield neutral
+
+        return ChangeFeed(rmas())
+
+    def fetch_created(self, since: datetime, until: datetime) -> ChangeFeed:
+        """`rma_created_at=gte:` sorted oldest first: the listing stops at the first RMA created
+        after `until` (one upper bound is applied here, as in `fetch_changed`)."""
+
+        def rmas():
+            seen: set[str] = set()
+            for summary in self.client.list_rmas(
+                rma_created_at=f"gte:{returngo_time(since)}", sort_by="+rma_created_at"
+            ):
+                key = rma_id(summary.get("rmaId"))
+                if key in seen:
+                    continue
+                seen.add(key)
+                neutral = self.fetch(key)
+                if neutral.created_at and neutral.created_at > until:
+                    return
                 yield neutral
 
         return ChangeFeed(rmas())
