@@ -108,6 +108,12 @@ def record_refund(ctx: SyncContext, refund: Refund) -> None:
     if plan.treatment == Treatment.NOTE:
         _record_note(ctx, refund, payment, binding, plan, facts)
         return
+    _record_payment(ctx, refund, payment, binding, plan, facts)
+
+
+def _record_payment(ctx, refund: Refund, payment, binding: SalesCredit, plan, facts) -> None:
+    """The plan says money moves: claim, search if an earlier attempt may have landed, else
+    post the customer payment; a bonus beyond the credit is noted on it."""
     method = _method_or_refuse(ctx, refund, payment, plan)
     if method is None:
         return
@@ -141,14 +147,10 @@ def record_refund(ctx: SyncContext, refund: Refund) -> None:
         credit_id=binding.credit_id,
     )
     if plan.bonus > 0:
-        _note_quietly(
-            ctx,
-            refund,
-            binding,
-            outcomes_plan.note_text(
-                refund.external_id, refund.rma.rma_number, facts, plan, refund.reference
-            ),
+        note = outcomes_plan.note_text(
+            refund.external_id, refund.rma.rma_number, facts, plan, refund.reference
         )
+        _note_quietly(ctx, refund, binding, note)
 
 
 def _credit_money(ctx: SyncContext, credit_ids: list[int]) -> dict[int, tuple[Decimal, str]]:
