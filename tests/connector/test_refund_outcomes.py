@@ -330,3 +330,90 @@ def test_a_capped_payment_whose_answer_was_lost_is_found_not_paid_twice(world):
     assert Decimal(payment["amountPaid"]) == Decimal("20.00")
     binding = RefundPayment.objects.get(refund__rma=rma)
     assert binding.state == BindingState.CREATED and binding.payment_id == payment["paymentId"]
+
+
+def _waiting_for_a_lock() -> bool:
+    from django.db import connection as db
+
+    with db.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_refunds_of_one_credit_planned_at_once_never_exceed_it(world, postgres):
+    """Another worker is planning a 20.00 refund of a 20.00 credit (it holds the credit's lock);
+    a sync planning a second 20.00 refund of it waits, then sees the first and pays nothing."""
+    import threading
+
+    from django.db import connection as db
+    from django.db import transaction
+
+    from connector.models import SalesCredit
+    from connector.services.context import SyncContext
+    from connector.services.refunds import record_refunds, transaction_ref_for
+    from returns.models import Refund
+
+    sku = "SHOE-" + world.bp.code
+    sale = world.sale([(sku, 1, "16.67", "3.33")])
+    loop_return = world.loop_return(sale, [{"sku": sku, "price": "20.00"}])
+    world.sync()
+    rma = rma_for(world, loop_return["id"])
+    binding = rma.sales_credit
+    mine = Refund.objects.select_related("rma__sales_credit").get(
+        pk=Refund.objects.create(rma=rma, external_id="r-1", amount=20, currency="GBP").pk
+    )
+    theirs = Refund.objects.create(rma=rma, external_id="r-2", amount=20, currency="GBP")
+    RefundPayment.objects.create(  # a binding not yet planned (an earlier run stopped there)
+        refund=mine,
+        connection=world.connection,
+        account_key=binding.account_key,
+        sales_credit=binding,
+        transaction_ref=transaction_ref_for(world.connection, mine),
+    )
+    locked, release = threading.Event(), threading.Event()
+
+    def other_worker():
+        try:
+            with transaction.atomic():
+                SalesCredit.objects.select_for_update().get(pk=binding.pk)
+                RefundPayment.objects.create(
+                    refund=theirs,
+                    connection=world.connection,
+                    account_key=binding.account_key,
+                    sales_credit=binding,
+                    transaction_ref="other-worker-r-2",
+                    treatment="bank",
+                    amount=20,
+                    currency="GBP",
+                )
+                locked.set()
+                release.wait(timeout=60)
+        finally:
+            db.close()
+
+    def sync():  # the refund step of a sync, for the one refund
+        try:
+            record_refunds(SyncContext(connection=world.connection), [mine])
+        finally:
+            db.close()
+
+    holder = threading.Thread(target=other_worker)
+    holder.start()
+    assert locked.wait(timeout=30)
+    syncing = threading.Thread(target=sync)
+    syncing.start()
+    for _ in range(600):  # until the sync waits for the credit's lock
+        if _waiting_for_a_lock():
+            break
+        syncing.join(timeout=0.05)
+    release.set()
+    holder.join(timeout=60)
+    syncing.join(timeout=120)
+    planned = RefundPayment.objects.get(refund=mine)
+    assert planned.amount == 0 and planned.bonus == 20 and planned.treatment == "note"
+    paid = sum(Decimal(p["amountPaid"]) for p in payments_on(world, binding.credit_id))
+    assert paid <= 20
