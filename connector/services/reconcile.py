@@ -40,12 +40,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from brightpearl import MAX_IDS_PER_CALL
-from returns import lifecycle
+from returns import lifecycle, outcomes
 from returns.models import Rma
 from returns.platforms.base import NeutralRma
 from returns.platforms.errors import PlatformError
 
-from ..models import BindingState, Connection, SalesCredit
+from ..models import BindingState, Connection, SalesCredit, Treatment
 from .context import SyncContext
 from .credits import (
     _search_sales_order,
@@ -83,6 +83,7 @@ class PlatformRefund:
     amount: Decimal
     currency: str = ""
     status: str = ""
+    outcome: str = outcomes.ORIGINAL_PAYMENT
 
     @property
     def paid(self) -> bool:
@@ -213,8 +214,15 @@ def value_of_lines(lines: list[Any], totals: dict | None) -> Decimal | None:
 
 
 # --- the platform side -------------------------------------------------------------------------
-def _refund(external_id: str, amount: Any, currency: str, status: str) -> PlatformRefund:
-    return PlatformRefund(str(external_id), _dec(amount) or Decimal(0), currency or "", status)
+def _refund(refund) -> PlatformRefund:
+    """A platform refund (neutral or stored): its amount, currency, status and outcome."""
+    return PlatformRefund(
+        str(refund.external_id),
+        _dec(refund.amount) or Decimal(0),
+        refund.currency or "",
+        refund.status,
+        getattr(refund, "outcome", "") or outcomes.ORIGINAL_PAYMENT,
+    )
 
 
 def from_neutral(neutral: NeutralRma) -> PlatformReturn:
@@ -229,7 +237,7 @@ def from_neutral(neutral: NeutralRma) -> PlatformReturn:
         created_at=neutral.created_at,
         currency=neutral.currency,
         value=value_of_lines(neutral.lines, neutral.totals),
-        refunds=[_refund(r.external_id, r.amount, r.currency, r.status) for r in neutral.refunds],
+        refunds=[_refund(r) for r in neutral.refunds],
     )
 
 
@@ -245,7 +253,7 @@ def from_local(rma: Rma) -> PlatformReturn:
         created_at=rma.platform_created_at,
         currency=rma.currency,
         value=value_of_lines(list(rma.lines.all()), rma.totals),
-        refunds=[_refund(r.external_id, r.amount, r.currency, r.status) for r in rma.refunds.all()],
+        refunds=[_refund(r) for r in rma.refunds.all()],
     )
 
 
@@ -379,6 +387,14 @@ class Comparison:
     def __init__(self, ctx: SyncContext, books: _Books, bindings: dict):
         self.connection, self.books, self.bindings = ctx.connection, books, bindings
         self.reported_foreign: set[int] = set()
+        # Outcomes booked as a customer payment: money back always; store credit, gift cards
+        # and exchanges only where the connection maps them to a payment method — otherwise
+        # they are noted on the credit and no payment is expected (docs/refund-outcomes.md).
+        self.paid_outcomes = {outcomes.ORIGINAL_PAYMENT} | {
+            m.outcome
+            for m in ctx.connection.outcome_mappings.all()
+            if m.treatment == Treatment.PAYMENT_METHOD
+        }
 
     def row(self, ret: PlatformReturn, parent: int | None) -> tuple[Row, list[Difference]]:
         refs = (external_ref_for(self.connection, ret), customer_ref_for(self.connection, ret))
@@ -511,7 +527,8 @@ class Comparison:
         by_ref = {str(p.get("transactionRef") or ""): p for p in payments}
         used: set[int] = set()
         found, unmatched = [], []
-        for refund in (r for r in row.ret.refunds if r.paid):
+        expected = (r for r in row.ret.refunds if r.paid and r.outcome in self.paid_outcomes)
+        for refund in expected:
             key = SimpleNamespace(rma=row.ret, external_id=refund.external_id)
             payment = by_ref.get(transaction_ref_for(self.connection, key))
             if payment is None:

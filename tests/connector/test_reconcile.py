@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from connector.models import SalesCredit
 from connector.services import reconcile, reconcile_fix
+from returns.models import Rma
 from tests.support.world import World
 
 pytestmark = pytest.mark.django_db
@@ -263,3 +264,30 @@ def test_returngo_refunds_are_matched_to_their_payments(rg_world: World):
         reconcile_fix.fix(rg_world.connection, missing.fix, missing.external_id, missing.refund_id)
     assert reconcile.reconcile(rg_world.connection, *_window()).differences == []
     assert len(rg_world.payments()) == 2
+
+
+def test_store_credit_noted_on_the_credit_is_not_a_missing_payment(world: World):
+    """Store credit is noted, not paid (docs/refund-outcomes.md): reconciliation expects no
+    payment for it, while money back on the same connection still needs one."""
+    sku = "COAT-" + world.bp.code
+    sale = world.sale([(sku, 1, "50.00", "10.00")])
+    ret = world.loop.add_return(
+        lines=[{"sku": sku, "price": "60.00", "outcome": "store_credit"}],
+        order_name=sale.order_name,
+        order_id=sale.shop_order_id,
+        currency="GBP",
+        fire=False,
+    )
+    world.sync()
+    rma = Rma.objects.get(connection=world.connection, external_id=str(ret["id"]))
+    world.bp.control.receive(rma.sales_credit.credit_id)
+    world.sync()  # received → processed on Loop, which issues the gift card
+    world.sync()  # … taken in: noted on the credit, no payment
+    assert rma.refunds.get().outcome == "store_credit"
+    unpaid = _sale_and_return(world)[1]
+    world.sync()
+    world.loop.add_refund(unpaid["id"], "12.00")  # money back after the sync: no payment yet
+
+    report = reconcile.reconcile(world.connection, *_window())
+
+    assert set(_by_return(report, reconcile.MISSING_PAYMENT)) == {str(unpaid["id"])}
