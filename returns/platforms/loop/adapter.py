@@ -132,7 +132,11 @@ class LoopPlatform(ReturnsPlatform):
         self.client = LoopClient(self.api_key, self.base_url, **self.client_options)
 
     # -- reads -------------------------------------------------------------------------------
-    def fetch_changed(self, since: datetime, until: datetime | None = None) -> ChangeFeed:
+    def fetch_changed(
+        self, since: datetime, until: datetime | None = None, held: Any = None
+    ) -> ChangeFeed:
+        """Loop's list carries whole returns: `held` is not needed (unchanged payloads are
+        skipped by intake's fingerprint)."""
         until = until or datetime.now(UTC)
 
         def returns():

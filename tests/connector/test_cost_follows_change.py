@@ -1,0 +1,173 @@
+"""Issue #11: what a sync costs follows what changed, not history — counted as the sandboxes
+recorded the requests over real HTTP (Brightpearl, Loop, ReturnGO), and as SQL queries."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.db import connection as db
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from connector.models import Connection, RefundPayment, SalesCredit, SyncRun
+from returns.models import Rma
+from tests.support.history import seed_history
+
+pytestmark = pytest.mark.django_db
+
+
+def brightpearl_calls(world) -> Counter:
+    """(method, endpoint) → count, from the Brightpearl sandbox's request log."""
+    calls: Counter = Counter()
+    for r in world.bp.control.requests():
+        path = r["path"].split(f"/{world.bp.code}/", 1)[-1].strip("/")
+        calls[(r["method"], re.sub(r"/[\d,\-]+(?=/|$)", "/{ids}", path))] += 1
+    return calls
+
+
+def one_by_one_order_searches(world) -> list[dict]:
+    return [
+        r["query"]
+        for r in world.bp.control.requests()
+        if r["path"].endswith("/order-search")
+        and ("externalRef" in r["query"] or "customerRef" in r["query"])
+    ]
+
+
+# --- 1. new returns: one POST each, the original orders read in batches -------------------
+def test_original_orders_are_found_in_one_batched_search_and_one_batched_read(world):
+    sku = "MUG-" + world.bp.code
+    for _ in range(12):
+        world.loop_return(world.sale([(sku, 2, "20.00", "4.00")]), [{"sku": sku}])
+    # Known to Brightpearl only by the shop's order ID (its customer reference differs): the
+    # batched search by order name cannot settle it; the one-by-one search does, as before.
+    renamed = world.sale([(sku, 1, "10.00", "2.00")], reference="imported-by-hand")
+    world.loop_return(renamed, [{"sku": sku}])
+    # An order Brightpearl does not have: flagged, as before.
+    world.loop.add_return(
+        lines=[{"sku": sku}], order_name="#no-such", order_id="404", currency="GBP", fire=False
+    )
+    world.bp.control.clear_requests()
+
+    run = world.sync()
+
+    calls = brightpearl_calls(world)
+    assert run.status == SyncRun.Status.PARTIAL or run.status == SyncRun.Status.SUCCEEDED
+    assert calls[("POST", "order-service/sales-credit")] == 13
+    assert calls[("GET", "order-service/sales-order-search")] == 1
+    assert calls[("GET", "order-service/order/{ids}")] == 1
+    # Only the two orders the batch did not settle were searched for on their own:
+    # the renamed one (found by externalRef at once), the missing one (all three tries).
+    searches = one_by_one_order_searches(world)
+    assert len(searches) == 4
+    assert {q.get("externalRef") for q in searches} >= {renamed.shop_order_id, "404"}
+    assert SalesCredit.objects.filter(credit_id__isnull=False).count() == 13
+    ghost = Rma.objects.get(order_name="#no-such")
+    assert ghost.flagged and "was not found in Brightpearl" in ghost.flag_reason
+
+
+# --- 2. a sync with nothing to do ----------------------------------------------------------
+def _as_if_an_hour_passed(connection: Connection) -> None:
+    """Everything written so far was written an hour ago, and the duplicate check looked ten
+    minutes ago — the state of a connection whose returns are all settled."""
+    earlier = timezone.now() - timedelta(hours=1)
+    SalesCredit.objects.filter(connection=connection).update(updated_at=earlier)
+    RefundPayment.objects.filter(connection=connection).update(updated_at=earlier)
+    Connection.objects.filter(pk=connection.pk).update(
+        duplicates_checked_at=timezone.now() - timedelta(minutes=10)
+    )
+
+
+def test_a_quiet_sync_costs_the_same_whatever_the_history(world):
+    sku = "BOWL-" + world.bp.code
+    for _ in range(2):
+        world.loop_return(world.sale([(sku, 1, "10.00", "2.00")]), [{"sku": sku}])
+    world.sync()  # the two recent returns are credited; the platform still lists them
+    figures, seeded = [], 0
+    for size in (20, 400):
+        seed_history(world.connection, size - seeded, seeded)
+        seeded = size
+        world.sync()
+        _as_if_an_hour_passed(world.connection)
+        world.bp.control.clear_requests()
+        with CaptureQueriesContext(db) as queries:
+            run = world.sync()
+        assert run.status == SyncRun.Status.SUCCEEDED
+        writes = [q for q in queries if q["sql"].split(" ", 1)[0] in ("INSERT", "UPDATE")]
+        figures.append((len(queries), sum(brightpearl_calls(world).values()), len(writes)))
+
+    (queries_small, requests_small, _), (queries_large, requests_large, _) = figures
+    assert queries_large == queries_small  # O(1): 20× the history, not one query more
+    assert requests_small <= 1 and requests_large <= 1
+    assert figures[0][2] == figures[1][2]  # the run's own bookkeeping, not per return
+
+
+# --- 3. ReturnGO: two reads per return over its life --------------------------------------
+def test_returngo_reads_each_return_at_most_twice_over_its_life(rg_world):
+    world, rg = rg_world, rg_world.returngo
+    sku = "SCARF-" + world.bp.code
+    numbers = []
+    for _ in range(4):
+        sale = world.sale([(sku, 1, "50.00", "10.00")])
+        record = rg.add_rma(
+            items=[{"sku": sku, "price": "50.00", "tax": "10.00"}],
+            order_name=sale.order_name,
+            order_id=sale.shop_order_id,
+            currency="GBP",
+            status="Approved",
+            fire=False,
+        )
+        numbers.append(record["rmaSummary"]["rmaId"])
+    start = len(rg.requests_seen)
+    world.sync()  # credits
+    for credit in world.credits():
+        world.bp.control.receive(credit["id"])
+    world.sync()  # received → Done on ReturnGO
+    for number in numbers:
+        rg.add_transaction(number, "60.00")
+    for _ in range(3):  # refunds, then quiet polls inside the list's overlap window
+        world.sync()
+
+    calls = Counter(
+        (method, re.sub(r"\d+", "{id}", path)) for method, path in rg.requests_seen[start:]
+    )
+    assert len(world.payments()) == 4  # every refund was seen
+    details, transactions = calls[("GET", "/rma/{id}")], calls[("GET", "/transactions")]
+    assert transactions == 0  # GET /rma/{id} carries transactions[]
+    assert details <= 2 * len(numbers)
+    writes = calls[("PUT", "/shipment/{id}")] + calls[("PUT", "/rma/{id}/status")]
+    assert writes == 2 * len(numbers)  # received, then Done: once each
+
+
+# --- 4. Loop's rate limit is waited out --------------------------------------------------
+def test_loop_429s_without_headers_are_waited_out_and_the_run_completes(world, settings):
+    """Loop answers 429 with no Retry-After. Five in a row used to end the pull (four
+    retries); now the client waits them out for up to three of Loop's windows (0.5 s here)."""
+    settings.PLATFORM_RATE_LIMITS = {"loop": (300, 0.5)}
+    sku = "PLATE-" + world.bp.code
+    world.loop_return(world.sale([(sku, 1, "10.00", "2.00")]), [{"sku": sku}])
+    refused_before = world.loop.rate_limited_seen
+    world.loop.configure(throttle_next=5)
+
+    run = world.sync()
+
+    assert world.loop.rate_limited_seen - refused_before == 5
+    assert run.status == SyncRun.Status.SUCCEEDED, run.message
+    assert len(world.credits()) == 1
+
+
+def test_loop_client_paces_itself_below_the_documented_limit(world, settings):
+    settings.PLATFORM_RATE_LIMITS = {"loop": (2, 1.0)}
+    world.loop.configure(rate_limit=[(2, 1.0)])
+    sku = "JUG-" + world.bp.code
+    world.loop_return(world.sale([(sku, 1, "10.00", "2.00")]), [{"sku": sku}])
+    refused_before, seen_before = world.loop.rate_limited_seen, len(world.loop.requests_seen)
+
+    run = world.sync()
+
+    assert len(world.loop.requests_seen) - seen_before > 2  # more calls than one window allows
+    assert world.loop.rate_limited_seen == refused_before  # none refused: it paced itself
+    assert run.status == SyncRun.Status.SUCCEEDED, run.message
