@@ -3,6 +3,7 @@ recorded the requests over real HTTP (Brightpearl, Loop, ReturnGO), and as SQL q
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from datetime import timedelta
@@ -11,9 +12,12 @@ import pytest
 from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from rest_framework.test import APIClient
 
-from connector.models import Connection, RefundPayment, SalesCredit, SyncRun
+from connector.intake_api.authentication import issue_intake_token
+from connector.models import Connection, RefundPayment, SalesCredit, SyncRun, WebhookEvent
 from returns.models import Rma
+from tests.connector.factories import ConnectionFactory
 from tests.support.history import seed_history
 
 pytestmark = pytest.mark.django_db
@@ -171,3 +175,81 @@ def test_loop_client_paces_itself_below_the_documented_limit(world, settings):
     assert len(world.loop.requests_seen) - seen_before > 2  # more calls than one window allows
     assert world.loop.rate_limited_seen == refused_before  # none refused: it paced itself
     assert run.status == SyncRun.Status.SUCCEEDED, run.message
+
+
+# --- 5. one commit per request ------------------------------------------------------------
+def committed_writes(queries) -> int:
+    """How many separately committed units wrote something: a write outside any transaction
+    commits on its own; the writes of one outermost atomic block (a SAVEPOINT inside the test's
+    transaction) commit together, and a block rolled back commits nothing."""
+    units, levels = 0, []  # levels: per open savepoint, whether it wrote
+    for query in queries:
+        sql = query["sql"].lstrip().upper()
+        if sql.startswith("SAVEPOINT"):
+            levels.append(False)
+        elif sql.startswith("ROLLBACK TO SAVEPOINT"):
+            levels[-1] = False
+        elif sql.startswith("RELEASE SAVEPOINT"):
+            wrote = levels.pop()
+            if levels:
+                levels[-1] = levels[-1] or wrote
+            else:
+                units += wrote
+        elif sql.startswith(("INSERT", "UPDATE", "DELETE")):
+            if levels:
+                levels[-1] = True
+            else:
+                units += 1
+    return units
+
+
+def test_a_webhook_delivery_is_one_insert(world, client):
+    connection = world.connection
+    body = json.dumps(
+        {
+            "accountCode": connection.brightpearl_account,
+            "resourceType": "goods-in-note",
+            "id": "1-5,99",
+            "lifecycleEvent": "created",
+            "fullEvent": "goods-in-note.created",
+            "raisedOn": "2026-11-23T10:00:00.001Z",
+        }
+    )
+    url = f"/webhooks/brightpearl/{connection.pk}/{connection.webhook_secret}/"
+
+    with CaptureQueriesContext(db) as first:
+        assert client.post(url, body, content_type="application/json").status_code == 202
+    with CaptureQueriesContext(db) as again:  # the same event delivered twice
+        assert client.post(url, body, content_type="application/json").status_code == 202
+
+    writes = [q["sql"] for q in first if q["sql"].startswith(("INSERT", "UPDATE", "DELETE"))]
+    assert len(writes) == 1 and writes[0].startswith('INSERT INTO "connector_webhookevent"')
+    assert committed_writes(first) == 1
+    stored = WebhookEvent.objects.order_by("pk")
+    assert [e.status for e in stored] == ["received", "duplicate"]
+    assert stored[0].event == "goods-in-note.created" and stored[0].resource_ids == "1-5,99"
+    assert stored[1].duplicate_of_id == stored[0].pk and not stored[1].dedupe_key
+    # The duplicate: its claim of the key fails (rolled back), it is stored once, and the first
+    # delivery is asked to run again if it never finished.
+    assert committed_writes(again) == 2
+
+
+def test_an_intake_post_commits_once(django_capture_on_commit_callbacks):
+    connection = ConnectionFactory(platform="generic", platform_api_key="")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {issue_intake_token(connection)}")
+    body = {
+        "external_id": "R-1",
+        "status": "approved",
+        "order_id": "5550001",
+        "order_name": "#1001",
+        "currency": "GBP",
+        "lines": [{"line_id": "a", "sku": "SHIRT-M", "quantity": 2, "unit_price": "20.00"}],
+        "refunds": [{"external_id": "rf-1", "amount": "40.00", "currency": "GBP"}],
+    }
+    with CaptureQueriesContext(db) as queries, django_capture_on_commit_callbacks() as queued:
+        response = api.post("/api/intake/rmas/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["lines"][0]["quantity"] == 2
+    assert committed_writes(queries) == 1
+    assert len(queued) == 1  # one sync asked for, after the commit
