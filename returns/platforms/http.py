@@ -16,7 +16,6 @@ import logging
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
@@ -51,9 +50,10 @@ def path_segment(value: Any) -> str:
 
 
 class CallPacer:
-    """At most `calls` sends in any `seconds` (plus 5 %: the platform counts a call when it
-    arrives, a little after we send it): waits (with the client's sleep) before a send that would
-    go over. Per client; the platform's own 429 covers other clients of the same key."""
+    """At most `calls` sends in any `seconds`: waits (with the client's sleep) before a send that
+    would go over. A call counts from when it was sent until its answer came back — the platform
+    counted it somewhere in between, so its window never holds more than ours — plus 5 %. Per
+    client; the platform's own 429 covers other clients of the same key."""
 
     def __init__(
         self,
@@ -64,23 +64,25 @@ class CallPacer:
     ):
         self.calls, self.seconds = max(int(calls), 1), float(seconds) * 1.05
         self.sleep, self.clock = sleep, clock
-        self._sent: deque[float] = deque()
+        self._counted: list[list[float]] = []  # one [moment] per recent call
         self._lock = threading.Lock()
 
-    def wait(self) -> float:
-        """Block until a send fits; record it. Returns the seconds waited."""
-        waited = 0.0
+    def wait(self) -> list[float]:
+        """Block until a send fits; record it. Pass the result to `answered` afterwards."""
         while True:
             with self._lock:
                 now = self.clock()
-                while self._sent and self._sent[0] <= now - self.seconds:
-                    self._sent.popleft()
-                if len(self._sent) < self.calls:
-                    self._sent.append(now)
-                    return waited
-                delay = self._sent[0] + self.seconds - now
+                self._counted = [c for c in self._counted if c[0] > now - self.seconds]
+                if len(self._counted) < self.calls:
+                    call = [now]
+                    self._counted.append(call)
+                    return call
+                delay = min(c[0] for c in self._counted) + self.seconds - now
             self.sleep(max(delay, 0.001))
-            waited += max(delay, 0.001)
+
+    def answered(self, call: list[float]) -> None:
+        with self._lock:
+            call[0] = self.clock()
 
 
 class JsonHttpClient:
@@ -180,8 +182,7 @@ class JsonHttpClient:
             headers["Content-Type"] = "application/json"
         attempt, waited = 0, 0.0
         while True:
-            if self.pacer is not None:
-                self.pacer.wait()
+            paced = self.pacer.wait() if self.pacer is not None else None
             self.before_send(method, url)
             self.calls += 1
             try:
@@ -196,6 +197,9 @@ class JsonHttpClient:
                 raise TransportError(
                     f"{method} {url}: {exc.__class__.__name__}: {exc}", secrets=self.secrets
                 ) from exc
+            finally:
+                if paced is not None:
+                    self.pacer.answered(paced)
             status = response.status_code
             retry_after = _retry_after(response)
             delay = self._wait_out_429(attempt, waited, retry_after) if status == 429 else 0

@@ -6,19 +6,17 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from datetime import timedelta
 
 import pytest
 from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 from rest_framework.test import APIClient
 
 from connector.intake_api.authentication import issue_intake_token
-from connector.models import Connection, RefundPayment, SalesCredit, SyncRun, WebhookEvent
+from connector.models import SalesCredit, SyncRun, WebhookEvent
 from returns.models import Rma
 from tests.connector.factories import ConnectionFactory
-from tests.support.history import seed_history
+from tests.support.history import as_if_an_hour_passed, seed_history
 
 pytestmark = pytest.mark.django_db
 
@@ -74,17 +72,6 @@ def test_original_orders_are_found_in_one_batched_search_and_one_batched_read(wo
 
 
 # --- 2. a sync with nothing to do ----------------------------------------------------------
-def _as_if_an_hour_passed(connection: Connection) -> None:
-    """Everything written so far was written an hour ago, and the duplicate check looked ten
-    minutes ago — the state of a connection whose returns are all settled."""
-    earlier = timezone.now() - timedelta(hours=1)
-    SalesCredit.objects.filter(connection=connection).update(updated_at=earlier)
-    RefundPayment.objects.filter(connection=connection).update(updated_at=earlier)
-    Connection.objects.filter(pk=connection.pk).update(
-        duplicates_checked_at=timezone.now() - timedelta(minutes=10)
-    )
-
-
 def test_a_quiet_sync_costs_the_same_whatever_the_history(world):
     sku = "BOWL-" + world.bp.code
     for _ in range(2):
@@ -95,7 +82,7 @@ def test_a_quiet_sync_costs_the_same_whatever_the_history(world):
         seed_history(world.connection, size - seeded, seeded)
         seeded = size
         world.sync()
-        _as_if_an_hour_passed(world.connection)
+        as_if_an_hour_passed(world.connection)
         world.bp.control.clear_requests()
         with CaptureQueriesContext(db) as queries:
             run = world.sync()

@@ -72,3 +72,15 @@ def seed_history(connection: Connection, size: int, offset: int) -> None:
         )
         for i, (refund, credit) in enumerate(zip(refunds, credits, strict=True))
     )
+
+
+def as_if_an_hour_passed(connection: Connection) -> None:
+    """Everything written so far was written an hour ago, and the duplicate check looked ten
+    minutes ago: a connection whose returns are all settled, so a sync now has nothing to do
+    (the duplicate check's look after writes is not due)."""
+    earlier = timezone.now() - timedelta(hours=1)
+    SalesCredit.objects.filter(connection=connection).update(updated_at=earlier)
+    RefundPayment.objects.filter(connection=connection).update(updated_at=earlier)
+    Connection.objects.filter(pk=connection.pk).update(
+        duplicates_checked_at=timezone.now() - timedelta(minutes=10)
+    )
