@@ -26,12 +26,11 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection as db  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
-from brightpearl.sandbox import SandboxControl, SandboxServer  # noqa: E402
+from bench.sandbox_world import brightpearl_with_orders  # noqa: E402
 from connector.models import (  # noqa: E402
     Connection,
     SyncRun,
@@ -45,25 +44,8 @@ RECENT = 20
 
 def main(sizes: list[int]) -> None:
     call_command("migrate", verbosity=0)
-    bp = SandboxServer(port=0).start()
+    bp, control = brightpearl_with_orders("quiet", RECENT, net="10", tax="2")
     loop = LoopSandbox(port=0).start()
-    settings.BRIGHTPEARL_API_URL = bp.api_url_template
-    control = SandboxControl(bp.url).create_account("quiet", app_ref="q_app", account_token="t")
-    control.set_throttle(budget=100000, window_seconds=60)
-    contact = control.seed(contacts=[{"firstName": "Q", "lastName": "P", "email": "q@x.com"}])
-    control.seed(products=[{"sku": "SKU-A", "name": "A", "price": "10.00"}])
-    control.seed(
-        orders=[
-            {
-                "contactId": contact["contacts"][0],
-                "reference": f"#{i}",
-                "externalRef": f"shop-{i}",
-                "warehouseId": 2,
-                "rows": [{"sku": "SKU-A", "quantity": 1, "net": "10", "tax": "2"}],
-            }
-            for i in range(RECENT)
-        ]
-    )
     for i in range(RECENT):
         loop.add_return(
             order_name=f"#{i}",
@@ -76,7 +58,7 @@ def main(sizes: list[int]) -> None:
     connection = Connection.objects.create(
         name="quiet",
         brightpearl_account="quiet",
-        brightpearl_app_ref="q_app",
+        brightpearl_app_ref="quiet_app",
         brightpearl_account_token="t",
         platform="loop",
         platform_api_key=loop.api_key,

@@ -27,10 +27,9 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
-from brightpearl.sandbox import SandboxControl, SandboxServer  # noqa: E402
+from bench.sandbox_world import brightpearl_with_orders  # noqa: E402
 from connector.models import Connection, SalesCredit, SyncRun  # noqa: E402
 from connector.services.sync import run_sync  # noqa: E402
 from returns.platforms.returngo.sandbox import ReturnGOSandbox  # noqa: E402
@@ -38,26 +37,8 @@ from returns.platforms.returngo.sandbox import ReturnGOSandbox  # noqa: E402
 
 def main(n: int, quiet_polls: int) -> None:
     call_command("migrate", verbosity=0)
-    bp = SandboxServer(port=0).start()
+    bp, control = brightpearl_with_orders("rgo", n, net="50", tax="10")
     rg = ReturnGOSandbox(port=0).start()
-    settings.BRIGHTPEARL_API_URL = bp.api_url_template
-    settings.PLATFORM_URL_ALLOWLIST = ["http://127.0.0.1:*"]
-    control = SandboxControl(bp.url).create_account("rgo", app_ref="rgo_app", account_token="t")
-    control.set_throttle(budget=100000, window_seconds=60)
-    contact = control.seed(contacts=[{"firstName": "R", "lastName": "G", "email": "r@x.com"}])
-    control.seed(products=[{"sku": "SKU-A", "name": "A", "price": "50.00"}])
-    control.seed(
-        orders=[
-            {
-                "contactId": contact["contacts"][0],
-                "reference": f"#{i}",
-                "externalRef": f"shop-{i}",
-                "warehouseId": 2,
-                "rows": [{"sku": "SKU-A", "quantity": 1, "net": "50", "tax": "10"}],
-            }
-            for i in range(n)
-        ]
-    )
     numbers = [
         rg.add_rma(
             items=[{"sku": "SKU-A", "price": "50.00", "tax": "10.00"}],
