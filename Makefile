@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint format clean lock audit
+.PHONY: demo test install lint format clean lock audit bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,15 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The request-economy benchmarks at a small size (a couple of minutes; SQLite in a temp dir unless
+# DATABASE_URL is set; loopback only). Each prints its figure last, with its floor. Figures and
+# the machine they were measured on: docs/benchmarks.md. BENCH_N scales the per-return ones.
+BENCH_N ?= 100
+bench: $(STAMP)
+	$(BIN)/python bench/sync_api_economy.py $(BENCH_N)
+	$(BIN)/python bench/returngo_calls.py $(BENCH_N) 3
+	$(BIN)/python bench/quiet_poll.py 100 1000
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -171,6 +171,28 @@ def sales_order(contact: int, reference: str, external_ref: str, rows) -> dict:
     }
 
 
+def brightpearl_with_orders(code: str, n: int, *, net: str, tax: str):
+    """What the per-return benchmarks start from: a sandbox account `code` (budget out of the
+    way, account token `t`) with one customer, product SKU-A and `n` shipped sales orders
+    `#i` / externalRef `shop-i` of one SKU-A each; the API URL pointed at it. Call after
+    `in_process_django()`. Returns (server, control)."""
+    from django.conf import settings
+
+    server = SandboxServer(port=0).start()
+    settings.BRIGHTPEARL_API_URL = server.api_url_template
+    control, contact = new_account(
+        server.url,
+        code,
+        "t",
+        contact={"firstName": "B", "lastName": "E", "email": "b@x.com"},
+        products=[{"sku": "SKU-A", "name": "A", "price": "10.00"}],
+    )
+    control.set_throttle(budget=100000, window_seconds=60)
+    rows = [("SKU-A", 1, net, tax)]
+    control.seed(orders=[sales_order(contact, f"#{i}", f"shop-{i}", rows) for i in range(n)])
+    return server, control
+
+
 def loop_connection(name: str, code: str, token: str, loop, **fields):
     """The connector's Connection between the sandbox account `code` and a Loop sandbox."""
     from connector.models import Connection  # Django is set up by now, not at import

@@ -76,15 +76,22 @@ def main(n: int) -> None:
             print(f"  {count:5d}  {name}")
         return run
 
-    measured(f"1. credits for {n} returns")
+    credit = measured(f"1. credits for {n} returns")
     assert len(orders) == n
     for binding in SalesCredit.objects.filter(connection=connection):
         control.receive(binding.credit_id)
-    measured(f"2. receipts for {n} credits (all received → processed on Loop)")
-    measured(f"3. refunds: Loop refunded {n} processed returns → {n} payments")
-    measured("4. idle run (nothing changed)")
+    receipt = measured(f"2. receipts for {n} credits (all received → processed on Loop)")
+    refund = measured(f"3. refunds: Loop refunded {n} processed returns → {n} payments")
+    idle = measured("4. idle run (nothing changed)")
     bp.stop()
     loop.stop()
+    print(
+        f"\nBrightpearl requests per return at N = {n}: credit "
+        f"{credit.brightpearl_requests / n:.2f} (floor 1.00, target ≤ 1.10), receipt "
+        f"{receipt.brightpearl_requests / n:.2f} (floor 0.00), refund "
+        f"{refund.brightpearl_requests / n:.2f} (floor 1.00, target ≤ 1.10); idle run "
+        f"{idle.brightpearl_requests} (target ≤ 1)"
+    )
 
 
 if __name__ == "__main__":

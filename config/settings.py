@@ -244,6 +244,9 @@ CREDIT_ATTEMPT_LEASE_SECONDS = env.int("CREDIT_ATTEMPT_LEASE_SECONDS", default=3
 
 # Brightpearl reference data (locations, payment methods) is cached per account this long.
 REFERENCE_DATA_TTL_SECONDS = env.int("REFERENCE_DATA_TTL_SECONDS", default=3600)
+# Per platform kind: (calls, seconds) instead of the registry's documented limit (a key with a
+# raised limit; tests use short windows). The client paces below it and waits 429s out.
+PLATFORM_RATE_LIMITS: dict[str, tuple[int, float]] = {}
 
 # A sync run's lease on its connection: renewed every third of this while the run is alive, so
 # a run whose worker (or host) died frees the connection within this time.

@@ -763,3 +763,44 @@ def order_search(ctx: Ctx):
         }
 
     return Reply(200, run_search(ctx.req, ORDER_COLUMNS, records, reference=reference))
+
+
+# ------------------------------------------------------------------ sales order search
+_SALES_ORDER_COLUMNS = [
+    Column("salesOrderId", "IDSET", lambda r: r["orderId"]),
+    Column("customerId", "IDSET", lambda r: r["contactId"]),
+    Column("orderStatusId", "IDSET", lambda r: r["orderStatusId"]),
+    Column("createdOn", "PERIOD", lambda r: r["createdOn"]),
+    Column("customerRef", "STRING", lambda r: r["customerRef"]),
+    Column("updatedOn", "PERIOD", lambda r: r["updatedOn"]),
+    Column("externalRef", "STRING", lambda r: r["externalRef"]),
+    Column(
+        "installedIntegrationInstanceId", "IDSET", lambda r: r["installedIntegrationInstanceId"]
+    ),
+    Column("warehouseId", "IDSET", lambda r: r["warehouseId"]),
+]
+
+
+def _customer_refs(record: dict, raw: str) -> bool:
+    """The STRING_SET filter `customerRefs`: several customer references at once (the docs'
+    words); its syntax is UNCONFIRMED — the sandbox takes them comma-separated."""
+    return str(record["customerRef"] or "") in {v for v in raw.split(",") if v}
+
+
+@router.route("GET", r"/order-service/sales-order-search/?")
+def sales_order_search(ctx: Ctx):
+    account = ctx.account
+    records = [
+        _search_record(account, order)
+        for order in account.orders.values()
+        if order["orderTypeCode"] == "SO"
+    ]
+    return Reply(
+        200,
+        run_search(
+            ctx.req,
+            _SALES_ORDER_COLUMNS,
+            records,
+            extra_filters={"customerRefs": _customer_refs},
+        ),
+    )

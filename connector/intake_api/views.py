@@ -97,11 +97,12 @@ class IntakeView(APIView):
 
     def follow_up(self, rma: Rma) -> None:
         """Let the credit (or payment) follow now: one sync of this connection after commit."""
+        due = rma.status == lifecycle.APPROVED and not rma.flagged
         credited = (
-            rma.refunds.exists()
+            not due  # already known to be due: no need to look further
+            and rma.refunds.exists()
             and Rma.objects.filter(pk=rma.pk, sales_credit__state=BindingState.CREATED).exists()
         )
-        due = rma.status == lifecycle.APPROVED and not rma.flagged
         if not (due or credited):
             return
         connection_id = self.connection.pk

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterable
 from decimal import Decimal
 
@@ -24,8 +25,10 @@ from brightpearl import (
     ORDER_TYPE_SALES_ORDER,
     AuthError,
     BrightpearlError,
+    NotFoundError,
     ThrottledError,
     TransportError,
+    ValidationError,
 )
 from returns import lifecycle
 from returns.intake import advance, clear_flag
@@ -39,6 +42,7 @@ from .credit_rows import capture_credit_rows
 from .receipts import flag_rma
 
 Kind, Outcome = SyncEvent.Kind, SyncEvent.Outcome
+logger = logging.getLogger(__name__)
 
 
 def external_ref_for(connection, rma: Rma) -> str:
@@ -81,15 +85,18 @@ def find_original_orders(ctx: SyncContext, rmas: Iterable[Rma]) -> dict[int, dic
     """RMA pk → the original sales order (Order GET shape), found by the platform's order
     reference: Brightpearl externalRef = platform order ID, else customer reference = order
     name (how shop connectors usually import orders; UNCONFIRMED per shop connector, so both
-    are tried and compared exactly). Searches are per distinct order, the GET is batched."""
+    are tried and compared exactly). Every order a run needs is looked up at once — one
+    sales-order search by all the order names, then one batched Order GET — and only an order
+    that search does not settle is searched for on its own, as before."""
     client = ctx.client
-    order_ids: dict[int, int | None] = {}
     memo: dict[tuple[str, str], int | None] = ctx.cache.setdefault("order_lookup", {})
-    for rma in rmas:
-        key = (rma.order_id, rma.order_name)
+    keys = {rma.pk: (rma.order_id, rma.order_name) for rma in rmas}
+    pending = sorted({key for key in keys.values() if key not in memo})
+    memo.update(_orders_by_name(client, pending))
+    for key in pending:
         if key not in memo:
-            memo[key] = _search_sales_order(client, rma.order_id, rma.order_name)
-        order_ids[rma.pk] = memo[key]
+            memo[key] = _search_sales_order(client, *key)
+    order_ids = {pk: memo[key] for pk, key in keys.items()}
     wanted = sorted({oid for oid in order_ids.values() if oid})
     orders_cache: dict[int, dict] = ctx.cache.setdefault("orders", {})
     missing = [oid for oid in wanted if oid not in orders_cache]
@@ -97,6 +104,31 @@ def find_original_orders(ctx: SyncContext, rmas: Iterable[Rma]) -> dict[int, dic
         for order in client.get_orders(missing):
             orders_cache[int(order["id"])] = order
     return {pk: orders_cache.get(oid) if oid else None for pk, oid in order_ids.items()}
+
+
+def _orders_by_name(client, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """(order ID, order name) → sales order ID, for the orders one batched search by customer
+    reference settles: a row whose customer reference is the order name, and whose externalRef
+    is the platform order ID when the return names one (externalRef is what the one-by-one
+    search tries first, so a row that only matches by name is left to it). A search Brightpearl
+    refuses (the set syntax is UNCONFIRMED) settles nothing: the one-by-one search does it."""
+    names = [name for _, name in keys if name]
+    if not names:
+        return {}
+    by_name: dict[str, list[dict]] = {}
+    try:
+        for row in client.search_sales_orders_by_customer_refs(names):
+            by_name.setdefault(str(row.get("customerRef") or "").strip(), []).append(row)
+    except (ValidationError, NotFoundError) as exc:
+        logger.warning("Batched sales-order search refused (%s); searching one by one.", exc)
+        return {}
+    found = {}
+    for order_id, name in keys:
+        for row in by_name.get(name.strip(), []) if name else []:
+            if not order_id or str(row.get("externalRef") or "").strip() == order_id.strip():
+                found[(order_id, name)] = int(row["salesOrderId"])
+                break
+    return found
 
 
 def _search_sales_order(client, order_id: str, order_name: str) -> int | None:

@@ -2,6 +2,8 @@
 What a platform needs — a URL guard, a shared daily call budget — is read from its registry
 entry (`returns.platforms.registry`), never from its name."""
 
+from django.conf import settings
+
 from returns.platforms import ReturnsPlatform, get_platform, registry
 
 from ..models import Connection
@@ -25,6 +27,9 @@ def adapter_for(connection: Connection, **options) -> ReturnsPlatform | None:
     spec = registry.get(connection.platform)
     platform, base_url = connection.platform, connection.platform_api_url
     options.setdefault("url_guard", lambda url: check_platform_url(platform, base_url))
+    rate_limit = settings.PLATFORM_RATE_LIMITS.get(platform, spec.rate_limit)
+    if rate_limit:
+        options.setdefault("rate_limit", tuple(rate_limit))
     if spec.daily_call_limit and "budget" not in options:
         options["budget"] = SharedDailyCallBudget(
             budget_key(connection.platform, connection.platform_api_key or ""),

@@ -2,11 +2,12 @@
 
 1. Route by connection ID and an unguessable per-connection secret in the URL, compared in
    constant time; a wrong secret or unknown connection answers 404 and stores nothing.
-2. Store the raw event (headers, body, remote address) before anything else — in its own
-   transaction (the view is not wrapped in the request transaction), so the row survives.
-3. Verify and parse (each source says how). Malformed input is recorded on the row and answered
-   4xx (senders do not retry 4xx); anything unexpected is recorded and answered 500 so the
-   sender retries.
+2. Verify and parse (each source says how) — nothing is trusted yet.
+3. Store the raw event (headers, body, remote address) with what verification and parsing
+   found, in one INSERT and so one commit per delivery (the view is not wrapped in the request
+   transaction): malformed input is stored rejected and answered 4xx (senders do not retry
+   4xx); anything unexpected is stored failed with the error and answered 500 so the sender
+   retries; a repeated event is stored as a duplicate of the first delivery.
 4. Answer 2xx fast and process after commit in a Celery task that re-fetches what the event
    names: the payload is only a hint.
 """
@@ -96,7 +97,7 @@ class WebhookView(View):
         declared = _content_length(request)
         body = request.body if declared <= limit else b""
         oversized = declared > limit or len(body) > limit
-        event = WebhookEvent.objects.create(
+        event = WebhookEvent(
             connection=connection,
             source=self.source,
             remote_addr=request.META.get("REMOTE_ADDR") or None,
@@ -114,30 +115,25 @@ class WebhookView(View):
             parsed = self.parse(connection, body)
             parsed.check()
         except Rejected as exc:
-            event.reject(str(exc))
+            _store_ended(event, WebhookEvent.Status.REJECTED, str(exc))
             return JsonResponse({"error": str(exc)}, status=exc.status)
         except Exception as exc:  # recorded, then a 5xx so the sender retries
-            logger.exception("webhook %s for connection %s failed", event.pk, connection.pk)
-            event.fail(f"{exc.__class__.__name__}: {exc}")
+            logger.exception("webhook for connection %s failed", connection.pk)
+            _store_ended(event, WebhookEvent.Status.FAILED, f"{exc.__class__.__name__}: {exc}")
             return JsonResponse({"error": "internal error"}, status=500)
 
-        original = _take_dedupe_key(event, parsed)
+        original = _store_claiming_key(event, parsed)
         if original is not None:
-            # The same event again: recorded, pointing at the first delivery. If that one never
-            # finished (failed, or stuck with nobody working on it), it is processed now.
-            again = original.redelivered()
-            WebhookEvent.objects.filter(pk=event.pk).update(
-                status=WebhookEvent.Status.DUPLICATE,
-                duplicate_of=original,
-                next_attempt_at=None,
-                error=f"Same event as #{original.pk}"
-                + (", which had not finished: processing it again." if again else "."),
-            )
-            if again:
-                transaction.on_commit(lambda: dispatch(original.pk))
             return JsonResponse({"received": event.pk, "duplicate": True}, status=202)
         transaction.on_commit(lambda: dispatch(event.pk))
         return JsonResponse({"received": event.pk, "duplicate": False}, status=202)
+
+
+def _store_ended(event: WebhookEvent, status: str, reason: str) -> None:
+    """A delivery that is not processed, stored as it came with the reason: one INSERT."""
+    event.status, event.error, event.next_attempt_at = status, reason[:2000], None
+    event.processed_at = timezone.now() if status == WebhookEvent.Status.FAILED else None
+    event.save()
 
 
 def _content_length(request: HttpRequest) -> int:
@@ -161,31 +157,42 @@ def storable_text(raw: bytes) -> str:
     return raw.decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00")
 
 
-def _take_dedupe_key(event: WebhookEvent, parsed: Parsed) -> WebhookEvent | None:
-    """Record the parsed hints and claim the dedupe key for this row. The unique constraint
-    makes it atomic: when another row already holds the key, the UPDATE fails inside a
-    savepoint and that first row is returned (this row then is a duplicate)."""
-    fields = {
-        "event": parsed.event[:100],
-        "resource_type": parsed.resource_type[:50],
-        "resource_ids": parsed.resource_ids,
-    }
-    WebhookEvent.objects.filter(pk=event.pk).update(**fields)
-    key = parsed.dedupe_key[:200]
-    if not key:
-        return None
+def _store_claiming_key(event: WebhookEvent, parsed: Parsed) -> WebhookEvent | None:
+    """Store the event with its parsed hints and its dedupe key in one INSERT (one commit per
+    delivery). The unique constraint makes claiming the key atomic: when another row already
+    holds it, the INSERT fails inside a savepoint and this delivery is stored as a duplicate of
+    that first row, which is returned. If the first one never finished (failed, or stuck with
+    nobody working on it), it is queued again."""
+    event.event = parsed.event[:100]
+    event.resource_type = parsed.resource_type[:50]
+    event.resource_ids = parsed.resource_ids
+    event.dedupe_key = parsed.dedupe_key[:200]
     try:
         with transaction.atomic():
-            WebhookEvent.objects.filter(pk=event.pk).update(dedupe_key=key)
+            event.save()
         return None
     except IntegrityError:
-        return (
-            WebhookEvent.objects.filter(
-                connection_id=event.connection_id, source=event.source, dedupe_key=key
-            )
-            .exclude(pk=event.pk)
-            .first()
+        if not event.dedupe_key:
+            raise
+    original = (
+        WebhookEvent.objects.filter(
+            connection_id=event.connection_id, source=event.source, dedupe_key=event.dedupe_key
         )
+        .exclude(pk=event.pk)
+        .first()
+    )
+    if original is None:  # not a duplicate after all (another constraint): a 5xx, retried
+        raise IntegrityError(f"could not store the event with key {event.dedupe_key!r}")
+    again = original.redelivered()
+    event.pk, event.dedupe_key, event.duplicate_of = None, "", original
+    event.status, event.next_attempt_at = WebhookEvent.Status.DUPLICATE, None
+    event.error = f"Same event as #{original.pk}" + (
+        ", which had not finished: processing it again." if again else "."
+    )
+    event.save()
+    if again:
+        transaction.on_commit(lambda: dispatch(original.pk))
+    return original
 
 
 def dispatch(event_id: int) -> None:

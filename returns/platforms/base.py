@@ -20,7 +20,7 @@ Vocabulary shared by every adapter:
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -92,6 +92,9 @@ class NeutralRma:
     lines: list[NeutralLine] = field(default_factory=list)
     refunds: list[NeutralRefund] = field(default_factory=list)
     raw: dict = field(default_factory=dict)
+    # True when `refunds` is every refund the platform has (the payload carried them all, even
+    # none): nobody needs to ask the platform for them again.
+    refunds_complete: bool = False
 
 
 @dataclass
@@ -176,8 +179,16 @@ class ReturnsPlatform(abc.ABC):
 
     # -- reads -------------------------------------------------------------------------------
     @abc.abstractmethod
-    def fetch_changed(self, since: datetime, until: datetime | None = None) -> ChangeFeed:
-        """Every return updated in [since, until] (until: now)."""
+    def fetch_changed(
+        self,
+        since: datetime,
+        until: datetime | None = None,
+        held: Callable[[list[str]], Mapping[str, dict]] | None = None,
+    ) -> ChangeFeed:
+        """Every return updated in [since, until] (until: now). `held` (optional) tells the
+        adapter what the caller already holds: external IDs → {"raw": last payload taken in,
+        "updated_at": its platform update time}; an adapter whose listing is only a summary
+        may use it to leave out a return whose summary shows nothing new."""
 
     def fetch_created(self, since: datetime, until: datetime) -> ChangeFeed:
         """Every return *created* in [since, until] (backfill and reconciliation windows).

@@ -1,8 +1,12 @@
 """A small JSON-over-HTTP client shared by the platform clients.
 
-Headers are built in one place, every call has a timeout, 429 is waited out with capped
-exponential backoff (honouring Retry-After), and every failure becomes a typed
+Headers are built in one place, every call has a timeout, and every failure becomes a typed
 `returns.platforms.errors` exception carrying status, body and the remote request ID.
+
+Rate limits are waited out, not turned into failed runs: a client that knows its platform's
+documented limit (`rate_limit=(calls, seconds)`, Loop 300 a minute) paces itself below it, and a
+429 — Loop sends no Retry-After — is retried after Retry-After or a backoff capped at half the
+window, for as long as three of those windows (a key shared with another app can still be full).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -44,6 +49,42 @@ def path_segment(value: Any) -> str:
     return quote(text, safe="")
 
 
+class CallPacer:
+    """At most `calls` sends in any `seconds`: waits (with the client's sleep) before a send that
+    would go over. A call counts from when it was sent until its answer came back — the platform
+    counted it somewhere in between, so its window never holds more than ours — plus 5 %. Per
+    client; the platform's own 429 covers other clients of the same key."""
+
+    def __init__(
+        self,
+        calls: int,
+        seconds: float,
+        sleep: Callable[[float], None],
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.calls, self.seconds = max(int(calls), 1), float(seconds) * 1.05
+        self.sleep, self.clock = sleep, clock
+        self._counted: list[list[float]] = []  # one [moment] per recent call
+        self._lock = threading.Lock()
+
+    def wait(self) -> list[float]:
+        """Block until a send fits; record it. Pass the result to `answered` afterwards."""
+        while True:
+            with self._lock:
+                now = self.clock()
+                self._counted = [c for c in self._counted if c[0] > now - self.seconds]
+                if len(self._counted) < self.calls:
+                    call = [now]
+                    self._counted.append(call)
+                    return call
+                delay = min(c[0] for c in self._counted) + self.seconds - now
+            self.sleep(max(delay, 0.001))
+
+    def answered(self, call: list[float]) -> None:
+        with self._lock:
+            call[0] = self.clock()
+
+
 class JsonHttpClient:
     """One client per platform account; no module-level state."""
 
@@ -61,6 +102,7 @@ class JsonHttpClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         url_guard: Callable[[str], None] | None = None,
+        rate_limit: tuple[int, float] | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         # Called before every request with its URL; raises to stop credentials going there
@@ -76,6 +118,10 @@ class JsonHttpClient:
         self.session = session or requests.Session()
         self.sleep = sleep
         self.calls = 0  # requests actually sent, retries included
+        self.rate_limited_waits = 0  # 429s answered and waited out
+        # The platform's documented limit: pace below it, and wait 429s out for 3 windows.
+        self.pacer = CallPacer(*rate_limit, sleep=self.sleep) if rate_limit else None
+        self.rate_window = float(rate_limit[1]) if rate_limit else 0.0
 
     # -- hooks -------------------------------------------------------------------------------
     def before_send(self, method: str, url: str) -> None:
@@ -99,11 +145,21 @@ class JsonHttpClient:
                 f"refusing to follow a URL on another host: {theirs.netloc}", secrets=self.secrets
             )
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
+    def _delay(self, attempt: int, retry_after: float | None, cap: float | None = None) -> float:
+        cap = self.backoff_cap if cap is None else cap
         if retry_after is not None:
-            return min(max(retry_after, 0.0), self.backoff_cap)
-        base = min(self.backoff * (2**attempt), self.backoff_cap)
+            return min(max(retry_after, 0.0), max(cap, self.backoff_cap))
+        base = min(self.backoff * (2**attempt), cap)
         return base / 2 + random.uniform(0, base / 2)  # jitter: spread concurrent retries
+
+    def _wait_out_429(self, attempt: int, waited: float, retry_after: float | None) -> float:
+        """Seconds to wait before retrying a 429, or 0 to give up. Without a known window:
+        `max_retries` backoffs. With one: backoff capped at half the window (or Retry-After),
+        for as long as three windows in all."""
+        if not self.rate_window:
+            return self._delay(attempt, retry_after) if attempt < self.max_retries else 0.0
+        delay = self._delay(attempt, retry_after, cap=self.rate_window / 2)
+        return delay if waited + delay <= 3 * self.rate_window else 0.0
 
     def request(
         self,
@@ -124,8 +180,9 @@ class JsonHttpClient:
         if json_body is not None and send_body:
             data = json.dumps(json_body, separators=(",", ":")).encode()
             headers["Content-Type"] = "application/json"
-        attempt = 0
+        attempt, waited = 0, 0.0
         while True:
+            paced = self.pacer.wait() if self.pacer is not None else None
             self.before_send(method, url)
             self.calls += 1
             try:
@@ -140,13 +197,17 @@ class JsonHttpClient:
                 raise TransportError(
                     f"{method} {url}: {exc.__class__.__name__}: {exc}", secrets=self.secrets
                 ) from exc
+            finally:
+                if paced is not None:
+                    self.pacer.answered(paced)
             status = response.status_code
             retry_after = _retry_after(response)
-            if status == 429 and attempt < self.max_retries:
-                delay = self._delay(attempt, retry_after)
+            delay = self._wait_out_429(attempt, waited, retry_after) if status == 429 else 0
+            if delay:
                 logger.info("rate limited on %s %s; waiting %.2fs", method, url, delay)
                 self.sleep(delay)
-                attempt += 1
+                self.rate_limited_waits += 1
+                attempt, waited = attempt + 1, waited + delay
                 continue
             if status >= 500 and method in IDEMPOTENT_METHODS and attempt < self.max_retries:
                 self.sleep(self._delay(attempt, retry_after))

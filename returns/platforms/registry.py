@@ -44,6 +44,9 @@ class PlatformSpec:
     # writes (process, flag): the connector keeps one shared budget per key.
     daily_call_limit: int | None = None
     daily_write_reserve: int = 0
+    # The documented request limit (calls, seconds): the client paces below it and waits 429s
+    # out (None = not documented; 429s are retried a few times with backoff).
+    rate_limit: tuple[int, float] | None = None
     # Connection settings this platform cannot work without: field name → what to tell staff
     # (checked when a connection is validated; the admin shows these fields for the platform).
     required_settings: Mapping[str, str] = field(default_factory=dict)

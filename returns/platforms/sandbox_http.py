@@ -133,6 +133,7 @@ class SandboxServer:
         self.lock = threading.RLock()
         self.limiter = RateLimiter()
         self.requests_seen: list[tuple[str, str]] = []
+        self.rate_limited_seen = 0  # API calls answered 429 (scripted or over the limit)
         self._http: HttpServer | None = None
         self.throttle_next = 0
         self.webhook_url = ""
@@ -297,6 +298,8 @@ class SandboxServer:
             throttled = self.throttle_next > 0
             self.throttle_next -= 1 if throttled else 0
         if throttled or self.limiter.hit() is not None:
+            with self.lock:
+                self.rate_limited_seen += 1
             raise self.rate_limited()
         return self.serve(request)
 

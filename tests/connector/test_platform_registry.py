@@ -32,7 +32,9 @@ SIGNING_SECRET = "acme-signing-secret"
 class AcmePlatform(ReturnsPlatform):
     """A platform that answers from memory: enough for intake by webhook."""
 
-    def fetch_changed(self, since: datetime, until: datetime | None = None) -> ChangeFeed:
+    def fetch_changed(
+        self, since: datetime, until: datetime | None = None, held=None
+    ) -> ChangeFeed:
         return ChangeFeed(iter(()))
 
     def fetch(self, external_id: str) -> NeutralRma:

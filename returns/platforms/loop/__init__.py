@@ -11,6 +11,7 @@ PLATFORM = PlatformSpec(
     adapter="returns.platforms.loop.adapter:LoopPlatform",
     public_api_url=LOOP_API_URL,
     webhook_signature_header="X-Loop-Signature",
+    rate_limit=(300, 60.0),  # per API key; 429 without headers (docs/returns-platforms.md)
     required_settings={"platform_api_key": "This platform needs an API key."},
     sandbox="returns.platforms.loop.sandbox",
 )

@@ -218,7 +218,11 @@ class LoopPlatform(ReturnsPlatform):
         self.client = LoopClient(self.api_key, self.base_url, **self.client_options)
 
     # -- reads -------------------------------------------------------------------------------
-    def fetch_changed(self, since: datetime, until: datetime | None = None) -> ChangeFeed:
+    def fetch_changed(
+        self, since: datetime, until: datetime | None = None, held: Any = None
+    ) -> ChangeFeed:
+        """Loop's list carries whole returns: `held` is not needed (unchanged payloads are
+        skipped by intake's fingerprint)."""
         return self._listed(since, until or datetime.now(UTC), "updated_at")
 
     def fetch_created(self, since: datetime, until: datetime) -> ChangeFeed:

@@ -13,6 +13,7 @@ PLATFORM = PlatformSpec(
     # ReturnGO signs nothing (UNCONFIRMED): the secret in the URL is the authentication.
     daily_call_limit=DAILY_CALL_LIMIT,
     daily_write_reserve=WRITE_RESERVE,
+    rate_limit=(100, 1.0),  # 100 calls a second per key, besides the daily budget
     required_settings={
         "platform_api_key": "This platform needs an API key.",
         "platform_shop_name": "ReturnGO needs the shop name (x-shop-name).",

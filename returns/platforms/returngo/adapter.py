@@ -8,7 +8,7 @@ secret in the URL (checked by the connector view) and are only hints — act aft
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from html import escape
@@ -29,7 +29,7 @@ from ..base import (
 from ..errors import MalformedPayload, ValidationError, WebhookParseError
 from ..parsing import UntrustedJsonError, amount, load_untrusted_json, timestamp
 from ..parsing import text as as_text
-from .client import DailyCallBudget, ReturnGOClient, returngo_time, rma_id
+from .client import MAX_PAGE_SIZE, DailyCallBudget, ReturnGOClient, returngo_time, rma_id
 
 # What the connector's verbs mean in ReturnGO statuses (a design choice, see
 # docs/returns-platforms.md). `process` = everything arrived: finish the return (Done);
@@ -162,7 +162,36 @@ def _to_neutral(data: dict, side: str = "presentment") -> NeutralRma:
         ]
         + exchange_outcomes(data, side),
         raw=data,
+        # GET /rma/{id} carries every transaction: no GET /transactions needed after it.
+        refunds_complete=isinstance(data.get("transactions"), list),
     )
+
+
+def unchanged_summary(summary: dict, held: dict | None, since: datetime) -> bool:
+    """A listed RMA needs no detail read when we hold it, read no earlier than this poll's
+    window opens (it is listed only because of the window's overlap), and its summary — status
+    and events — is the one we hold. An RMA held from before the window was certainly updated
+    since. ASSUMPTION (UNCONFIRMED): ReturnGO adds an event to the summary for what it changes
+    (its webhook events: status, shipment, transaction, refund); a change without one inside the
+    overlap is seen through its webhook, or when the RMA is next listed after the window."""
+    if not held or not held.get("updated_at") or held["updated_at"] < since:
+        return False
+    before = (held.get("raw") or {}).get("rmaSummary") or {}
+    return as_text(before.get("status")) == as_text(summary.get("status")) and (
+        before.get("events") or []
+    ) == (summary.get("events") or [])
+
+
+def _pages_of(items, size: int):
+    """The listing in groups of `size` (one page of ReturnGO's list), lazily."""
+    batch: list = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def to_refund(transaction: dict, side: str = "presentment") -> NeutralRefund:
@@ -245,22 +274,30 @@ class ReturnGOPlatform(ReturnsPlatform):
         )
 
     # -- reads -------------------------------------------------------------------------------
-    def fetch_changed(self, since: datetime, until: datetime | None = None) -> ChangeFeed:
-        """One list call per 500 changed RMAs plus one detail call per changed RMA. Whether
+    def fetch_changed(
+        self,
+        since: datetime,
+        until: datetime | None = None,
+        held: Callable[[list[str]], Mapping[str, dict]] | None = None,
+    ) -> ChangeFeed:
+        """One list call per 500 changed RMAs plus one detail call per RMA that changed. Whether
         ReturnGO combines two `rma_updated_at` bounds is UNCONFIRMED, so `until` is applied
-        here, not sent."""
+        here, not sent. A listed RMA whose summary is what we hold is not read again
+        (`unchanged_summary`)."""
 
         def rmas():
             seen: set[str] = set()
-            for summary in self.client.list_rmas(since):
-                key = rma_id(summary.get("rmaId"))
-                if key in seen:
-                    continue
-                seen.add(key)
-                neutral = self.fetch(key)
-                if until and neutral.updated_at and neutral.updated_at > until:
-                    continue
-                yield neutral
+            for page in _pages_of(self.client.list_rmas(since), MAX_PAGE_SIZE):
+                known = held([rma_id(s.get("rmaId")) for s in page]) if held else {}
+                for summary in page:
+                    key = rma_id(summary.get("rmaId"))
+                    if key in seen or unchanged_summary(summary, known.get(key), since):
+                        continue
+                    seen.add(key)
+                    neutral = self.fetch(key)
+                    if until and neutral.updated_at and neutral.updated_at > until:
+                        continue
+                    yield neutral
 
         return ChangeFeed(rmas())
 
@@ -325,14 +362,24 @@ class ReturnGOPlatform(ReturnsPlatform):
 
     def mark_received(self, rma: Any, lines: Sequence[ReceiptLine]) -> bool:
         """Move every inbound shipment not yet received to Received. ReturnGO has no per-item
-        receive/restock API (UNCONFIRMED §6.3), so line quantities are not sent."""
-        data = self.client.get_rma(external_id_of(rma))
+        receive/restock API (UNCONFIRMED §6.3), so line quantities are not sent. The shipments
+        are those of the copy we hold (a `returns.Rma` row's raw payload) when there is one —
+        no read — and read afresh only when there is none or ReturnGO refuses the move."""
+        held = getattr(rma, "raw", None)
+        fresh = not (isinstance(held, dict) and held.get("shipments") is not None)
+        data = self.client.get_rma(external_id_of(rma)) if fresh else held
         inbound = [s for s in data.get("shipments") or [] if not s.get("isOutbound")]
         if not inbound:
             return False
         for shipment in inbound:
-            if as_text(shipment.get("status")) not in SHIPMENT_RECEIVED:
+            if as_text(shipment.get("status")) in SHIPMENT_RECEIVED:
+                continue
+            try:
                 self.client.update_shipment(shipment["shipmentId"], "Received")
+            except ValidationError:
+                if fresh:
+                    raise
+                return self.mark_received(external_id_of(rma), lines)  # ours was stale
         return True
 
     # -- webhooks ----------------------------------------------------------------------------

@@ -1,0 +1,242 @@
+"""Issue #11: what a sync costs follows what changed, not history — counted as the sandboxes
+recorded the requests over real HTTP (Brightpearl, Loop, ReturnGO), and as SQL queries."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+
+import pytest
+from django.db import connection as db
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from connector.intake_api.authentication import issue_intake_token
+from connector.models import SalesCredit, SyncRun, WebhookEvent
+from returns.models import Rma
+from tests.connector.factories import ConnectionFactory
+from tests.support.history import as_if_an_hour_passed, seed_history
+
+pytestmark = pytest.mark.django_db
+
+
+def brightpearl_calls(world) -> Counter:
+    """(method, endpoint) → count, from the Brightpearl sandbox's request log."""
+    calls: Counter = Counter()
+    for r in world.bp.control.requests():
+        path = r["path"].split(f"/{world.bp.code}/", 1)[-1].strip("/")
+        calls[(r["method"], re.sub(r"/[\d,\-]+(?=/|$)", "/{ids}", path))] += 1
+    return calls
+
+
+def one_by_one_order_searches(world) -> list[dict]:
+    return [
+        r["query"]
+        for r in world.bp.control.requests()
+        if r["path"].endswith("/order-search")
+        and ("externalRef" in r["query"] or "customerRef" in r["query"])
+    ]
+
+
+# --- 1. new returns: one POST each, the original orders read in batches -------------------
+def test_original_orders_are_found_in_one_batched_search_and_one_batched_read(world):
+    sku = "MUG-" + world.bp.code
+    for _ in range(12):
+        world.loop_return(world.sale([(sku, 2, "20.00", "4.00")]), [{"sku": sku}])
+    # Known to Brightpearl only by the shop's order ID (its customer reference differs): the
+    # batched search by order name cannot settle it; the one-by-one search does, as before.
+    renamed = world.sale([(sku, 1, "10.00", "2.00")], reference="imported-by-hand")
+    world.loop_return(renamed, [{"sku": sku}])
+    # An order Brightpearl does not have: flagged, as before.
+    world.loop.add_return(
+        lines=[{"sku": sku}], order_name="#no-such", order_id="404", currency="GBP", fire=False
+    )
+    world.bp.control.clear_requests()
+
+    run = world.sync()
+
+    calls = brightpearl_calls(world)
+    assert run.status == SyncRun.Status.PARTIAL or run.status == SyncRun.Status.SUCCEEDED
+    assert calls[("POST", "order-service/sales-credit")] == 13
+    assert calls[("GET", "order-service/sales-order-search")] == 1
+    assert calls[("GET", "order-service/order/{ids}")] == 1
+    # Only the two orders the batch did not settle were searched for on their own:
+    # the renamed one (found by externalRef at once), the missing one (all three tries).
+    searches = one_by_one_order_searches(world)
+    assert len(searches) == 4
+    assert {q.get("externalRef") for q in searches} >= {renamed.shop_order_id, "404"}
+    assert SalesCredit.objects.filter(credit_id__isnull=False).count() == 13
+    ghost = Rma.objects.get(order_name="#no-such")
+    assert ghost.flagged and "was not found in Brightpearl" in ghost.flag_reason
+
+
+# --- 2. a sync with nothing to do ----------------------------------------------------------
+def test_a_quiet_sync_costs_the_same_whatever_the_history(world):
+    sku = "BOWL-" + world.bp.code
+    for _ in range(2):
+        world.loop_return(world.sale([(sku, 1, "10.00", "2.00")]), [{"sku": sku}])
+    world.sync()  # the two recent returns are credited; the platform still lists them
+    figures, seeded = [], 0
+    for size in (20, 400):
+        seed_history(world.connection, size - seeded, seeded)
+        seeded = size
+        world.sync()
+        as_if_an_hour_passed(world.connection)
+        world.bp.control.clear_requests()
+        with CaptureQueriesContext(db) as queries:
+            run = world.sync()
+        assert run.status == SyncRun.Status.SUCCEEDED
+        writes = [q for q in queries if q["sql"].split(" ", 1)[0] in ("INSERT", "UPDATE")]
+        figures.append((len(queries), sum(brightpearl_calls(world).values()), len(writes)))
+
+    (queries_small, requests_small, _), (queries_large, requests_large, _) = figures
+    assert queries_large == queries_small  # O(1): 20× the history, not one query more
+    assert requests_small <= 1 and requests_large <= 1
+    assert figures[0][2] == figures[1][2]  # the run's own bookkeeping, not per return
+
+
+# --- 3. ReturnGO: two reads per return over its life --------------------------------------
+def test_returngo_reads_each_return_at_most_twice_over_its_life(rg_world):
+    world, rg = rg_world, rg_world.returngo
+    sku = "SCARF-" + world.bp.code
+    numbers = []
+    for _ in range(4):
+        sale = world.sale([(sku, 1, "50.00", "10.00")])
+        record = rg.add_rma(
+            items=[{"sku": sku, "price": "50.00", "tax": "10.00"}],
+            order_name=sale.order_name,
+            order_id=sale.shop_order_id,
+            currency="GBP",
+            status="Approved",
+            fire=False,
+        )
+        numbers.append(record["rmaSummary"]["rmaId"])
+    start = len(rg.requests_seen)
+    world.sync()  # credits
+    for credit in world.credits():
+        world.bp.control.receive(credit["id"])
+    world.sync()  # received → Done on ReturnGO
+    for number in numbers:
+        rg.add_transaction(number, "60.00")
+    for _ in range(3):  # refunds, then quiet polls inside the list's overlap window
+        world.sync()
+
+    calls = Counter(
+        (method, re.sub(r"\d+", "{id}", path)) for method, path in rg.requests_seen[start:]
+    )
+    assert len(world.payments()) == 4  # every refund was seen
+    details, transactions = calls[("GET", "/rma/{id}")], calls[("GET", "/transactions")]
+    assert transactions == 0  # GET /rma/{id} carries transactions[]
+    assert details <= 2 * len(numbers)
+    writes = calls[("PUT", "/shipment/{id}")] + calls[("PUT", "/rma/{id}/status")]
+    assert writes == 2 * len(numbers)  # received, then Done: once each
+
+
+# --- 4. Loop's rate limit is waited out --------------------------------------------------
+def test_loop_429s_without_headers_are_waited_out_and_the_run_completes(world, settings):
+    """Loop answers 429 with no Retry-After. Five in a row used to end the pull (four
+    retries); now the client waits them out for up to three of Loop's windows (0.5 s here)."""
+    settings.PLATFORM_RATE_LIMITS = {"loop": (300, 0.5)}
+    sku = "PLATE-" + world.bp.code
+    world.loop_return(world.sale([(sku, 1, "10.00", "2.00")]), [{"sku": sku}])
+    refused_before = world.loop.rate_limited_seen
+    world.loop.configure(throttle_next=5)
+
+    run = world.sync()
+
+    assert world.loop.rate_limited_seen - refused_before == 5
+    assert run.status == SyncRun.Status.SUCCEEDED, run.message
+    assert len(world.credits()) == 1
+
+
+def test_loop_client_paces_itself_below_the_documented_limit(world, settings):
+    settings.PLATFORM_RATE_LIMITS = {"loop": (2, 1.0)}
+    world.loop.configure(rate_limit=[(2, 1.0)])
+    sku = "JUG-" + world.bp.code
+    world.loop_return(world.sale([(sku, 1, "10.00", "2.00")]), [{"sku": sku}])
+    refused_before, seen_before = world.loop.rate_limited_seen, len(world.loop.requests_seen)
+
+    run = world.sync()
+
+    assert len(world.loop.requests_seen) - seen_before > 2  # more calls than one window allows
+    assert world.loop.rate_limited_seen == refused_before  # none refused: it paced itself
+    assert run.status == SyncRun.Status.SUCCEEDED, run.message
+
+
+# --- 5. one commit per request ------------------------------------------------------------
+def committed_writes(queries) -> int:
+    """How many separately committed units wrote something: a write outside any transaction
+    commits on its own; the writes of one outermost atomic block (a SAVEPOINT inside the test's
+    transaction) commit together, and a block rolled back commits nothing."""
+    units, levels = 0, []  # levels: per open savepoint, whether it wrote
+    for query in queries:
+        sql = query["sql"].lstrip().upper()
+        if sql.startswith("SAVEPOINT"):
+            levels.append(False)
+        elif sql.startswith("ROLLBACK TO SAVEPOINT"):
+            levels[-1] = False
+        elif sql.startswith("RELEASE SAVEPOINT"):
+            wrote = levels.pop()
+            if levels:
+                levels[-1] = levels[-1] or wrote
+            else:
+                units += wrote
+        elif sql.startswith(("INSERT", "UPDATE", "DELETE")):
+            if levels:
+                levels[-1] = True
+            else:
+                units += 1
+    return units
+
+
+def test_a_webhook_delivery_is_one_insert(world, client):
+    connection = world.connection
+    body = json.dumps(
+        {
+            "accountCode": connection.brightpearl_account,
+            "resourceType": "goods-in-note",
+            "id": "1-5,99",
+            "lifecycleEvent": "created",
+            "fullEvent": "goods-in-note.created",
+            "raisedOn": "2026-11-23T10:00:00.001Z",
+        }
+    )
+    url = f"/webhooks/brightpearl/{connection.pk}/{connection.webhook_secret}/"
+
+    with CaptureQueriesContext(db) as first:
+        assert client.post(url, body, content_type="application/json").status_code == 202
+    with CaptureQueriesContext(db) as again:  # the same event delivered twice
+        assert client.post(url, body, content_type="application/json").status_code == 202
+
+    writes = [q["sql"] for q in first if q["sql"].startswith(("INSERT", "UPDATE", "DELETE"))]
+    assert len(writes) == 1 and writes[0].startswith('INSERT INTO "connector_webhookevent"')
+    assert committed_writes(first) == 1
+    stored = WebhookEvent.objects.order_by("pk")
+    assert [e.status for e in stored] == ["received", "duplicate"]
+    assert stored[0].event == "goods-in-note.created" and stored[0].resource_ids == "1-5,99"
+    assert stored[1].duplicate_of_id == stored[0].pk and not stored[1].dedupe_key
+    # The duplicate: its claim of the key fails (rolled back), it is stored once, and the first
+    # delivery is asked to run again if it never finished.
+    assert committed_writes(again) == 2
+
+
+def test_an_intake_post_commits_once(django_capture_on_commit_callbacks):
+    connection = ConnectionFactory(platform="generic", platform_api_key="")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {issue_intake_token(connection)}")
+    body = {
+        "external_id": "R-1",
+        "status": "approved",
+        "order_id": "5550001",
+        "order_name": "#1001",
+        "currency": "GBP",
+        "lines": [{"line_id": "a", "sku": "SHIRT-M", "quantity": 2, "unit_price": "20.00"}],
+        "refunds": [{"external_id": "rf-1", "amount": "40.00", "currency": "GBP"}],
+    }
+    with CaptureQueriesContext(db) as queries, django_capture_on_commit_callbacks() as queued:
+        response = api.post("/api/intake/rmas/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["lines"][0]["quantity"] == 2
+    assert committed_writes(queries) == 1
+    assert len(queued) == 1  # one sync asked for, after the commit
