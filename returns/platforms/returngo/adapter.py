@@ -103,38 +103,38 @@ def is_kept(item: dict) -> bool:
     return as_text(method.get("type")).strip().lower() == "no shipment required"
 
 
+def _to_line(item: dict, side: str) -> NeutralLine:
+    """One ReturnGO item (one unit) as a neutral line, its money on `side`."""
+    reason = as_text(item.get("returnReason"))
+    if item.get("extendedReason"):
+        reason = (
+            f"{reason}: {item['extendedReason']}" if reason else as_text(item["extendedReason"])
+        )
+    return NeutralLine(
+        platform_line_id=as_text(item.get("returnedItemId")),
+        sku=as_text(item.get("sku")).strip(),
+        quantity=item.get("quantity", 1),  # one item per unit (UNCONFIRMED §2.4)
+        title=as_text(item.get("fullName") or item.get("productName")),
+        order_line_id=as_text(item.get("shopLineItemId")),
+        unit_price=money_of(item.get("paidPrice"), side)[0],
+        tax=money_of(item.get("paidTax"), side)[0],
+        tax_included=bool(item.get("taxIncluded")),
+        restocking_fee=money_of(item.get("restockingFee"), side)[0],
+        return_fee=money_of(item.get("returnFee"), side)[0],
+        shipment_fee=money_of(item.get("shipmentFee"), side)[0],
+        reason=reason,
+        outcome=as_text(item.get("resolutionType")),
+        keep_item=is_kept(item),
+        raw=item,
+    )
+
+
 def _to_neutral(data: dict, side: str = "presentment") -> NeutralRma:
     summary = data.get("rmaSummary") or {}
     order = data.get("orderDetails") or {}
-    currency = ""
-    lines = []
-    for item in data.get("items") or []:
-        price, price_currency = money_of(item.get("paidPrice"), side)
-        currency = currency or price_currency
-        reason = as_text(item.get("returnReason"))
-        if item.get("extendedReason"):
-            reason = (
-                f"{reason}: {item['extendedReason']}" if reason else as_text(item["extendedReason"])
-            )
-        lines.append(
-            NeutralLine(
-                platform_line_id=as_text(item.get("returnedItemId")),
-                sku=as_text(item.get("sku")).strip(),
-                quantity=item.get("quantity", 1),  # one item per unit (UNCONFIRMED §2.4)
-                title=as_text(item.get("fullName") or item.get("productName")),
-                order_line_id=as_text(item.get("shopLineItemId")),
-                unit_price=price,
-                tax=money_of(item.get("paidTax"), side)[0],
-                tax_included=bool(item.get("taxIncluded")),
-                restocking_fee=money_of(item.get("restockingFee"), side)[0],
-                return_fee=money_of(item.get("returnFee"), side)[0],
-                shipment_fee=money_of(item.get("shipmentFee"), side)[0],
-                reason=reason,
-                outcome=as_text(item.get("resolutionType")),
-                keep_item=is_kept(item),
-                raw=item,
-            )
-        )
+    items = data.get("items") or []
+    lines = [_to_line(item, side) for item in items]
+    currency = next((c for c in (money_of(i.get("paidPrice"), side)[1] for i in items) if c), "")
     email = ""
     for shipment in data.get("shipments") or []:
         email = as_text((shipment.get("customerAddress") or {}).get("email"))
