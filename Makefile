@@ -19,8 +19,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python manage.py demo $(DEMO_ARGS)
 
+# Two pytest-xdist workers (CI has two cores): each has its own test database and Redis db
+# (tests/support/xdist_worker.py). `make test PYTEST_WORKERS=` runs in one process.
+PYTEST_WORKERS ?= -n 2
+
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

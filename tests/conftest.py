@@ -21,6 +21,21 @@ def need_service(name: str, available: bool, why: str) -> None:
     pytest.skip(f"{name} not configured: {why}")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hasher():
+    """Tests create users by the dozen (admin_client makes one per test); hashing each password
+    with production's PBKDF2 iterations costs about half a second of CPU. What a test checks
+    about passwords (validation, lockout, login) does not depend on the hash's cost. A test
+    whose password is checked by another process (which has the production hashers) puts the
+    default hashers back with the `settings` fixture."""
+    from django.test.utils import override_settings
+
+    fast = override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"])
+    fast.enable()
+    yield
+    fast.disable()
+
+
 @pytest.fixture
 def redis_url() -> str:
     need_service("Redis", bool(settings.REDIS_URL), "set REDIS_URL")
