@@ -121,7 +121,9 @@ class WorkerHandle:
                 stderr=subprocess.STDOUT,
             )
 
-    def wait_ready(self, timeout=30):
+    def wait_ready(self, timeout=90):
+        """A bound, not a wait: ready in a few seconds on an idle machine, far slower on a
+        loaded one (each Django process imports for seconds of CPU)."""
         import time
 
         deadline = time.monotonic() + timeout

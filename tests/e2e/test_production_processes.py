@@ -125,7 +125,7 @@ class Processes:
                     f"{name} exited ({proc.returncode}):\n{self.log(name)[-4000:]}"
                 )
 
-    def wait_for(self, name: str, text: str, timeout: float = 60) -> None:
+    def wait_for(self, name: str, text: str, timeout: float = 120) -> None:
         def seen():
             self.alive()
             return text in self.log(name)
@@ -255,7 +255,7 @@ def test_compose_services_run_the_whole_story_as_separate_processes(
     processes.start("beat", commands["beat"], env)
     for n in WORKERS:
         processes.wait_for(f"worker{n}", "ready.")
-    wait_until(lambda: _get(f"{web}/health/live/") == 200, timeout=60, interval=0.3)
+    wait_until(lambda: _get(f"{web}/health/live/") == 200, timeout=120, interval=0.3)
 
     # --- the admin, with its CSS, through gunicorn ------------------------------------------
     # gunicorn checks this password with the production hashers, not the tests' fast one.

@@ -1,5 +1,5 @@
-"""Each pytest-xdist worker (`make test` runs `-n 2`) gets Redis of its own; loaded with `-p`
-(pyproject's addopts) so it runs before Django reads its settings.
+"""Each pytest-xdist worker (`make test PYTEST_WORKERS="-n 2 --dist loadgroup"`) gets Redis of its
+own; loaded with `-p` (pyproject's addopts) so it runs before Django reads its settings.
 
 pytest-django already gives each worker its own test database (test_<name>_gw0, …). Redis keys
 are not namespaced by database, so two workers sharing a Redis db would share throttle buckets,
@@ -41,9 +41,18 @@ def _isolate_this_worker() -> None:
 _isolate_this_worker()
 
 
+PROCESS_FIXTURES = {"celery_worker", "live_server"}
+
+
 def pytest_collection_modifyitems(config, items):
-    """Under xdist, the tests that run real processes for a minute or more go first, so the
-    two workers share them instead of one worker finishing with the longest test alone."""
+    """Under xdist (`--dist loadgroup`), every test that runs real processes (marked slow, or
+    using a Celery worker or live server) goes to one worker, one at a time as in a serial run,
+    and first: the other worker runs the in-process tests meanwhile, and never two process
+    tests compete for the two cores."""
     if os.environ.get("PYTEST_XDIST_WORKER") is None:
         return
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    processes = pytest.mark.xdist_group("processes")
+    for item in items:
+        if item.get_closest_marker("slow") or PROCESS_FIXTURES & set(item.fixturenames):
+            item.add_marker(processes)
+    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)
