@@ -36,6 +36,22 @@ def _fast_password_hasher():
     fast.disable()
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database commits without waiting for its WAL to reach the disk (what each
+    transactional test's flush and every worker's write otherwise wait for). Only durability
+    across a PostgreSQL crash changes: what a transaction sees, locks and commits is the same.
+    Set on the database, so the worker and web processes a test starts get it too."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        name = connection.settings_dict["NAME"]
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+        connection.close()  # the next connection starts with the setting
+    yield
+
+
 @pytest.fixture
 def redis_url() -> str:
     need_service("Redis", bool(settings.REDIS_URL), "set REDIS_URL")

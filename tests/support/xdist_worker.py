@@ -44,6 +44,7 @@ _isolate_this_worker()
 PROCESS_FIXTURES = {"celery_worker", "live_server"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups
 def pytest_collection_modifyitems(config, items):
     """Under xdist (`--dist loadgroup`), every test that runs real processes (marked slow, or
     using a Celery worker or live server) goes to one worker, one at a time as in a serial run,
