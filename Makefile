@@ -19,8 +19,13 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python manage.py demo $(DEMO_ARGS)
 
+# One process by default. `make test PYTEST_WORKERS="-n 2 --dist loadgroup"` runs two
+# pytest-xdist workers, each with its own test database and Redis db, the process tests on one
+# of them (tests/support/xdist_worker.py); not the default until it is green twice in CI.
+PYTEST_WORKERS ?=
+
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # The request-economy benchmarks at a small size (a couple of minutes; SQLite in a temp dir unless
 # DATABASE_URL is set; loopback only). Each prints its figure last, with its floor. Figures and

@@ -21,6 +21,37 @@ def need_service(name: str, available: bool, why: str) -> None:
     pytest.skip(f"{name} not configured: {why}")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hasher():
+    """Tests create users by the dozen (admin_client makes one per test); hashing each password
+    with production's PBKDF2 iterations costs about half a second of CPU. What a test checks
+    about passwords (validation, lockout, login) does not depend on the hash's cost. A test
+    whose password is checked by another process (which has the production hashers) puts the
+    default hashers back with the `settings` fixture."""
+    from django.test.utils import override_settings
+
+    fast = override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"])
+    fast.enable()
+    yield
+    fast.disable()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database commits without waiting for its WAL to reach the disk (what each
+    transactional test's flush and every worker's write otherwise wait for). Only durability
+    across a PostgreSQL crash changes: what a transaction sees, locks and commits is the same.
+    Set on the database, so the worker and web processes a test starts get it too."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        name = connection.settings_dict["NAME"]
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+        connection.close()  # the next connection starts with the setting
+    yield
+
+
 @pytest.fixture
 def redis_url() -> str:
     need_service("Redis", bool(settings.REDIS_URL), "set REDIS_URL")
@@ -106,7 +137,9 @@ class WorkerHandle:
                 stderr=subprocess.STDOUT,
             )
 
-    def wait_ready(self, timeout=30):
+    def wait_ready(self, timeout=90):
+        """A bound, not a wait: ready in a few seconds on an idle machine, far slower on a
+        loaded one (each Django process imports for seconds of CPU)."""
         import time
 
         deadline = time.monotonic() + timeout

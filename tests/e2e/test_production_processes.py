@@ -126,7 +126,7 @@ class Processes:
                     f"{name} exited ({proc.returncode}):\n{self.log(name)[-4000:]}"
                 )
 
-    def wait_for(self, name: str, text: str, timeout: float = 60) -> None:
+    def wait_for(self, name: str, text: str, timeout: float = 120) -> None:
         def seen():
             self.alive()
             return text in self.log(name)
@@ -175,8 +175,9 @@ def csrf_post(session: requests.Session, url: str, data: dict, page: str | None 
 
 
 def test_compose_services_run_the_whole_story_as_separate_processes(
-    postgres, redis_url, transactional_db, processes, tmp_path
+    postgres, redis_url, transactional_db, processes, tmp_path, settings
 ):
+    from django.conf import global_settings
     from django.contrib.auth import get_user_model
 
     from brightpearl.sandbox import SandboxControl
@@ -255,9 +256,11 @@ def test_compose_services_run_the_whole_story_as_separate_processes(
     processes.start("beat", commands["beat"], env)
     for n in WORKERS:
         processes.wait_for(f"worker{n}", "ready.")
-    wait_until(lambda: _get(f"{web}/health/live/") == 200, timeout=60, interval=0.3)
+    wait_until(lambda: _get(f"{web}/health/live/") == 200, timeout=120, interval=0.3)
 
     # --- the admin, with its CSS, through gunicorn ------------------------------------------
+    # gunicorn checks this password with the production hashers, not the tests' fast one.
+    settings.PASSWORD_HASHERS = global_settings.PASSWORD_HASHERS
     get_user_model().objects.create_superuser("ops", "ops@example.com", "e2e-password-1")
     staff = requests.Session()
     login = csrf_post(
