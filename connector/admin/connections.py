@@ -4,10 +4,11 @@ and the staff actions — the webhook and intake-token actions come in as mixins
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
-from ..forms import ConnectionForm
+from ..forms import CheckedMappingFormSet, ConnectionForm, mapping_form_for
 from ..models import Connection, SyncRun, WarehouseMapping
 from ..secrets import redact, secret_state
-from ..services.connection_check import check_connection
+from ..services.connection_check import check_connection, record_check
+from ..services.reference import forget_lists
 from ..tasks import enqueue_sync
 from .intake import IntakeTokenActions
 from .permissions import RolePermissionsMixin
@@ -15,9 +16,22 @@ from .webhooks import WebhookSubscriptionActions
 
 
 class WarehouseMappingInline(admin.TabularInline):
+    """Mappings picked from the platform's destinations and Brightpearl's warehouses by name;
+    the formset checks the whole connection against Brightpearl before anything is saved."""
+
     model = WarehouseMapping
+    formset = CheckedMappingFormSet
     extra = 1
     fields = ("destination_id", "warehouse_id")
+    verbose_name = "warehouse mapping"
+    verbose_name_plural = (
+        "Warehouse mappings (returns platform destination → Brightpearl warehouse; "
+        "none: the original order's warehouse)"
+    )
+
+    def get_formset(self, request, obj=None, **kwargs):
+        kwargs["form"] = mapping_form_for(obj)
+        return super().get_formset(request, obj, **kwargs)
 
 
 def _report_to_messages(request, connection, items) -> None:
@@ -210,17 +224,17 @@ class ConnectionAdmin(
             f"{run.brightpearl_requests} Brightpearl requests. {redact(run.message, obj)}"
         )
 
-    def response_post_save_change(self, request, obj):
-        self._check_after_save(request, obj)
-        return super().response_post_save_change(request, obj)
+    def save_related(self, request, form, formsets, change):
+        """Every save button ends here: the check made before saving (by the mapping
+        formset) is stored and shown; staff see at once whether Brightpearl accepts it."""
+        super().save_related(request, form, formsets, change)
+        obj = form.instance
+        forget_lists(obj)  # the next form lists what Brightpearl holds now
+        checked = [f.check_items for f in formsets if getattr(f, "check_items", None)]
+        items = record_check(obj, checked[0]) if checked else check_connection(obj)
+        self._report_check(request, obj, items)
 
-    def response_post_save_add(self, request, obj):
-        self._check_after_save(request, obj)
-        return super().response_post_save_add(request, obj)
-
-    def _check_after_save(self, request, obj: Connection) -> None:
-        """Saved either way; staff see at once whether Brightpearl accepts the settings."""
-        items = check_connection(obj)
+    def _report_check(self, request, obj: Connection, items) -> None:
         failed = [i for i in items if not i.ok]
         if failed:
             _report_to_messages(request, obj, failed)
@@ -230,6 +244,7 @@ class ConnectionAdmin(
     @admin.action(description="Check connection against Brightpearl", permissions=["operate"])
     def check_selected(self, request, queryset):
         for connection in queryset:
+            forget_lists(connection)
             _report_to_messages(request, connection, check_connection(connection))
 
     @admin.action(

@@ -38,8 +38,19 @@ def _status_check(statuses: dict[int, dict], status_id: int, field: str, label: 
     )
 
 
-def check_connection(connection: Connection, *, save: bool = True) -> list[CheckItem]:
-    """Run every check; never raises for a Brightpearl answer, only reports it."""
+# Items about the account as a whole: a failed one means the settings could not be checked
+# (they are saved anyway, and the failure reported); any other failed item names a setting
+# Brightpearl does not know, which the admin form refuses.
+UNVERIFIED = frozenset({"credentials", "settings"})
+
+
+def check_connection(
+    connection: Connection, *, save: bool = True, mappings: list | None = None
+) -> list[CheckItem]:
+    """Run every check; never raises for a Brightpearl answer, only reports it.
+
+    ``mappings`` (warehouse mappings, saved or not) replaces the stored ones: the admin checks
+    what staff typed before anything is saved."""
     items: list[CheckItem] = []
     try:
         client = client_for(connection, timeout=15)
@@ -62,13 +73,13 @@ def check_connection(connection: Connection, *, save: bool = True) -> list[Check
         )
     )
     try:
-        items.extend(_check_settings(connection, client, config))
+        items.extend(_check_settings(connection, client, config, mappings))
     except BrightpearlError as exc:
         items.append(CheckItem("settings", False, f"Brightpearl answered with an error: {exc}"))
     return _finish(connection, items, save)
 
 
-def _check_settings(connection, client, config) -> list[CheckItem]:
+def _check_settings(connection, client, config, mappings) -> list[CheckItem]:
     items = []
     status_ids = {
         sid for sid in (connection.credit_status_id, connection.received_status_id) if sid
@@ -106,7 +117,8 @@ def _check_settings(connection, client, config) -> list[CheckItem]:
                 f"Channel {connection.credit_channel_id} does not exist in Brightpearl.",
             )
         )
-    mappings = list(connection.warehouse_mappings.all())
+    if mappings is None:
+        mappings = list(connection.warehouse_mappings.all())
     if mappings:
         warehouses = {w["id"]: w for w in client.get_warehouses()}
         for mapping in mappings:
@@ -116,7 +128,8 @@ def _check_settings(connection, client, config) -> list[CheckItem]:
                 CheckItem(
                     field,
                     True,
-                    f"Destination {mapping.destination_id} → warehouse '{warehouse.get('name')}'.",
+                    f"Destination {mapping.destination_id} → Brightpearl warehouse "
+                    f"{mapping.warehouse_id} ({warehouse.get('name')}).",
                 )
                 if warehouse
                 else CheckItem(
@@ -156,6 +169,11 @@ def _check_refund_method(connection, client) -> CheckItem:
     return CheckItem(
         "refund_method_code", True, f"Bank account {code} is used by payment method(s) {names}."
     )
+
+
+def record_check(connection: Connection, items: list[CheckItem]) -> list[CheckItem]:
+    """Store a check made before the connection was saved (the admin's save buttons)."""
+    return _finish(connection, items, True)
 
 
 def _finish(connection: Connection, items: list[CheckItem], save: bool) -> list[CheckItem]:
