@@ -11,8 +11,9 @@ from returns.display import badge, money, shortened, when
 from ..models import RefundPayment, SalesCredit, SyncEvent, SyncRun
 from ..services.retry import retry_items
 from ..tasks import enqueue_sync
+from ..wording import counts_in_words
 from .permissions import RolePermissionsMixin
-from .records import RUN_TONES, counts_in_words, rows_table
+from .records import RUN_TONES, rows_table
 from .rma_links import brightpearl_order_url
 
 

@@ -109,7 +109,7 @@ def record_refund(ctx: SyncContext, refund: Refund) -> None:
         ctx.record(
             Kind.REFUND,
             Outcome.SKIPPED,
-            "Dry run: would record payment " + json.dumps(body, sort_keys=True),
+            "would record the payment:\n" + json.dumps(body, indent=2, sort_keys=True),
             rma=refund.rma,
         )
         return
