@@ -160,6 +160,14 @@ class ConnectionAdmin(
         ("Status", {"fields": ("check_report", "last_run_summary", "created_at", "updated_at")}),
     )
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        extra_context = {
+            **(extra_context or {}),
+            "webhook_addresses": self.webhook_addresses(request, obj) if obj else "",
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
         if not self.has_change_permission(request, obj):
