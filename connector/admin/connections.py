@@ -2,6 +2,9 @@
 and the staff actions — the webhook and intake-token actions come in as mixins."""
 
 from django.contrib import admin, messages
+from django.http import Http404, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from ..forms import CheckedMappingFormSet, ConnectionForm, mapping_form_for
@@ -11,7 +14,7 @@ from ..services.connection_check import check_connection, record_check
 from ..services.reference import forget_lists
 from ..tasks import enqueue_sync
 from .intake import IntakeTokenActions
-from .permissions import RolePermissionsMixin
+from .permissions import RolePermissionsMixin, requires
 from .webhooks import WebhookSubscriptionActions
 
 
@@ -165,8 +168,29 @@ class ConnectionAdmin(
         extra_context = {
             **(extra_context or {}),
             "webhook_addresses": self.webhook_addresses(request, obj) if obj else "",
+            "can_check": self.has_operate_permission(request),
         }
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        check = self.admin_site.admin_view(self.check_view)
+        return [
+            path("<path:object_id>/check/", check, name="connector_connection_check"),
+            *super().get_urls(),
+        ]
+
+    @requires("operate")
+    def check_view(self, request, object_id):
+        """The "Check connection" button of the change page: checks the saved settings
+        (a POST; the lists offered are reloaded)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = self.get_object(request, object_id)
+        if obj is None:
+            raise Http404("No such connection.")
+        forget_lists(obj)
+        _report_to_messages(request, obj, check_connection(obj))
+        return redirect(reverse("admin:connector_connection_change", args=[obj.pk]))
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)

@@ -119,3 +119,16 @@ def test_an_unknown_status_is_an_error_on_its_field(admin_client, world):
     assert "Status 777 does not exist in Brightpearl." in errors["credit_status_id"]
     world.connection.refresh_from_db()
     assert world.connection.credit_status_id is None
+
+
+def test_the_check_button_checks_the_saved_settings_and_says_so(admin_client, world):
+    world.connection.warehouse_mappings.create(destination_id="101", warehouse_id=99)
+    page = admin_client.get(change_url(world.connection)).content.decode()
+    check = reverse("admin:connector_connection_check", args=[world.connection.pk])
+    assert f'action="{check}"' in page
+    response = admin_client.post(check, follow=True)
+    html = response.content.decode()
+    assert "Warehouse 99 (for destination 101) does not exist in Brightpearl." in html
+    world.connection.refresh_from_db()
+    assert world.connection.last_check_ok is False
+    assert admin_client.get(check).status_code == 405  # a link never runs it
