@@ -219,6 +219,16 @@ class WarehouseMappingForm(forms.ModelForm):
             self.instance.warehouse_id,
             what="warehouses",
         )
+        if self.instance.pk:  # the row's title reads with names (WarehouseMapping.describe)
+            self.instance.names = (
+                _bare(self.destination_choices.name_of(self.instance.destination_id)),
+                _bare(self.warehouse_choices.name_of(self.instance.warehouse_id)),
+            )
+
+
+def _bare(label: str | None) -> str:
+    """ "Main DC (101)" → "Main DC" (the ID is said next to it already)."""
+    return (label or "").rsplit(" (", 1)[0]
 
 
 def mapping_form_for(connection) -> type[WarehouseMappingForm]:

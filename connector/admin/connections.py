@@ -93,6 +93,10 @@ class ConnectionAdmin(
         "issue_intake_token",
     ]
     save_on_top = True
+
+    class Media:
+        css = {"all": ("connector/admin.css",)}
+
     fieldsets = (
         (None, {"fields": ("name", "enabled")}),
         (

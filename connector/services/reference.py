@@ -107,14 +107,15 @@ def brightpearl_choices(connection, kind: str) -> Choices:
 
 
 def destination_choices(connection) -> Choices:
-    """The returns platform's destinations, cached per connection like Brightpearl's lists."""
+    """The returns platform's destinations, cached per platform account like Brightpearl's
+    lists ("Check connection" and every save drop them: `forget_lists`)."""
     from returns.platforms.errors import PlatformError
 
     from .platforms import adapter_for
 
     if connection is None or not connection.pk:
         return Choices(problem="the list appears once the connection is saved")
-    name = f"platform-list:{connection.pk}:{connection.platform}:destinations"
+    name = _destinations_key(connection)
     value = cache.get(name, _MISSING)
     if value is _MISSING:
         try:
@@ -136,8 +137,16 @@ def forget_lists(connection) -> None:
     the next form shows what Brightpearl and the platform hold now."""
     cache.delete_many(
         [_key(connection, "list", kind) for kind in BRIGHTPEARL_LISTS]
-        + [f"platform-list:{connection.pk}:{connection.platform}:destinations"]
+        + [_destinations_key(connection)]
     )
+
+
+def _destinations_key(connection) -> str:
+    """Per platform account (platform, address, key), as Brightpearl's lists are per account."""
+    import hashlib
+
+    account = f"{connection.platform}|{connection.platform_api_url}|{connection.platform_api_key}"
+    return f"platform-list:{hashlib.sha256(account.encode()).hexdigest()[:32]}:destinations"
 
 
 def _short(exc: BaseException, connection) -> str:

@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from connector.models import Connection
+from connector.services.reference import forget_lists
 
 pytestmark = pytest.mark.django_db
 
@@ -48,6 +49,7 @@ def posted_form(page, **overrides) -> dict:
 
 def test_settings_are_offered_by_name_and_id(admin_client, world):
     world.loop.add_destination("Main DC", id=101)
+    forget_lists(world.connection)  # the lists are cached per account: Loop's just changed
     world.connection.warehouse_mappings.create(destination_id="101", warehouse_id=3)
     html = admin_client.get(change_url(world.connection)).content.decode()
     assert "Returns centre (3)" in html  # a Brightpearl warehouse
@@ -71,6 +73,7 @@ def test_every_save_button_refuses_a_warehouse_brightpearl_does_not_know(
     admin_client, world, button
 ):
     world.loop.add_destination("Main DC", id=101)
+    forget_lists(world.connection)
     url = change_url(world.connection)
     data = posted_form(
         admin_client.get(url),
