@@ -159,6 +159,9 @@ class WebhookEventAdmin(RolePermissionsMixin, admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # the log of what arrived: nobody deletes it by hand
+
     @admin.display(description="resource IDs")
     def resource_ids_short(self, obj):
         return Truncator(obj.resource_ids).chars(40)
