@@ -7,12 +7,15 @@ from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from returns.display import when
+
 from ..forms import CheckedMappingFormSet, ConnectionForm, mapping_form_for
 from ..models import Connection, SyncRun, WarehouseMapping
 from ..secrets import redact, secret_state
 from ..services.connection_check import check_connection, record_check
 from ..services.reference import forget_lists
 from ..tasks import enqueue_sync
+from ..wording import counts_in_words
 from .intake import IntakeTokenActions
 from .permissions import RolePermissionsMixin, requires
 from .webhooks import WebhookSubscriptionActions
@@ -230,7 +233,7 @@ class ConnectionAdmin(
     @admin.display(description="last run")
     def last_run(self, obj: Connection):
         run = obj.sync_runs.order_by("-started_at").first()
-        return f"{run.get_status_display()} · {run.started_at:%Y-%m-%d %H:%M}" if run else "—"
+        return f"{run.get_status_display()} · {when(run.started_at)}" if run else "—"
 
     @admin.display(description="last check")
     def check_report(self, obj: Connection):
@@ -253,10 +256,9 @@ class ConnectionAdmin(
         run = obj.sync_runs.order_by("-started_at").first()
         if run is None:
             return "No run yet."
-        counts = ", ".join(f"{k}: {v}" for k, v in sorted((run.counts or {}).items()))
         return (
             f"{run.get_status_display()} ({run.get_trigger_display()}) at "
-            f"{run.started_at:%Y-%m-%d %H:%M:%S}; {counts or 'no items'}; "
+            f"{when(run.started_at)}; {counts_in_words(run.counts)}; "
             f"{run.brightpearl_requests} Brightpearl requests. {redact(run.message, obj)}"
         )
 
