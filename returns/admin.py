@@ -48,7 +48,25 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
-class RmaLineInline(ReadOnlyInline):
+LINE_MONEY = ("unit_price", "discount", "tax", "restocking_fee", "return_fee", "shipment_fee")
+
+
+def _line_money(name: str):
+    @admin.display(description=RmaLine._meta.get_field(name).verbose_name)
+    def show(self, line: RmaLine) -> str:
+        return money(getattr(line, name), line.rma.currency)
+
+    show.__name__ = show.__qualname__ = f"{name}_shown"
+    return show
+
+
+# `<field>_shown`: each amount of a line with 2 decimals and the return's currency.
+LineMoneyDisplays = type(
+    "LineMoneyDisplays", (), {f"{name}_shown": _line_money(name) for name in LINE_MONEY}
+)
+
+
+class RmaLineInline(LineMoneyDisplays, ReadOnlyInline):
     model = RmaLine
     fields = (
         "sku",
@@ -56,13 +74,9 @@ class RmaLineInline(ReadOnlyInline):
         "quantity",
         "quantity_received",
         "quantity_restocked",
-        "unit_price",
-        "discount",
-        "tax",
+        *(f"{name}_shown" for name in LINE_MONEY[:3]),
         "tax_included",
-        "restocking_fee",
-        "return_fee",
-        "shipment_fee",
+        *(f"{name}_shown" for name in LINE_MONEY[3:]),
         "reason",
         "outcome",
         "platform_line_ids",

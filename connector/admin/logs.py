@@ -217,7 +217,7 @@ class SalesCreditAdmin(ReadOnlyAdmin):
                     "customer_ref",
                     "external_ref",
                     "currency",
-                    "warehouse_id",
+                    "warehouse",
                     "adopted",
                     "goods_in_words",
                     "processed",
@@ -231,6 +231,7 @@ class SalesCreditAdmin(ReadOnlyAdmin):
     )
     readonly_fields = (
         "rma_link",
+        "warehouse",
         "order_link",
         "goods_in_words",
         "processed",
@@ -243,6 +244,10 @@ class SalesCreditAdmin(ReadOnlyAdmin):
     def rma_link(self, obj: SalesCredit) -> str:
         url = reverse("admin:returns_rma_change", args=[obj.rma_id])
         return format_html('<a href="{}">{}</a>', url, obj.rma.rma_number or obj.rma_id)
+
+    @admin.display(description="Brightpearl warehouse")
+    def warehouse(self, obj: SalesCredit) -> str:
+        return obj.warehouse_id or "— (the original order's)"
 
     @admin.display(description="original order in Brightpearl")
     def order_link(self, obj: SalesCredit) -> str:
