@@ -11,12 +11,20 @@ at once; `forget` drops an entry Brightpearl has just contradicted.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+
+from brightpearl import BrightpearlError
+from returns.platforms.errors import PlatformError
+
+from ..secrets import redact
+from .brightpearl import client_for
+from .platforms import adapter_for
 
 _MISSING = object()
 
@@ -90,10 +98,6 @@ LIST_TIMEOUT_SECONDS = 5
 def brightpearl_choices(connection, kind: str) -> Choices:
     """Brightpearl's statuses, channels, warehouses or bank accounts by name, cached per
     account; a failure (unreachable, refused credentials) is not cached and says why."""
-    from brightpearl import BrightpearlError
-
-    from .brightpearl import client_for
-
     if connection is None or not connection.pk:
         return Choices(problem="the list appears once the connection is saved")
 
@@ -109,10 +113,6 @@ def brightpearl_choices(connection, kind: str) -> Choices:
 def destination_choices(connection) -> Choices:
     """The returns platform's destinations, cached per platform account like Brightpearl's
     lists ("Check connection" and every save drop them: `forget_lists`)."""
-    from returns.platforms.errors import PlatformError
-
-    from .platforms import adapter_for
-
     if connection is None or not connection.pk:
         return Choices(problem="the list appears once the connection is saved")
     name = _destinations_key(connection)
@@ -143,14 +143,10 @@ def forget_lists(connection) -> None:
 
 def _destinations_key(connection) -> str:
     """Per platform account (platform, address, key), as Brightpearl's lists are per account."""
-    import hashlib
-
     account = f"{connection.platform}|{connection.platform_api_url}|{connection.platform_api_key}"
     return f"platform-list:{hashlib.sha256(account.encode()).hexdigest()[:32]}:destinations"
 
 
 def _short(exc: BaseException, connection) -> str:
-    from ..secrets import redact
-
     text = redact(str(exc), connection)
     return text if len(text) <= 160 else text[:157] + "…"
