@@ -1,4 +1,6 @@
-"""Admin forms: clean what staff type, keep secrets write-only."""
+"""Admin forms: clean what staff type, keep secrets write-only, offer Brightpearl's and the
+platform's own lists (by name and ID) where an ID is asked for, and check the settings against
+Brightpearl before anything is saved."""
 
 from django import forms
 from django.core.validators import MinValueValidator
@@ -6,6 +8,66 @@ from django.core.validators import MinValueValidator
 from .models import Connection
 from .models.connection import POSITIVE
 from .outbound import platform_url_problem, public_api_url
+from .services.connection_check import UNVERIFIED, check_connection
+from .services.reference import Choices, brightpearl_choices, destination_choices
+
+# Labels and help texts in the merchant's words, in one place (the model's names stay as the
+# code's; changing them here needs no migration).
+LABELS = {
+    "name": "Connection name",
+    "brightpearl_account": "Brightpearl account code",
+    "brightpearl_datacentre": "Brightpearl datacentre",
+    "brightpearl_app_ref": "App reference",
+    "brightpearl_installed_integration_instance_id": "Installed integration instance ID",
+    "platform": "Returns platform",
+    "platform_api_key": "Returns platform API key",
+    "platform_shop_name": "Shop name (ReturnGO)",
+    "platform_api_url": "Returns platform address (sandbox only)",
+    "platform_webhook_secret": "Webhook signing secret (Loop)",
+    "refund_method_code": "Bank account refunds are paid from",
+    "credit_status_id": "Status of new sales credits",
+    "credit_channel_id": "Channel of new sales credits",
+    "customer_ref_prefix": "Prefix before the RMA number",
+    "received_status_id": "Sales-credit status meaning “everything received”",
+    "duplicate_credit_status_id": "Status for duplicate sales credits",
+    "fee_nominal_code": "Nominal code for fees",
+    "sync_interval_minutes": "Sync every (minutes)",
+}
+HELP_TEXTS = {
+    "platform_api_url": "Leave empty: the connector uses the platform's own address. Only for "
+    "testing against a sandbox.",
+    "refund_method_code": "The Brightpearl bank account (its 4-digit nominal code, e.g. 1200) "
+    "that refunds are paid from (Accounting › List bank accounts).",
+    "credit_status_id": "Empty: Brightpearl's default status for new sales credits.",
+    "credit_channel_id": "Empty: Brightpearl's default channel.",
+    "received_status_id": "Optional. When staff move a sales credit to this status, every "
+    "item is taken as received.",
+}
+
+# Settings whose value is one of Brightpearl's records: offered as a list of names and IDs.
+BRIGHTPEARL_PICKERS = {
+    "credit_status_id": "credit_statuses",
+    "received_status_id": "credit_statuses",
+    "duplicate_credit_status_id": "credit_statuses",
+    "credit_channel_id": "channels",
+    "refund_method_code": "bank_accounts",
+}
+
+
+def offer_choices(field: forms.Field, choices: Choices, current, *, what: str) -> None:
+    """A list of names and IDs when it could be loaded; otherwise the field keeps taking a
+    typed ID and its help text says why no list is shown. A stored value missing from the
+    list stays selectable, marked as such, so opening a form never changes a setting."""
+    if not choices.loaded:
+        note = f"No list of {what} shown: {choices.problem}. Type the ID."
+        field.help_text = f"{field.help_text} {note}".strip()
+        return
+    options = list(choices.options)
+    if current not in (None, "") and choices.name_of(current) is None:
+        options.append((str(current), f"{current} — not found in the list"))
+    blank = "— none —" if not field.required else "— choose —"
+    attrs = {k: v for k, v in field.widget.attrs.items() if k not in ("min", "step")}
+    field.widget = forms.Select(choices=[("", blank), *options], attrs=attrs)
 
 
 class SecretInput(forms.PasswordInput):
@@ -32,12 +94,14 @@ class ConnectionForm(forms.ModelForm):
     class Meta:
         model = Connection
         fields = "__all__"
+        labels = LABELS
+        help_texts = HELP_TEXTS
 
     platform_api_url = forms.URLField(
-        label="platform API URL",
+        label=LABELS["platform_api_url"],
         required=False,
         assume_scheme="https",
-        help_text=Connection._meta.get_field("platform_api_url").help_text,
+        help_text=HELP_TEXTS["platform_api_url"],
     )
 
     # One "remove" box per secret: a blank secret input means "keep", so clearing is explicit.
@@ -70,6 +134,20 @@ class ConnectionForm(forms.ModelForm):
             clear = self.fields.get(f"clear_{name}")
             if clear is not None:
                 clear.label = f"Remove the stored {field.label}"
+        self._offer_brightpearl_lists()
+        # The warehouse-mapping formset is built on this instance and checks the settings
+        # with the mappings typed (CheckedMappingFormSet): this is how it reaches the fields.
+        self.instance._settings_form = self
+
+    def _offer_brightpearl_lists(self) -> None:
+        loaded: dict[str, Choices] = {}
+        for name, kind in BRIGHTPEARL_PICKERS.items():
+            if name not in self.fields:
+                continue
+            if kind not in loaded:
+                loaded[kind] = brightpearl_choices(self.instance, kind)
+            what = kind.replace("_", " ").replace("credit ", "sales-credit ")
+            offer_choices(self.fields[name], loaded[kind], getattr(self.instance, name), what=what)
 
     def clean(self):
         cleaned = super().clean()
@@ -112,3 +190,102 @@ class ConnectionForm(forms.ModelForm):
                 "platform_api_key",
                 "The platform or its API URL changed: enter the API key again to send it there.",
             )
+
+
+class WarehouseMappingForm(forms.ModelForm):
+    """One mapping: the platform's destination and Brightpearl's warehouse, picked by name."""
+
+    destination_choices: Choices = Choices(problem="no connection")
+    warehouse_choices: Choices = Choices(problem="no connection")
+
+    class Meta:
+        fields = ("destination_id", "warehouse_id")
+        labels = {
+            "destination_id": "Returns platform destination",
+            "warehouse_id": "Brightpearl warehouse",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        offer_choices(
+            self.fields["destination_id"],
+            self.destination_choices,
+            self.instance.destination_id,
+            what="destinations",
+        )
+        offer_choices(
+            self.fields["warehouse_id"],
+            self.warehouse_choices,
+            self.instance.warehouse_id,
+            what="warehouses",
+        )
+        if self.instance.pk:  # the row's title reads with names (WarehouseMapping.describe)
+            self.instance.names = (
+                _bare(self.destination_choices.name_of(self.instance.destination_id)),
+                _bare(self.warehouse_choices.name_of(self.instance.warehouse_id)),
+            )
+
+
+def _bare(label: str | None) -> str:
+    """ "Main DC (101)" → "Main DC" (the ID is said next to it already)."""
+    return (label or "").rsplit(" (", 1)[0]
+
+
+def mapping_form_for(connection) -> type[WarehouseMappingForm]:
+    """The mapping form with this connection's lists (loaded once per page, cached)."""
+    return type(
+        "WarehouseMappingForm",
+        (WarehouseMappingForm,),
+        {
+            "destination_choices": destination_choices(connection),
+            "warehouse_choices": brightpearl_choices(connection, "warehouses"),
+        },
+    )
+
+
+class CheckedMappingFormSet(forms.BaseInlineFormSet):
+    """Validates the mappings, then checks the whole connection against Brightpearl with the
+    values typed — before saving, whichever save button was pressed. A setting Brightpearl
+    does not know is an error on its field (or mapping row) and nothing is saved; when
+    Brightpearl cannot be asked, the settings are saved and the admin reports why they were
+    not checked. The items are kept (`check_items`) for the admin to store and show."""
+
+    check_items: list | None = None
+
+    def clean(self):
+        super().clean()
+        settings_form = getattr(self.instance, "_settings_form", None)
+        if settings_form is None or not settings_form.is_valid() or self.errors_in_rows():
+            return
+        rows = {}
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None) or {}
+            if data and not data.get("DELETE") and data.get("warehouse_id"):
+                rows[str(data.get("destination_id"))] = form
+        mappings = [form.instance for form in rows.values()]
+        for form, mapping in zip(rows.values(), mappings, strict=True):
+            mapping.destination_id = str(form.cleaned_data["destination_id"]).strip()
+            mapping.warehouse_id = form.cleaned_data["warehouse_id"]
+        self.check_items = check_connection(self.instance, save=False, mappings=mappings)
+        refused = False
+        for item in self.check_items:
+            if item.ok or item.field in UNVERIFIED:
+                continue
+            refused = True
+            if item.field.startswith("warehouse_mapping["):
+                form = rows.get(item.field[len("warehouse_mapping[") : -1])
+                if form is not None:
+                    form.add_error("warehouse_id", item.message)
+                    continue
+            if item.field in settings_form.fields:
+                settings_form.add_error(item.field, item.message)
+            else:
+                settings_form.add_error(None, item.message)
+        if refused:
+            raise forms.ValidationError(
+                "Brightpearl does not know some of these settings (marked below); "
+                "nothing was saved."
+            )
+
+    def errors_in_rows(self) -> bool:
+        return any(form.errors for form in self.forms)

@@ -6,11 +6,31 @@ flow back through a re-sync.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import admin
 from django.urls import NoReverseMatch, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
+from .display import money, rma_status_badge, shortened, when
 from .models import Refund, Rma, RmaLine
+
+# What other apps know about an RMA, as links (label, URL): the connector adds its sales
+# credit, payments and the Brightpearl order (connector/admin/rma_links.py) — this app never
+# imports it. `RMA_RELATED` names what those links read, so the list loads it in one query.
+RmaLinks = Callable[[Rma], list[tuple[str, str]]]
+RMA_LINKS: list[RmaLinks] = []
+RMA_RELATED: list[str] = []
+RMA_PREFETCH: list[str] = ["refunds"]
+
+
+def add_rma_links(
+    provider: RmaLinks, *, related: tuple[str, ...] = (), prefetch: tuple[str, ...] = ()
+) -> None:
+    if provider not in RMA_LINKS:
+        RMA_LINKS.append(provider)
+        RMA_RELATED.extend(r for r in related if r not in RMA_RELATED)
+        RMA_PREFETCH.extend(p for p in prefetch if p not in RMA_PREFETCH)
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -28,7 +48,25 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
-class RmaLineInline(ReadOnlyInline):
+LINE_MONEY = ("unit_price", "discount", "tax", "restocking_fee", "return_fee", "shipment_fee")
+
+
+def _line_money(name: str):
+    @admin.display(description=RmaLine._meta.get_field(name).verbose_name)
+    def show(self, line: RmaLine) -> str:
+        return money(getattr(line, name), line.rma.currency)
+
+    show.__name__ = show.__qualname__ = f"{name}_shown"
+    return show
+
+
+# `<field>_shown`: each amount of a line with 2 decimals and the return's currency.
+LineMoneyDisplays = type(
+    "LineMoneyDisplays", (), {f"{name}_shown": _line_money(name) for name in LINE_MONEY}
+)
+
+
+class RmaLineInline(LineMoneyDisplays, ReadOnlyInline):
     model = RmaLine
     fields = (
         "sku",
@@ -36,13 +74,9 @@ class RmaLineInline(ReadOnlyInline):
         "quantity",
         "quantity_received",
         "quantity_restocked",
-        "unit_price",
-        "discount",
-        "tax",
+        *(f"{name}_shown" for name in LINE_MONEY[:3]),
         "tax_included",
-        "restocking_fee",
-        "return_fee",
-        "shipment_fee",
+        *(f"{name}_shown" for name in LINE_MONEY[3:]),
         "reason",
         "outcome",
         "platform_line_ids",
@@ -55,30 +89,45 @@ class RefundInline(ReadOnlyInline):
     fields = (
         "external_id",
         "outcome",
-        "amount",
-        "currency",
-        "shop_amount",
-        "shop_currency",
+        "amount_shown",
+        "shop_amount_shown",
         "method",
         "reference",
         "status",
-        "refunded_at",
+        "refunded_when",
     )
     readonly_fields = fields
+
+    @admin.display(description="amount")
+    def amount_shown(self, obj: Refund) -> str:
+        return money(obj.amount, obj.currency)
+
+    @admin.display(description="in the shop's currency")
+    def shop_amount_shown(self, obj: Refund) -> str:
+        if obj.shop_amount is None:
+            return "—"
+        return money(obj.shop_amount, obj.shop_currency)
+
+    @admin.display(description="refunded at")
+    def refunded_when(self, obj: Refund) -> str:
+        if obj.refunded_at:
+            return when(obj.refunded_at)
+        return (
+            f"{when(obj.created_at)} (when the connector learnt of it; the platform gave no time)"
+        )
 
 
 @admin.register(Rma)
 class RmaAdmin(admin.ModelAdmin):
     list_display = (
         "rma_number",
-        "platform",
-        "connection",
         "order_name",
-        "status",
-        "platform_status",
-        "flagged",
-        "currency",
-        "platform_updated_at",
+        "connection",
+        "status_badge",
+        "flag_reason_short",
+        "refunded",
+        "links",
+        "updated",
     )
     list_filter = (
         "connection",
@@ -106,6 +155,8 @@ class RmaAdmin(admin.ModelAdmin):
                     "status",
                     "furthest_status",
                     "platform_status",
+                    "links",
+                    "refunded",
                     "sync_events_link",
                 )
             },
@@ -132,7 +183,42 @@ class RmaAdmin(admin.ModelAdmin):
     )
 
     def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields] + ["sync_events_link"]
+        return [field.name for field in self.model._meta.fields] + [
+            "sync_events_link",
+            "links",
+            "refunded",
+        ]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).prefetch_related(*RMA_PREFETCH)
+        return queryset.select_related(*RMA_RELATED) if RMA_RELATED else queryset
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: Rma) -> str:
+        return rma_status_badge(obj)
+
+    @admin.display(description="why flagged")
+    def flag_reason_short(self, obj: Rma) -> str:
+        return shortened(obj.flag_reason if obj.flagged else "", 70)
+
+    @admin.display(description="refunded")
+    def refunded(self, obj: Rma) -> str:
+        refunds = list(obj.refunds.all())
+        if not refunds:
+            return "—"
+        currency = refunds[0].currency or obj.currency
+        return money(sum(r.amount for r in refunds), currency)
+
+    @admin.display(description="credit · payment · order")
+    def links(self, obj: Rma) -> str:
+        found = [link for provider in RMA_LINKS for link in provider(obj)]
+        if not found:
+            return "—"
+        return format_html_join(" · ", '<a href="{}">{}</a>', ((u, t) for t, u in found))
+
+    @admin.display(description="updated", ordering="updated_at")
+    def updated(self, obj: Rma) -> str:
+        return when(obj.updated_at)
 
     @admin.display(description="Sync events")
     def sync_events_link(self, obj: Rma) -> str:

@@ -8,7 +8,7 @@ role vocabulary every action and custom URL declares). Django's autodiscovery im
 package; importing the modules registers their admins.
 """
 
-from . import thirdparty
+from . import rma_links, thirdparty
 from .backfill import BackfillJobAdmin
 from .connections import ConnectionAdmin, WarehouseMappingInline
 from .logs import RefundPaymentAdmin, SalesCreditAdmin, SyncEventAdmin, SyncRunAdmin
@@ -23,5 +23,6 @@ __all__ = [
     "SyncRunAdmin",
     "WarehouseMappingInline",
     "WebhookEventAdmin",
+    "rma_links",
     "thirdparty",
 ]

@@ -2,25 +2,45 @@
 and the staff actions — the webhook and intake-token actions come in as mixins."""
 
 from django.contrib import admin, messages
+from django.http import Http404, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from ..forms import ConnectionForm
+from returns.display import when
+
+from ..forms import CheckedMappingFormSet, ConnectionForm, mapping_form_for
 from ..models import Connection, SyncRun, WarehouseMapping
 from ..secrets import redact, secret_state
-from ..services.connection_check import check_connection
+from ..services.connection_check import check_connection, record_check
+from ..services.reference import forget_lists
 from ..tasks import enqueue_sync
+from ..wording import counts_in_words
 from .backfill import BackfillActions
 from .intake import IntakeTokenActions
-from .permissions import RolePermissionsMixin
+from .permissions import RolePermissionsMixin, requires
 from .reconcile import ReconciliationViews
 from .refund_settings import OutcomeMappingInline, RefundBankAccountInline
 from .webhooks import WebhookSubscriptionActions
 
 
 class WarehouseMappingInline(admin.TabularInline):
+    """Mappings picked from the platform's destinations and Brightpearl's warehouses by name;
+    the formset checks the whole connection against Brightpearl before anything is saved."""
+
     model = WarehouseMapping
+    formset = CheckedMappingFormSet
     extra = 1
     fields = ("destination_id", "warehouse_id")
+    verbose_name = "warehouse mapping"
+    verbose_name_plural = (
+        "Warehouse mappings (returns platform destination → Brightpearl warehouse; "
+        "none: the original order's warehouse)"
+    )
+
+    def get_formset(self, request, obj=None, **kwargs):
+        kwargs["form"] = mapping_form_for(obj)
+        return super().get_formset(request, obj, **kwargs)
 
 
 def _report_to_messages(request, connection, items) -> None:
@@ -82,6 +102,10 @@ class ConnectionAdmin(
         "backfill_returns",
     ]
     save_on_top = True
+
+    class Media:
+        css = {"all": ("connector/admin.css",)}
+
     fieldsets = (
         (None, {"fields": ("name", "enabled")}),
         (
@@ -153,6 +177,35 @@ class ConnectionAdmin(
         ("Status", {"fields": ("check_report", "last_run_summary", "created_at", "updated_at")}),
     )
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        extra_context = {
+            **(extra_context or {}),
+            "webhook_addresses": self.webhook_addresses(request, obj) if obj else "",
+            "can_check": self.has_operate_permission(request),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        check = self.admin_site.admin_view(self.check_view)
+        return [
+            path("<path:object_id>/check/", check, name="connector_connection_check"),
+            *super().get_urls(),
+        ]
+
+    @requires("operate")
+    def check_view(self, request, object_id):
+        """The "Check connection" button of the change page: checks the saved settings
+        (a POST; the lists offered are reloaded)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = self.get_object(request, object_id)
+        if obj is None:
+            raise Http404("No such connection.")
+        forget_lists(obj)
+        _report_to_messages(request, obj, check_connection(obj))
+        return redirect(reverse("admin:connector_connection_change", args=[obj.pk]))
+
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
         if not self.has_change_permission(request, obj):
@@ -187,7 +240,7 @@ class ConnectionAdmin(
     @admin.display(description="last run")
     def last_run(self, obj: Connection):
         run = obj.sync_runs.order_by("-started_at").first()
-        return f"{run.get_status_display()} · {run.started_at:%Y-%m-%d %H:%M}" if run else "—"
+        return f"{run.get_status_display()} · {when(run.started_at)}" if run else "—"
 
     @admin.display(description="last check")
     def check_report(self, obj: Connection):
@@ -210,24 +263,23 @@ class ConnectionAdmin(
         run = obj.sync_runs.order_by("-started_at").first()
         if run is None:
             return "No run yet."
-        counts = ", ".join(f"{k}: {v}" for k, v in sorted((run.counts or {}).items()))
         return (
             f"{run.get_status_display()} ({run.get_trigger_display()}) at "
-            f"{run.started_at:%Y-%m-%d %H:%M:%S}; {counts or 'no items'}; "
+            f"{when(run.started_at)}; {counts_in_words(run.counts)}; "
             f"{run.brightpearl_requests} Brightpearl requests. {redact(run.message, obj)}"
         )
 
-    def response_post_save_change(self, request, obj):
-        self._check_after_save(request, obj)
-        return super().response_post_save_change(request, obj)
+    def save_related(self, request, form, formsets, change):
+        """Every save button ends here: the check made before saving (by the mapping
+        formset) is stored and shown; staff see at once whether Brightpearl accepts it."""
+        super().save_related(request, form, formsets, change)
+        obj = form.instance
+        forget_lists(obj)  # the next form lists what Brightpearl holds now
+        checked = [f.check_items for f in formsets if getattr(f, "check_items", None)]
+        items = record_check(obj, checked[0]) if checked else check_connection(obj)
+        self._report_check(request, obj, items)
 
-    def response_post_save_add(self, request, obj):
-        self._check_after_save(request, obj)
-        return super().response_post_save_add(request, obj)
-
-    def _check_after_save(self, request, obj: Connection) -> None:
-        """Saved either way; staff see at once whether Brightpearl accepts the settings."""
-        items = check_connection(obj)
+    def _report_check(self, request, obj: Connection, items) -> None:
         failed = [i for i in items if not i.ok]
         if failed:
             _report_to_messages(request, obj, failed)
@@ -237,6 +289,7 @@ class ConnectionAdmin(
     @admin.action(description="Check connection against Brightpearl", permissions=["operate"])
     def check_selected(self, request, queryset):
         for connection in queryset:
+            forget_lists(connection)
             _report_to_messages(request, connection, check_connection(connection))
 
     @admin.action(

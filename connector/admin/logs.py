@@ -2,39 +2,119 @@
 actions that queue work rather than doing it inline."""
 
 from django.contrib import admin, messages
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
+from django.urls import reverse
+from django.utils.html import format_html
+
+from returns.display import badge, money, shortened, when
 
 from ..models import CreditChange, RefundPayment, SalesCredit, SyncEvent, SyncRun
 from ..services.retry import retry_items
 from ..tasks import enqueue_sync
+from ..wording import counts_in_words
 from .permissions import RolePermissionsMixin
+from .records import RUN_TONES, rows_table
+from .rma_links import brightpearl_order_url
 
 
-@admin.register(SyncRun)
-class SyncRunAdmin(RolePermissionsMixin, admin.ModelAdmin):
-    actions = ["run_sync_now"]
-    list_display = (
-        "pk",
-        "connection",
-        "trigger",
-        "status",
-        "started_at",
-        "finished_at",
-        "brightpearl_requests",
-        "message",
-    )
-    list_filter = ("connection", "trigger", "status", "started_at")
-    date_hierarchy = "started_at"
-    list_select_related = ("connection",)
+class ReadOnlyAdmin(RolePermissionsMixin, admin.ModelAdmin):
+    """Logs and bindings are written by the connector, never by hand: no add, change or
+    delete button for anyone, superusers included."""
+
     show_full_result_count = False
-    raw_id_fields = ("connection",)
-    search_fields = ("message",)
 
     def has_add_permission(self, request):
         return False
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class RunActivityFilter(admin.SimpleListFilter):
+    """A short interval makes many runs that found nothing to do: hidden unless asked for."""
+
+    title = "activity"
+    parameter_name = "activity"
+
+    def lookups(self, request, model_admin):
+        return (("some", "With activity"), ("all", "All runs, empty ones too"))
+
+    def value(self):
+        return super().value() or "some"
+
+    def choices(self, changelist):
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        if self.value() == "all":
+            return queryset
+        has_events = Exists(SyncEvent.objects.filter(run=OuterRef("pk")))
+        return queryset.filter(has_events | ~Q(status=SyncRun.Status.SUCCEEDED))
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(ReadOnlyAdmin):
+    actions = ["run_sync_now"]
+    list_display = (
+        "started",
+        "connection",
+        "trigger",
+        "status_badge",
+        "what_happened",
+        "events_link",
+        "brightpearl_requests",
+        "message_short",
+    )
+    list_filter = (RunActivityFilter, "connection", "trigger", "status", "started_at")
+    date_hierarchy = "started_at"
+    list_select_related = ("connection",)
+    raw_id_fields = ("connection",)
+    search_fields = ("message",)
+    fields = (
+        "connection",
+        "trigger",
+        "status_badge",
+        "started",
+        "finished",
+        "what_happened",
+        "events_link",
+        "brightpearl_requests",
+        "message",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="started", ordering="started_at")
+    def started(self, obj: SyncRun) -> str:
+        return when(obj.started_at)
+
+    @admin.display(description="finished", ordering="finished_at")
+    def finished(self, obj: SyncRun) -> str:
+        return when(obj.finished_at)
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: SyncRun) -> str:
+        return badge(obj.get_status_display(), RUN_TONES.get(obj.status, "muted"))
+
+    @admin.display(description="what happened")
+    def what_happened(self, obj: SyncRun) -> str:
+        return counts_in_words(obj.counts)
+
+    @admin.display(description="events")
+    def events_link(self, obj: SyncRun) -> str:
+        url = reverse("admin:connector_syncevent_changelist")
+        return format_html('<a href="{}?run__id__exact={}">Events of this run</a>', url, obj.pk)
+
+    @admin.display(description="message")
+    def message_short(self, obj: SyncRun) -> str:
+        return shortened(obj.message, 80)
 
     @admin.action(description="Run sync now (for these runs' connections)", permissions=["operate"])
     def run_sync_now(self, request, queryset):
@@ -51,18 +131,6 @@ def _retry(request, rma_ids, *, clear_flags: bool = False) -> None:
         messages.success(request, "Retry queued — " + "; ".join(result.queued) + ".")
     if result.left:
         messages.warning(request, "Not retried — " + "; ".join(result.left) + ".")
-
-
-class ReadOnlyAdmin(RolePermissionsMixin, admin.ModelAdmin):
-    """Logs and bindings are written by the connector, never by hand."""
-
-    show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(SyncEvent)
@@ -110,25 +178,107 @@ class SyncEventAdmin(ReadOnlyAdmin):
         _retry(request, [e.rma_id for e in queryset if e.rma_id is not None], clear_flags=True)
 
 
+GOODS_IN_WORDS = {
+    True: "The connector created the goods-in note (the return was processed on the platform "
+    "first).",
+    False: "No: goods are received by the warehouse in Brightpearl (see the RMA's lines).",
+}
+
+
 @admin.register(SalesCredit)
 class SalesCreditAdmin(ReadOnlyAdmin):
     list_display = (
-        "rma",
+        "__str__",
         "connection",
         "state",
         "credit_id",
         "order_number",
         "parent_order_id",
         "attempts",
-        "adopted",
-        "processed_at",
-        "last_error",
+        "processed",
+        "error_short",
     )
     list_filter = ("connection", "state", "adopted")
     search_fields = ("order_number", "customer_ref", "credit_id", "rma__rma_number")
     list_select_related = ("connection", "rma")
     raw_id_fields = ("connection", "rma")
     actions = ["retry_selected", "clear_flag_and_retry"]
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "rma_link",
+                    "connection",
+                    "state",
+                    "credit_id",
+                    "order_link",
+                    "order_number",
+                    "customer_ref",
+                    "external_ref",
+                    "currency",
+                    "warehouse",
+                    "adopted",
+                    "goods_in_words",
+                    "processed",
+                    "closed",
+                    "created",
+                )
+            },
+        ),
+        ("Rows sent to Brightpearl", {"fields": ("rows",)}),
+        ("Attempts", {"fields": ("attempts", "attempt_started_at", "last_error")}),
+    )
+    readonly_fields = (
+        "rma_link",
+        "warehouse",
+        "order_link",
+        "goods_in_words",
+        "processed",
+        "closed",
+        "created",
+        "rows",
+    )
+
+    @admin.display(description="RMA")
+    def rma_link(self, obj: SalesCredit) -> str:
+        url = reverse("admin:returns_rma_change", args=[obj.rma_id])
+        return format_html('<a href="{}">{}</a>', url, obj.rma.rma_number or obj.rma_id)
+
+    @admin.display(description="Brightpearl warehouse")
+    def warehouse(self, obj: SalesCredit) -> str:
+        return obj.warehouse_id or "— (the original order's)"
+
+    @admin.display(description="original order in Brightpearl")
+    def order_link(self, obj: SalesCredit) -> str:
+        url = brightpearl_order_url(obj.connection, obj.parent_order_id)
+        if not url:
+            return obj.parent_order_id or "—"
+        return format_html('<a href="{}">Order {}</a>', url, obj.parent_order_id)
+
+    @admin.display(description="received via a goods-in note the connector made")
+    def goods_in_words(self, obj: SalesCredit) -> str:
+        return GOODS_IN_WORDS[bool(obj.received_via_goods_in)]
+
+    @admin.display(description="processed at", ordering="processed_at")
+    def processed(self, obj: SalesCredit) -> str:
+        return when(obj.processed_at)
+
+    @admin.display(description="closed at")
+    def closed(self, obj: SalesCredit) -> str:
+        return when(obj.closed_at)
+
+    @admin.display(description="created at")
+    def created(self, obj: SalesCredit) -> str:
+        return when(obj.created_at)
+
+    @admin.display(description="rows")
+    def rows(self, obj: SalesCredit) -> str:
+        return rows_table(obj.planned_rows, obj.currency)
+
+    @admin.display(description="last error")
+    def error_short(self, obj) -> str:
+        return shortened(obj.last_error, 70)
 
     @admin.action(description="Retry selected items", permissions=["operate"])
     def retry_selected(self, request, queryset):
@@ -144,24 +294,66 @@ class SalesCreditAdmin(ReadOnlyAdmin):
 @admin.register(RefundPayment)
 class RefundPaymentAdmin(ReadOnlyAdmin):
     list_display = (
-        "refund",
+        "__str__",
         "connection",
         "state",
         "treatment",
         "amount",
-        "currency",
         "bonus",
         "payment_id",
         "note_id",
         "transaction_ref",
         "payment_method_code",
         "attempts",
-        "last_error",
+        "error_short",
     )
     list_filter = ("connection", "state", "treatment")
     search_fields = ("transaction_ref", "payment_id", "sales_credit__credit_id")
-    list_select_related = ("connection", "refund")
+    list_select_related = ("connection", "refund", "refund__rma", "sales_credit")
     raw_id_fields = ("connection", "refund", "sales_credit")
+    fields = (
+        "rma_link",
+        "credit_link",
+        "connection",
+        "state",
+        "treatment",
+        "amount",
+        "bonus",
+        "payment_id",
+        "note_id",
+        "transaction_ref",
+        "payment_method_code",
+        "created",
+        "attempts",
+        "last_error",
+    )
+    readonly_fields = ("rma_link", "credit_link", "amount", "created")
+
+    @admin.display(description="RMA")
+    def rma_link(self, obj: RefundPayment) -> str:
+        rma = obj.refund.rma
+        url = reverse("admin:returns_rma_change", args=[rma.pk])
+        return format_html('<a href="{}">{}</a>', url, rma.rma_number or rma.pk)
+
+    @admin.display(description="sales credit")
+    def credit_link(self, obj: RefundPayment) -> str:
+        url = reverse("admin:connector_salescredit_change", args=[obj.sales_credit_id])
+        return format_html('<a href="{}">{}</a>', url, obj.sales_credit)
+
+    @admin.display(description="amount")
+    def amount(self, obj: RefundPayment) -> str:
+        """What is recorded against the credit (capped at its total), else the refund's."""
+        if obj.amount is not None:
+            return money(obj.amount, obj.currency or obj.refund.currency)
+        return money(obj.refund.amount, obj.refund.currency)
+
+    @admin.display(description="recorded at")
+    def created(self, obj: RefundPayment) -> str:
+        return when(obj.created_at)
+
+    @admin.display(description="last error")
+    def error_short(self, obj) -> str:
+        return shortened(obj.last_error, 70)
 
 
 @admin.register(CreditChange)

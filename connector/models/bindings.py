@@ -116,7 +116,9 @@ class SalesCredit(ExactlyOnceFields):
         ]
 
     def __str__(self) -> str:
-        return f"Sales credit {self.credit_id or '(none yet)'} for {self.rma_id}"
+        rma = self.rma.rma_number or self.rma.external_id
+        order = f" (order {self.order_number})" if self.order_number else ""
+        return f"Sales credit {self.credit_id or '(none yet)'} for {rma}{order}"
 
 
 class RefundPayment(ExactlyOnceFields):
@@ -170,7 +172,11 @@ class RefundPayment(ExactlyOnceFields):
         ]
 
     def __str__(self) -> str:
-        return f"Payment {self.payment_id or '(none yet)'} for refund {self.refund_id}"
+        refund = self.refund
+        return (
+            f"Payment {self.payment_id or '(none yet)'} for refund {refund.external_id} "
+            f"({refund.amount:.2f} {refund.currency})".replace(" )", ")")
+        )
 
 
 class CreditChange(ExactlyOnceFields):

@@ -339,7 +339,20 @@ class WarehouseMapping(models.Model):
         ordering = ["destination_id"]
 
     def __str__(self) -> str:
-        return f"{self.destination_id} → warehouse {self.warehouse_id}"
+        return self.describe(*getattr(self, "names", ("", "")))
+
+    def describe(self, destination_name: str = "", warehouse_name: str = "") -> str:
+        """ "Loop destination 101 (Main DC) → Brightpearl warehouse 3 (Returns warehouse)";
+        the names when the caller has them (the admin's cached lists)."""
+        platform = registry.find(self.connection.platform) if self.connection_id else None
+        where = f"{platform.label} destination" if platform else "Destination"
+        destination = f"{where} {self.destination_id}" + (
+            f" ({destination_name})" if destination_name else ""
+        )
+        warehouse = f"Brightpearl warehouse {self.warehouse_id}" + (
+            f" ({warehouse_name})" if warehouse_name else ""
+        )
+        return f"{destination} → {warehouse}"
 
     def save(self, *args, **kwargs) -> None:
         self.destination_id = (self.destination_id or "").strip()

@@ -52,8 +52,19 @@ def _status_check(statuses: dict[int, dict], status_id: int, field: str, label: 
     )
 
 
-def check_connection(connection: Connection, *, save: bool = True) -> list[CheckItem]:
-    """Run every check; never raises for a Brightpearl answer, only reports it."""
+# Items about the account as a whole: a failed one means the settings could not be checked
+# (they are saved anyway, and the failure reported); any other failed item names a setting
+# Brightpearl does not know, which the admin form refuses.
+UNVERIFIED = frozenset({"credentials", "settings"})
+
+
+def check_connection(
+    connection: Connection, *, save: bool = True, mappings: list | None = None
+) -> list[CheckItem]:
+    """Run every check; never raises for a Brightpearl answer, only reports it.
+
+    ``mappings`` (warehouse mappings, saved or not) replaces the stored ones: the admin checks
+    what staff typed before anything is saved."""
     items: list[CheckItem] = []
     try:
         client = client_for(connection, timeout=15)
@@ -76,17 +87,17 @@ def check_connection(connection: Connection, *, save: bool = True) -> list[Check
         )
     )
     try:
-        items.extend(_check_settings(connection, client, config))
+        items.extend(_check_settings(connection, client, config, mappings))
     except BrightpearlError as exc:
         items.append(CheckItem("settings", False, f"Brightpearl answered with an error: {exc}"))
     return _finish(connection, items, save)
 
 
-def _check_settings(connection, client, config) -> list[CheckItem]:
+def _check_settings(connection, client, config, mappings) -> list[CheckItem]:
     return [
         *_status_checks(connection, client, config),
         *_channel_checks(connection, client),
-        *_warehouse_checks(connection, client),
+        *_warehouse_checks(connection, client, mappings),
         *_check_refund_accounts(connection, client),
     ]
 
@@ -129,8 +140,9 @@ def _channel_checks(connection, client) -> list[CheckItem]:
     ]
 
 
-def _warehouse_checks(connection, client) -> list[CheckItem]:
-    mappings = list(connection.warehouse_mappings.all())
+def _warehouse_checks(connection, client, mappings) -> list[CheckItem]:
+    if mappings is None:
+        mappings = list(connection.warehouse_mappings.all())
     if not mappings:
         return []
     warehouses = {w["id"]: w for w in client.get_warehouses()}
@@ -142,7 +154,8 @@ def _warehouse_checks(connection, client) -> list[CheckItem]:
             CheckItem(
                 field,
                 True,
-                f"Destination {mapping.destination_id} → warehouse '{warehouse.get('name')}'.",
+                f"Destination {mapping.destination_id} → Brightpearl warehouse "
+                f"{mapping.warehouse_id} ({warehouse.get('name')}).",
             )
             if warehouse
             else CheckItem(
@@ -277,6 +290,11 @@ def _check_outcome_method(mapping, books: _Books, refund_banks: set[str]) -> Che
         f"{mapping.get_outcome_display()} → payment method {code} "
         f"(account {', '.join(sorted(accounts)) or 'none'}).",
     )
+
+
+def record_check(connection: Connection, items: list[CheckItem]) -> list[CheckItem]:
+    """Store a check made before the connection was saved (the admin's save buttons)."""
+    return _finish(connection, items, True)
 
 
 def _finish(connection: Connection, items: list[CheckItem], save: bool) -> list[CheckItem]:

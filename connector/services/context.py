@@ -17,6 +17,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from brightpearl import BrightpearlClient, BrightpearlError
 
 from ..models import Connection, SyncEvent, SyncRun
+from ..wording import dry_run_line
 from .brightpearl import client_for
 from .platforms import adapter_for
 
@@ -75,6 +76,10 @@ class SyncContext:
         error: BaseException | None = None,
     ) -> SyncEvent | None:
         self.counts[f"{kind}_{outcome}"] += 1
+        if self.dry_run:
+            # Printed once by the command; nothing is logged or stored (nothing is written).
+            self.printed.append(dry_run_line(kind, outcome, rma.rma_number if rma else "", message))
+            return None
         ruid = ""
         if isinstance(error, BrightpearlError) and error.ruid:
             ruid = str(error.ruid)
@@ -88,8 +93,6 @@ class SyncContext:
             line,
             extra={"rma": rma.rma_number if rma else ""},
         )
-        if self.dry_run:
-            return None  # a dry run's local writes are rolled back; it only prints
         if credit_id is None and rma is not None:
             binding = getattr(rma, "sales_credit", None) if _has_binding(rma) else None
             credit_id = binding.credit_id if binding else None

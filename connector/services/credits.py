@@ -302,8 +302,8 @@ def create_credit(ctx: SyncContext, rma: Rma, order: dict | None) -> SalesCredit
         ctx.record(
             Kind.CREDIT,
             Outcome.SKIPPED,
-            f"Dry run: would create a credit on order {order['id']}: "
-            + json.dumps(plan.payload, indent=None, sort_keys=True),
+            f"would create a credit on order {order['id']}:\n"
+            + json.dumps(plan.payload, indent=2, sort_keys=True),
             rma=rma,
         )
         return None

@@ -327,7 +327,7 @@ def flag_rma(
     if rma.flag_reason == reason and rma.flagged and already_sent:
         return
     if ctx.dry_run:
-        ctx.record(Kind.FLAG, Outcome.SKIPPED, f"Dry run: would flag: {reason}", rma=rma)
+        ctx.record(Kind.FLAG, Outcome.SKIPPED, f"would flag on the platform: {reason}", rma=rma)
         return
     Rma.objects.filter(pk=rma.pk).update(flagged=True, flag_reason=reason)
     rma.flagged, rma.flag_reason = True, reason

@@ -122,7 +122,7 @@ def _record_payment(ctx, refund: Refund, payment, binding: SalesCredit, plan, fa
         ctx.record(
             Kind.REFUND,
             Outcome.SKIPPED,
-            "Dry run: would record payment " + json.dumps(body, sort_keys=True),
+            "would record the payment:\n" + json.dumps(body, indent=2, sort_keys=True),
             rma=refund.rma,
         )
         return

@@ -222,14 +222,26 @@ def _run_passes(ctx: SyncContext, lease_owner: str) -> tuple[str, int]:
 
 def _close_run(run: SyncRun, ctx: SyncContext, error: str, passes: int) -> None:
     failed = sum(v for k, v in ctx.counts.items() if k.endswith("_failed"))
+    flagged = sum(v for k, v in ctx.counts.items() if k.endswith("_flagged"))
     if error and ctx.budget_retry_after is not None:
         # Not a failure: the account's budget ran out and the run continues in a new task.
         run.status, run.message = SyncRun.Status.PARTIAL, error
     elif error:
         run.status, run.message = SyncRun.Status.FAILED, error
-    elif failed:
+    elif failed or flagged:
+        # A flagged return needs a person: the run did not simply succeed.
         run.status = SyncRun.Status.PARTIAL
-        run.message = f"{failed} item(s) failed; see the events."
+        run.message = (
+            "; ".join(
+                part
+                for part in (
+                    f"{failed} item(s) failed" if failed else "",
+                    f"{flagged} item(s) flagged" if flagged else "",
+                )
+                if part
+            )
+            + "; see the events."
+        )
     else:
         run.status = SyncRun.Status.SUCCEEDED
     if passes > 1:

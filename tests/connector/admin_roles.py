@@ -7,6 +7,8 @@ these tests.
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -18,6 +20,10 @@ from connector.admin.permissions import custom_urls, declared_url_permissions
 from connector.roles import ADMINISTRATORS, CONFIGURABLE_MODELS, OPERATORS, VIEWABLE_APPS, VIEWERS
 
 ROLES = ("none", "view", "operate", "configure")
+# The one place a secret is shown, by decision (docs/security.md): the Loop/ReturnGO webhook
+# address on the connection's page, to those who configure connections — the platform needs it
+# pasted in, secret and all. Tests strip exactly that element and search the rest of the page.
+WEBHOOK_ADDRESS = re.compile(r'<code class="webhook-address">[^<]*</code>')
 GROUPS = {"view": VIEWERS, "operate": OPERATORS, "configure": ADMINISTRATORS}
 NO_ACTION = "No action selected."
 

@@ -14,6 +14,7 @@ from connector.models import Connection
 
 from .admin_roles import (
     ROLES,
+    WEBHOOK_ADDRESS,
     actions_of,
     admin_url,
     admins,
@@ -95,7 +96,12 @@ def test_no_admin_page_or_action_result_shows_a_secret(connection_with_every_sec
     rendered = 0
     for url in pages:
         response = client.get(url)
-        assert_no_secret(response.content.decode(), seen, f"{role} GET {url}")
+        html = response.content.decode()
+        if role in ("configure", "superuser"):
+            html = WEBHOOK_ADDRESS.sub("", html)
+        else:
+            assert 'class="webhook-address"' not in html, f"{role} sees the webhook address"
+        assert_no_secret(html, seen, f"{role} GET {url}")
         rendered += response.status_code == 200
     assert rendered or role == "none"
 
@@ -132,3 +138,16 @@ def test_view_only_change_page_shows_each_secret_as_set_with_its_last_four(
         .content.decode()
     )
     assert "not set" in html
+
+
+def test_the_platform_webhook_address_is_whole_for_administrators_and_masked_for_others(
+    connection_with_every_secret,
+):
+    connection = connection_with_every_secret
+    url = admin_url(Connection, "change", connection.pk)
+    address = f"/webhooks/loop/{connection.pk}/{connection.webhook_secret}/"
+    html = client_for(staff_user("configure")).get(url).content.decode()
+    assert '<code class="webhook-address">' in html and address in html
+    html = client_for(staff_user("operate")).get(url).content.decode()
+    assert f"/webhooks/loop/{connection.pk}/•••/" in html
+    assert connection.webhook_secret not in html

@@ -105,3 +105,26 @@ def test_prune_keeps_failures_longer_than_successes():
     prune(keep_days=14, keep_failed_days=90)
     left = set(SyncRun.objects.values_list("pk", flat=True))
     assert left == {runs["old_failed"].pk, runs["new_ok"].pk}
+
+
+def test_dry_run_prints_each_item_once_says_what_would_happen_and_shows_the_payload_as_json(
+    world, caplog
+):
+    import json
+    import re
+
+    sku = "MUG-" + world.bp.code
+    sale = world.sale([(sku, 1, "30.00", "6.00")])
+    world.loop_return(sale, [{"sku": sku}])
+    out = run("connector_sync", world.connection.name, "--dry-run")
+    assert "succeeded" not in out  # nothing was written, so nothing "succeeded"
+    assert out.count("would be taken in") == 1
+    assert out.count("would create a credit") == 1
+    payload = json.loads(
+        re.search(r"would create a credit on order \d+:\n(\{.*?\n\})", out, re.S)[1]
+    )
+    assert payload["rows"][0]["net"] == "30.00"
+    assert "{'" not in out  # no Python dict
+    assert "1 sales credit: planned; 1 intake: would be done" in out.splitlines()[-1]
+    # Printed once: the items are not logged a second time (the console shows both).
+    assert not [r for r in caplog.records if r.name == "connector.sync"]

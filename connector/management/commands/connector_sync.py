@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from connector.models import SyncRun
 from connector.services.sync import preview_sync, run_sync
 from connector.tasks import after_sync
+from connector.wording import counts_in_words
 
 from .connector_check import find_connection
 
@@ -29,8 +30,9 @@ class Command(BaseCommand):
             result = preview_sync(connection)
             for line in result.printed:
                 self.stdout.write(line)
+            done = counts_in_words(result.counts, dry_run=True)
             self.stdout.write(
-                f"dry run: {dict(result.counts)}; {result.requests_made} Brightpearl requests; "
+                f"dry run — {done}; {result.requests_made} Brightpearl requests; "
                 "nothing was written"
             )
             return
