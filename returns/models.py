@@ -208,4 +208,4 @@ class Refund(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Refund {self.external_id}: {self.amount} {self.currency}"
+        return f"Refund {self.external_id}: {Decimal(self.amount or 0):.2f} {self.currency}"

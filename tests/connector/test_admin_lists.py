@@ -110,3 +110,13 @@ def test_nobody_deletes_logs_or_bindings_and_beat_is_for_superusers_only(admin_c
         admin_client.get(reverse("admin:django_celery_beat_periodictask_changelist")).status_code
         == 200
     )
+
+
+def test_a_refunded_return_says_when_and_how_much(admin_client, flagged_and_refunded):
+    _, _, credit = flagged_and_refunded
+    html = admin_client.get(
+        reverse("admin:returns_rma_change", args=[credit.rma_id])
+    ).content.decode()
+    refund = credit.rma.refunds.get()
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row_of(html, refund.external_id))
+    assert f"{refund.amount:.2f} {refund.currency}" in html and ".0000" not in html
