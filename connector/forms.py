@@ -30,6 +30,7 @@ LABELS = {
     "customer_ref_prefix": "Prefix before the RMA number",
     "received_status_id": "Sales-credit status meaning “everything received”",
     "duplicate_credit_status_id": "Status for duplicate sales credits",
+    "cancelled_credit_status_id": "Status for credits of returns cancelled after crediting",
     "fee_nominal_code": "Nominal code for fees",
     "sync_interval_minutes": "Sync every (minutes)",
 }
@@ -42,6 +43,9 @@ HELP_TEXTS = {
     "credit_channel_id": "Empty: Brightpearl's default channel.",
     "received_status_id": "Optional. When staff move a sales credit to this status, every "
     "item is taken as received.",
+    "cancelled_credit_status_id": "Optional. A return cancelled, rejected or expired on the "
+    "platform after its credit was made moves the credit here, with a note saying why. Empty: "
+    "the credit gets a “do not refund” note and the return is flagged for staff.",
 }
 
 # Settings whose value is one of Brightpearl's records: offered as a list of names and IDs.
@@ -49,6 +53,7 @@ BRIGHTPEARL_PICKERS = {
     "credit_status_id": "credit_statuses",
     "received_status_id": "credit_statuses",
     "duplicate_credit_status_id": "credit_statuses",
+    "cancelled_credit_status_id": "credit_statuses",
     "credit_channel_id": "channels",
     "refund_method_code": "bank_accounts",
 }
