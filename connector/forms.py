@@ -5,6 +5,8 @@ Brightpearl before anything is saved."""
 from django import forms
 from django.core.validators import MinValueValidator
 
+from returns.platforms import registry
+
 from .models import Connection
 from .models.connection import POSITIVE
 from .outbound import platform_url_problem, public_api_url
@@ -47,6 +49,24 @@ HELP_TEXTS = {
     "platform after its credit was made moves the credit here, with a note saying why. Empty: "
     "the credit gets a “do not refund” note and the return is flagged for staff.",
 }
+
+# Settings only some returns platforms use: each input says which (from the platform registry),
+# and the connection page shows it only while one of those platforms is chosen.
+PLATFORM_SETTINGS = (
+    "platform_api_key",
+    "platform_shop_name",
+    "platform_api_url",
+    "platform_webhook_secret",
+)
+
+
+def mark_platform_settings(fields: dict[str, forms.Field]) -> None:
+    """`data-platforms="loop returngo"` on each platform setting's input (static/connector/
+    platform_fields.js hides the row for other platforms; the values stay in the form)."""
+    for name in PLATFORM_SETTINGS:
+        if name in fields:
+            fields[name].widget.attrs["data-platforms"] = " ".join(registry.platforms_using(name))
+
 
 # Settings whose value is one of Brightpearl's records: offered as a list of names and IDs.
 BRIGHTPEARL_PICKERS = {
@@ -139,6 +159,7 @@ class ConnectionForm(forms.ModelForm):
             clear = self.fields.get(f"clear_{name}")
             if clear is not None:
                 clear.label = f"Remove the stored {field.label}"
+        mark_platform_settings(self.fields)
         self._offer_brightpearl_lists()
         # The warehouse-mapping formset is built on this instance and checks the settings
         # with the mappings typed (CheckedMappingFormSet): this is how it reaches the fields.

@@ -105,6 +105,7 @@ class ConnectionAdmin(
 
     class Media:
         css = {"all": ("connector/admin.css",)}
+        js = ("connector/platform_fields.js",)
 
     fieldsets = (
         (None, {"fields": ("name", "enabled")}),

@@ -202,13 +202,16 @@ def _check_refund_accounts(connection, client) -> list[CheckItem]:
         client.get_payment_methods(),
     )
     items = [_check_refund_method(connection, books)]
-    for account in connection.refund_bank_accounts.all():
-        items.append(_check_currency_bank(account, books))
-    refund_banks = {connection.refund_method_code} | {
-        a.nominal_code for a in connection.refund_bank_accounts.all()
-    }
-    for mapping in connection.outcome_mappings.filter(treatment="payment_method"):
-        items.append(_check_outcome_method(mapping, books, refund_banks))
+    # A connection not saved yet (the admin checks before the first save) has none stored.
+    accounts = list(connection.refund_bank_accounts.all()) if connection.pk else []
+    mappings = (
+        list(connection.outcome_mappings.filter(treatment="payment_method"))
+        if connection.pk
+        else []
+    )
+    items += [_check_currency_bank(account, books) for account in accounts]
+    refund_banks = {connection.refund_method_code} | {a.nominal_code for a in accounts}
+    items += [_check_outcome_method(m, books, refund_banks) for m in mappings]
     return items
 
 

@@ -52,6 +52,18 @@ class PlatformSpec:
     required_settings: Mapping[str, str] = field(default_factory=dict)
     sandbox: str = ""  # module of the platform's sandbox server (demo, tests, benchmarks)
 
+    def uses(self, setting: str) -> bool:
+        """Whether a connection to this platform uses the connection setting `setting` (the
+        admin shows a platform's own fields only): what it requires, the webhook signing secret
+        where it signs, the API address where it is polled."""
+        if setting in self.required_settings:
+            return True
+        if setting == "platform_webhook_secret":
+            return self.signs_webhooks
+        if setting == "platform_api_url":
+            return self.has_adapter
+        return False
+
     @property
     def has_adapter(self) -> bool:
         return bool(self.adapter)
@@ -116,6 +128,11 @@ def get(kind: str) -> PlatformSpec:
 def find(kind: str) -> PlatformSpec | None:
     _load()
     return _specs.get(kind)
+
+
+def platforms_using(setting: str) -> list[str]:
+    """The kinds of the platforms that use a connection setting (PlatformSpec.uses)."""
+    return [spec.kind for spec in platforms() if spec.uses(setting)]
 
 
 def choices() -> list[tuple[str, str]]:

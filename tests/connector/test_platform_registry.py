@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from datetime import datetime
 
 import pytest
@@ -151,6 +152,24 @@ def test_a_registered_platform_is_a_valid_choice_with_its_required_settings(acme
     with pytest.raises(ValidationError) as refused:
         connection.full_clean()
     assert refused.value.message_dict["platform_api_key"] == ["Acme needs an API key."]
+
+
+def test_the_connection_page_shows_a_registered_platforms_own_settings_only(acme, admin_client):
+    """Each platform setting's input names the platforms that use it, from the registry: Acme
+    (API key, signed webhooks) gets the key, address and signing secret, not ReturnGO's shop."""
+    page = admin_client.get("/admin/connector/connection/add/").content.decode()
+
+    def platforms_of(name: str) -> set[str]:
+        found = re.search(rf'<[^>]*name="{name}"[^>]*data-platforms="([^"]*)"', page) or re.search(
+            rf'<[^>]*data-platforms="([^"]*)"[^>]*name="{name}"', page
+        )
+        assert found, f"{name} carries no data-platforms"
+        return set(found.group(1).split())
+
+    assert platforms_of("platform_api_key") == {"loop", "returngo", "acme"}
+    assert platforms_of("platform_webhook_secret") == {"loop", "acme"}
+    assert platforms_of("platform_shop_name") == {"returngo"}
+    assert "connector/platform_fields.js" in page
 
 
 def test_a_registered_platform_maps_its_own_statuses(acme):

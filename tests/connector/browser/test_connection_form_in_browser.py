@@ -34,6 +34,12 @@ def test_each_save_button_refuses_an_unknown_warehouse_then_mappings_are_picked_
     world.loop.add_destination("Main DC", id=101)
     world.loop.add_destination("Leeds", id=102)
     page.goto(f"{page.base_url}/admin/connector/connection/add/")
+    # Only the chosen platform's own settings are shown (ReturnGO's shop name is not Loop's).
+    page.select_option("#id_platform", "returngo")
+    assert page.locator("#id_platform_shop_name").is_visible()
+    page.select_option("#id_platform", "loop")
+    assert not page.locator("#id_platform_shop_name").is_visible()
+    assert page.locator("#id_platform_webhook_secret").is_visible()
     for button in BUTTONS:
         fill_new_connection(page, world, "99")
         page.locator(f"input[name={button}]").last.click()
