@@ -19,9 +19,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python manage.py demo $(DEMO_ARGS)
 
-# One process by default. `make test PYTEST_WORKERS="-n 2 --dist loadgroup"` runs two
-# pytest-xdist workers, each with its own test database and Redis db, the process tests on one
-# of them (tests/support/xdist_worker.py); not the default until it is green twice in CI.
+# One process by default. `make test PYTEST_WORKERS="-n 2"` runs two pytest-xdist workers, each
+# with its own test database and Redis db (tests/support/xdist_worker.py); not the default until
+# it is green twice in CI (on a loaded machine, process start-ups and sleeps ran past bounds).
 PYTEST_WORKERS ?=
 
 test: $(STAMP)

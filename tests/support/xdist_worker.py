@@ -1,4 +1,4 @@
-"""Each pytest-xdist worker (`make test PYTEST_WORKERS="-n 2 --dist loadgroup"`) gets Redis of its
+"""Each pytest-xdist worker (`make test PYTEST_WORKERS="-n 2"`) gets Redis of its
 own; loaded with `-p` (pyproject's addopts) so it runs before Django reads its settings.
 
 pytest-django already gives each worker its own test database (test_<name>_gw0, …). Redis keys
@@ -44,16 +44,15 @@ _isolate_this_worker()
 PROCESS_FIXTURES = {"celery_worker", "live_server"}
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups
 def pytest_collection_modifyitems(config, items):
-    """Under xdist (`--dist loadgroup`), every test that runs real processes (marked slow, or
-    using a Celery worker or live server) goes to one worker, one at a time as in a serial run,
-    and first: the other worker runs the in-process tests meanwhile, and never two process
-    tests compete for the two cores."""
+    """Under xdist, the tests that run real processes (marked slow, or using a Celery worker or
+    a live server) go first, so the two workers share them instead of one finishing alone with
+    the longest. (Keeping them all on one worker with `--dist loadgroup` does not work with
+    pytest 9 and xdist 3.8: xdist renames `item._nodeid`, which pytest 9 no longer reads.)"""
     if os.environ.get("PYTEST_XDIST_WORKER") is None:
         return
-    processes = pytest.mark.xdist_group("processes")
-    for item in items:
-        if item.get_closest_marker("slow") or PROCESS_FIXTURES & set(item.fixturenames):
-            item.add_marker(processes)
-    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)
+    items.sort(
+        key=lambda item: (
+            not (item.get_closest_marker("slow") or PROCESS_FIXTURES & set(item.fixturenames))
+        )
+    )
