@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from .models import Connection, SyncRun
 from .schedules import dispatch_due
+from .services import backfill
 from .services.brightpearl import never_sleep_for_budget
 from .services.inbound import due_again, process
 from .services.logs import prune
@@ -176,11 +177,8 @@ def run_backfill(self, job_id: int) -> str | None:
     pauses it: the task re-queues itself for when the budget is back instead of sleeping in a
     worker slot. A redelivered task finds the job running and fresh, or resumes it when its
     heartbeat went quiet (connector/services/backfill.py)."""
-    from .services.backfill import run_backfill as run
-    from .services.brightpearl import never_sleep_for_budget
-
     with never_sleep_for_budget():
-        outcome = run(job_id)
+        outcome = backfill.run_backfill(job_id)
     if outcome.retry_after is not None:
         delay = outcome.retry_after + random.uniform(0, BUDGET_JITTER_SECONDS)
         run_backfill.apply_async((job_id,), countdown=delay)

@@ -28,21 +28,22 @@ def posted_form(page, **overrides) -> dict:
                 data[name] = "on"
         elif value is not None and name not in Connection.SECRET_FIELDS:
             data[name] = str(value)
-    [formset] = page.context["inline_admin_formsets"]
-    prefix = formset.formset.prefix
-    mappings = [f for f in formset.formset.forms if f.instance.pk]
-    data.update(
-        {
-            f"{prefix}-TOTAL_FORMS": str(len(mappings)),
-            f"{prefix}-INITIAL_FORMS": str(len(mappings)),
-            f"{prefix}-MIN_NUM_FORMS": "0",
-            f"{prefix}-MAX_NUM_FORMS": "1000",
-        }
-    )
-    for i, mapping in enumerate(mappings):
-        data[f"{prefix}-{i}-id"] = str(mapping.instance.pk)
-        data[f"{prefix}-{i}-destination_id"] = mapping.instance.destination_id
-        data[f"{prefix}-{i}-warehouse_id"] = str(mapping.instance.warehouse_id)
+    for inline in page.context["inline_admin_formsets"]:  # mappings, banks, outcomes
+        formset = inline.formset
+        stored = [f for f in formset.forms if f.instance.pk]
+        data.update(
+            {
+                f"{formset.prefix}-TOTAL_FORMS": str(len(stored)),
+                f"{formset.prefix}-INITIAL_FORMS": str(len(stored)),
+                f"{formset.prefix}-MIN_NUM_FORMS": "0",
+                f"{formset.prefix}-MAX_NUM_FORMS": "1000",
+            }
+        )
+        for i, row in enumerate(stored):
+            for name in row.fields:
+                value = row[name].value()
+                if value not in (None, False):
+                    data[f"{formset.prefix}-{i}-{name}"] = "on" if value is True else str(value)
     data.update(overrides)
     return data
 
