@@ -260,6 +260,10 @@ class ReturnGOSandbox(SandboxServer):
                 "lastUpdated": iso(utcnow()),
             }
             record["transactions"].append(tx)
+            # The listing's summary records it (TRANSACTION_CREATED is one of ReturnGO's
+            # documented webhook events; that the summary shows it too is the connector's
+            # UNCONFIRMED assumption, docs/returns-platforms.md).
+            record["rmaSummary"]["events"].append(_event("TRANSACTION_CREATED", tx["createdAt"]))
             self._touch(record)
             return dict(tx)
 
@@ -551,21 +555,24 @@ class ReturnGOSandbox(SandboxServer):
         raise HttpError(404, {"error": f"no sandbox route {request.method} {request.path}"})
 
 
+def _event(name: str, when: str) -> dict:
+    """One entry of an RMA summary's `events[]`."""
+    return {
+        "eventName": name,
+        "eventDate": when,
+        "triggeredVia": "Return Portal",
+        "storeLocationId": "online",
+        "userDetails": None,
+    }
+
+
 def _summary(number: str, status: str, order_name: str, created: datetime) -> dict:
     """What `GET /rmas` lists of an RMA, with the event of its creation."""
     return {
         "rmaId": number,
         "status": status,
         "order_name": order_name,
-        "events": [
-            {
-                "eventName": "RMA_CREATED",
-                "eventDate": iso(created),
-                "triggeredVia": "Return Portal",
-                "storeLocationId": "online",
-                "userDetails": None,
-            }
-        ],
+        "events": [_event("RMA_CREATED", iso(created))],
     }
 
 
