@@ -171,6 +171,7 @@ def to_refund(transaction: dict, side: str = "presentment") -> NeutralRefund:
 
 class ReturnGOPlatform(ReturnsPlatform):
     kind = "returngo"
+    held_raw_keys = ("rmaSummary",)  # what `unchanged_summary` compares with the listing
 
     def __init__(
         self,
