@@ -237,14 +237,10 @@ class WebhookEvent(models.Model):
             .update(status=self.Status.RECEIVED, next_attempt_at=now, **reset)
         )
 
-    def reject(self, reason: str) -> None:
-        """Malformed or unverifiable input, recorded as it came (the view answers 4xx)."""
-        self._end(self.Status.REJECTED, reason, processed=False)
-
-    def _end(self, status: str, message: str, processed: bool = True) -> None:
+    def _end(self, status: str, message: str) -> None:
         self.status, self.error = status, (message or "")[:2000]
         self.next_attempt_at = None
-        self.processed_at = timezone.now() if processed else None
+        self.processed_at = timezone.now()
         WebhookEvent.objects.filter(pk=self.pk).update(
             status=self.status,
             error=self.error,

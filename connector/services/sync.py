@@ -56,9 +56,9 @@ def pull_from_platform(ctx: SyncContext) -> None:
     since = connection.platform_watermark or timezone.now() - FIRST_POLL_WINDOW
     since -= WATERMARK_OVERLAP
     # The platform's clock may run ahead of ours: look a little into "the future" too.
-    feed = platform.fetch_changed(
-        since, timezone.now() + CLOCK_SKEW, held=lambda ids: held_copies(connection, ids)
-    )
+    keys = platform.held_raw_keys
+    held = (lambda ids: held_copies(connection, ids, keys)) if keys else None
+    feed = platform.fetch_changed(since, timezone.now() + CLOCK_SKEW, held=held)
     for neutral in feed:
         if (
             not neutral.refunds
@@ -82,15 +82,17 @@ def pull_from_platform(ctx: SyncContext) -> None:
         connection.platform_watermark = feed.max_updated_at
 
 
-def held_copies(connection: Connection, external_ids: list[str]) -> dict[str, dict]:
-    """What we hold of these returns (one query): the adapter leaves out those whose listing
-    shows nothing new. Only the summary part of the raw payload is loaded."""
+def held_copies(
+    connection: Connection, external_ids: list[str], raw_keys: tuple[str, ...]
+) -> dict[str, dict]:
+    """What we hold of these returns, in one query: the adapter leaves out those whose listing
+    shows nothing new. Only the parts of the raw payload it names are loaded."""
     rows = Rma.objects.filter(
         connection=connection, platform=connection.platform, external_id__in=external_ids
-    ).values_list("external_id", "platform_updated_at", "raw__rmaSummary")
+    ).values_list("external_id", "platform_updated_at", *(f"raw__{k}" for k in raw_keys))
     return {
-        external_id: {"updated_at": updated_at, "raw": {"rmaSummary": summary or {}}}
-        for external_id, updated_at, summary in rows
+        external_id: {"updated_at": updated_at, "raw": dict(zip(raw_keys, parts, strict=True))}
+        for external_id, updated_at, *parts in rows
     }
 
 

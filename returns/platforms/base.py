@@ -161,6 +161,9 @@ class ReturnsPlatform(abc.ABC):
     """One returns-platform account, with explicit credentials."""
 
     kind: str = ""
+    # Top-level keys of the raw payload `fetch_changed` wants to see in `held` (only these are
+    # loaded, never whole payloads); empty = the adapter does not use `held`.
+    held_raw_keys: tuple[str, ...] = ()
 
     def __init__(
         self,

@@ -259,6 +259,7 @@ def exchange_outcomes(data: dict, side: str = "presentment") -> list[NeutralRefu
 
 class ReturnGOPlatform(ReturnsPlatform):
     kind = "returngo"
+    held_raw_keys = ("rmaSummary",)  # what `unchanged_summary` compares with the listing
 
     def __init__(
         self,
