@@ -9,6 +9,7 @@ from ..models import Connection, SyncRun, WarehouseMapping
 from ..secrets import redact, secret_state
 from ..services.connection_check import check_connection
 from ..tasks import enqueue_sync
+from .alerts import AlertSettingsInline
 from .intake import IntakeTokenActions
 from .permissions import RolePermissionsMixin
 from .webhooks import WebhookSubscriptionActions
@@ -53,7 +54,7 @@ class ConnectionAdmin(
     admin.ModelAdmin,
 ):
     form = ConnectionForm
-    inlines = [WarehouseMappingInline]
+    inlines = [WarehouseMappingInline, AlertSettingsInline]
     list_display = (
         "name",
         "enabled",

@@ -3,15 +3,18 @@
 from .bindings import BindingState, RefundPayment, SalesCredit
 from .budget import PlatformCallBudget
 from .connection import AuthMode, Connection, Platform, WarehouseMapping
+from .problems import AlertSettings, Problem
 from .synclog import SyncEvent, SyncRun
 from .webhooks import WebhookEvent
 
 __all__ = [
+    "AlertSettings",
     "AuthMode",
     "BindingState",
     "Connection",
     "Platform",
     "PlatformCallBudget",
+    "Problem",
     "RefundPayment",
     "SalesCredit",
     "SyncEvent",
