@@ -60,12 +60,14 @@ class RmaAdmin(ConsoleMedia, RolePermissionsMixin, returns_admin.RmaAdmin):
     actions = ["retry_selected", "clear_flag_and_retry"]
 
     def get_search_results(self, request, queryset, search_term):
-        found, duplicates = super().get_search_results(request, queryset, search_term)
+        """An exact identifier finds just its return(s); otherwise the partial search of
+        returns' admin (part of a number, a SKU)."""
         term = search_term.strip()
-        if not term:
-            return found, duplicates
-        exact = queryset.filter(order_search(term))
-        return (found | exact).distinct(), False
+        if term:
+            exact = queryset.filter(order_search(term)).distinct()
+            if exact.exists():
+                return exact, False
+        return super().get_search_results(request, queryset, search_term)
 
     def get_urls(self):
         view = self.admin_site.admin_view

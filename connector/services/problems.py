@@ -4,7 +4,8 @@ Fed by the log itself (post_save of `SyncEvent` and `SyncRun`, connector/signals
 step that records a failure opens a problem without knowing about problems:
 
 * a failed or flagged event opens the problem of its item (one step of one return: "rma:12:credit";
-  a connection-wide step: "connection:intake"), or updates the one already open;
+  a connection-wide step: "connection:intake"; a return's flag, whichever step raised it:
+  "rma:12:flag"), or updates the one already open;
 * a later success of the same item closes it ("resolved"); a success of a later step that could
   not have happened without it closes it too (a credit made closes the return's intake problem);
 * a run that failed as a whole (credentials refused, Brightpearl down) is the item
@@ -31,7 +32,7 @@ RUN = "run"
 # A success of the key's step closes the problems of the steps listed.
 CLOSES: dict[str, tuple[str, ...]] = {
     Kind.INTAKE: (Kind.INTAKE,),
-    Kind.CREDIT: (Kind.CREDIT, Kind.INTAKE),
+    Kind.CREDIT: (Kind.CREDIT, Kind.INTAKE, Kind.FLAG),
     Kind.RECEIPT: (Kind.RECEIPT,),
     Kind.GOODS_IN: (Kind.GOODS_IN, Kind.RECEIPT),
     Kind.PROCESS: (Kind.PROCESS, Kind.RECEIPT, Kind.FLAG, Kind.GOODS_IN),
@@ -42,7 +43,12 @@ CLOSES: dict[str, tuple[str, ...]] = {
 }
 
 
-def item_key(kind: str, rma_id: int | None) -> str:
+def item_key(kind: str, rma_id: int | None, outcome: str = "") -> str:
+    """The item a log row is about. Every flag of one return is one item ("rma:12:flag"),
+    whichever step raised it: the credit step's flag and the flag sent to the platform are
+    one thing for staff."""
+    if outcome == Outcome.FLAGGED and rma_id:
+        kind = Kind.FLAG
     return f"rma:{rma_id}:{kind}" if rma_id else f"connection:{kind}"
 
 
@@ -53,7 +59,7 @@ def note_event(event: SyncEvent) -> None:
     elif event.outcome in (Outcome.FAILED, Outcome.FLAGGED):
         _open(
             connection_id=event.connection_id,
-            item=item_key(event.kind, event.rma_id),
+            item=item_key(event.kind, event.rma_id, event.outcome),
             kind=event.kind,
             outcome=event.outcome,
             message=event.message,
