@@ -6,6 +6,7 @@ admin modules are being registered."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 
 
@@ -25,5 +26,6 @@ class ConnectorAdminSite(admin.AdminSite):
                 overview_left_out=left_out,
                 overview_legend=legend(),
                 can_search_returns=request.user.has_perm("returns.view_rma"),
+                webhooks_enabled=settings.WEBHOOKS_ENABLED,
             )
         return super().index(request, extra)

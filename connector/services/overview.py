@@ -52,6 +52,16 @@ class ConnectionOverview:
     requests_per_hour: list[tuple[str, int]] = field(default_factory=list)
 
     @property
+    def requests_total(self) -> int:
+        return sum(used for _, used in self.requests_per_hour)
+
+    @property
+    def busiest_share(self) -> str:
+        """The busiest hour's requests as a share of the hourly budget (per minute × 60)."""
+        budget = max(1, settings.BRIGHTPEARL_REQUESTS_PER_MINUTE * 60)
+        return f"{max([used for _, used in self.requests_per_hour] + [0]) / budget:.0%}"
+
+    @property
     def attention(self) -> int:
         return sum(t.value for t in self.tiles if t.tone)
 

@@ -152,7 +152,8 @@ def next_step(rma: Rma, credit: SalesCredit | None, lines, payments) -> str:
     """What should happen next, and who does it."""
     if rma.flagged:
         return (
-            f"Needs staff: {rma.flag_reason or 'flagged on the platform'}. When the cause is "
+            f"Needs staff: {(rma.flag_reason or 'flagged on the platform').rstrip('.')}. When "
+            "the cause is "
             "fixed, use “Clear flag and retry”."
         )
     status = rma.status
