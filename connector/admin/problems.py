@@ -57,10 +57,9 @@ class ProblemAdmin(ConsoleMedia, ReadOnlyAdmin):
     list_display = (
         "state_badge",
         "what",
-        "step",
+        "kind",
         "message_and_advice",
         "last_seen",
-        "occurrences",
         "retry",
         "connection",
     )
@@ -72,6 +71,9 @@ class ProblemAdmin(ConsoleMedia, ReadOnlyAdmin):
     raw_id_fields = ("connection", "rma", "first_event", "last_event")
     action_form = DismissForm
     actions = ["retry_selected", "clear_flag_and_retry", "dismiss_with_note"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # closed by a success or by staff with a note, never erased
 
     @admin.display(description="State")
     def state_badge(self, obj: Problem) -> str:
@@ -86,10 +88,6 @@ class ProblemAdmin(ConsoleMedia, ReadOnlyAdmin):
         url = reverse("admin:returns_rma_change", args=[obj.rma_id])
         order = f" · order {obj.order_number}" if obj.order_number else ""
         return format_html('<a href="{}">RMA {}</a>{}', url, obj.rma_number or obj.rma_id, order)
-
-    @admin.display(description="Step")
-    def step(self, obj: Problem) -> str:
-        return problem_service.step_label(obj.kind)
 
     @admin.display(description="What happened · what to do")
     def message_and_advice(self, obj: Problem) -> str:
@@ -111,7 +109,8 @@ class ProblemAdmin(ConsoleMedia, ReadOnlyAdmin):
 
     @admin.display(description="Last seen", ordering="last_seen_at")
     def last_seen(self, obj: Problem) -> str:
-        return seconds(obj.last_seen_at)
+        times = f" (×{obj.occurrences})" if obj.occurrences > 1 else ""
+        return f"{seconds(obj.last_seen_at)}{times}"
 
     @admin.display(description="Last retry")
     def retry(self, obj: Problem) -> str:

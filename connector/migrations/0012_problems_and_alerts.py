@@ -57,7 +57,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('item', models.CharField(help_text="What failed: one step of one return, or a connection's run.", max_length=100)),
-                ('kind', models.CharField(max_length=10, verbose_name='step')),
+                ('kind', models.CharField(choices=[('intake', 'Intake'), ('credit', 'Sales credit'), ('receipt', 'Receipt'), ('refund', 'Refund'), ('process', 'Process on platform'), ('flag', 'Flag on platform'), ('goods_in', 'Goods-in note'), ('close', 'Close credit'), ('duplicate', 'Duplicate in Brightpearl'), ('retry', 'Retry by staff'), ('run', 'Sync run')], max_length=10, verbose_name='step')),
                 ('outcome', models.CharField(choices=[('failed', 'Failed'), ('flagged', 'Flagged (needs staff)')], max_length=10)),
                 ('state', models.CharField(choices=[('open', 'Open'), ('resolved', 'Resolved (succeeded later)'), ('dismissed', 'Dismissed by staff')], db_index=True, default='open', max_length=10)),
                 ('message', models.TextField(blank=True, help_text='The latest failure, as the log says it.')),

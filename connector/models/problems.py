@@ -14,6 +14,11 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from .synclog import SyncEvent
+
+# The steps a problem can be about: each kind of sync-log item, and a run as a whole.
+STEPS = [*SyncEvent.Kind.choices, ("run", "Sync run")]
+
 
 class Problem(models.Model):
     class State(models.TextChoices):
@@ -39,7 +44,7 @@ class Problem(models.Model):
     item = models.CharField(
         max_length=100, help_text="What failed: one step of one return, or a connection's run."
     )
-    kind = models.CharField("step", max_length=10)
+    kind = models.CharField("step", max_length=10, choices=STEPS)
     outcome = models.CharField(max_length=10, choices=Outcome)
     state = models.CharField(max_length=10, choices=State, default=State.OPEN, db_index=True)
     message = models.TextField(blank=True, help_text="The latest failure, as the log says it.")

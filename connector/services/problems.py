@@ -24,6 +24,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from ..models import BindingState, Problem, RefundPayment, SyncEvent, SyncRun
+from ..models.problems import STEPS
 from .retry import FLAG_CLEARED
 
 Kind, Outcome = SyncEvent.Kind, SyncEvent.Outcome
@@ -307,9 +308,7 @@ def advice(problem: Problem) -> str:
 
 
 def step_label(kind: str) -> str:
-    if kind == RUN:
-        return "Sync run"
-    return dict(Kind.choices).get(kind, kind)
+    return dict(STEPS).get(kind, kind)
 
 
 def retry_outcome(problem: Problem) -> str:
