@@ -38,7 +38,7 @@ SALT_KEY = [k for k in env.list("FIELD_ENCRYPTION_KEY", default=[]) if k.strip()
 ]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "connector.apps.ConnectorAdminConfig",  # django.contrib.admin with the overview
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -235,6 +235,21 @@ BRIGHTPEARL_MAX_BLOCK_SECONDS = env.float("BRIGHTPEARL_MAX_BLOCK_SECONDS", defau
 # No default in production: a system check (connector.E101) refuses a missing or loopback URL
 # while webhooks are enabled; in development (DEBUG) the local web server is assumed.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000" if DEBUG else "")
+# Brightpearl's own page for an order or a sales credit (both open on the same page), linked from
+# the RMA timeline. Not in Brightpearl's API docs: the pattern its web app shows in the address
+# bar; set it empty to show no links, or to another pattern ({datacentre}, {account}, {id}).
+BRIGHTPEARL_UI_ORDER_URL = env.str(
+    "BRIGHTPEARL_UI_ORDER_URL",
+    default="https://{datacentre}.brightpearlapp.com/patt-op.php?scode=invoice&oID={id}",
+)
+# Alert webhooks (Slack incoming webhooks and the like) must be https on a public host; other
+# origins only when listed here (as PLATFORM_URL_ALLOWLIST: "http://127.0.0.1:8902", port "*").
+ALERT_WEBHOOK_URL_ALLOWLIST = env.list("ALERT_WEBHOOK_URL_ALLOWLIST", default=[])
+# Alert e-mails: Django's mail settings from one URL (smtp://user:pass@host:587, consolemail://).
+vars().update(
+    env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25")
+)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="returns-connector@localhost")
 # Brightpearl webhooks (subscriptions pointing at PUBLIC_BASE_URL); off = polling only.
 WEBHOOKS_ENABLED = env.bool("WEBHOOKS_ENABLED", default=True)
 

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 from django.db.models.signals import post_migrate
 
 from .roles import ensure_roles
@@ -17,3 +18,10 @@ class ConnectorConfig(AppConfig):
 
         # After auth has created this app's permissions (auth's handler runs first).
         post_migrate.connect(_ensure_roles, sender=self, dispatch_uid="connector-roles")
+
+
+class ConnectorAdminConfig(admin_apps.AdminConfig):
+    """django.contrib.admin with the connector's site (the overview on the index page)."""
+
+    default = False  # the connector app's own config stays ConnectorConfig
+    default_site = "connector.admin_site.ConnectorAdminSite"

@@ -5,6 +5,9 @@ and encoded in ``brightpearl.client.format_template``). A returns-platform API U
 platform's public one or an origin ``PLATFORM_URL_ALLOWLIST`` names (the demo's and the tests'
 sandboxes); anything else — an internal address, a metadata service, one's own host — is
 refused before a request carries the platform key there.
+
+Staff alert webhooks (`alert_webhook_problem`) go to public https hosts only, or to origins
+``ALERT_WEBHOOK_URL_ALLOWLIST`` names.
 """
 
 from __future__ import annotations
@@ -77,3 +80,41 @@ def check_platform_url(platform: str, url: str) -> None:
     problem = platform_url_problem(platform, url)
     if problem:
         raise PlatformURLNotAllowed(problem)
+
+
+# --- staff alert webhooks ---------------------------------------------------------------------
+
+
+def alert_webhook_problem(url: str) -> str | None:
+    """Why ``url`` may not receive alerts (None when it may): https on a public host, or an
+    origin ``ALERT_WEBHOOK_URL_ALLOWLIST`` names. Checked on save and again before each post
+    (a name that now resolves to an internal address is refused then)."""
+    url = (url or "").strip()
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        return "The alert webhook URL must not contain a user name or password."
+    if any(_matches(url, allowed) for allowed in settings.ALERT_WEBHOOK_URL_ALLOWLIST):
+        return None
+    if parts.scheme.lower() != "https" or not parts.hostname:
+        return "The alert webhook URL must start with https:// (e.g. a Slack incoming webhook)."
+    return _host_problem(parts.hostname)
+
+
+def _host_problem(hostname: str) -> str | None:
+    """None when every address the name resolves to is a public (global) one."""
+    import ipaddress
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(hostname, 443, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return f"{hostname} could not be found (DNS); check the alert webhook URL."
+    addresses = {info[4][0] for info in infos}
+    if all(ipaddress.ip_address(a.split("%")[0]).is_global for a in addresses):
+        return None
+    return (
+        f"{hostname} is not a public host. Alerts go to public https addresses only "
+        "(ALERT_WEBHOOK_URL_ALLOWLIST names exceptions)."
+    )

@@ -14,7 +14,8 @@ from typing import Any
 INBOUND = "inbound"  # webhooks (Brightpearl, platforms) and intake-triggered syncs
 SYNC = "sync"  # scheduled and admin/command syncs
 BULK = "bulk"  # backlogs: follow-up passes of a connection with more work than one run; backfills
-HOUSEKEEPING = "housekeeping"  # pruning, re-dispatch of overdue events, the sync dispatcher
+HOUSEKEEPING = "housekeeping"  # pruning, re-dispatch of overdue events, the sync dispatcher,
+# alert digests
 KINDS = (INBOUND, SYNC, BULK, HOUSEKEEPING)
 
 # Task name → kind. A sync task's kind depends on why it runs (see route_task).
@@ -27,6 +28,7 @@ TASK_KINDS = {
     "connector.tasks.dispatch_due_syncs": HOUSEKEEPING,
     "connector.tasks.prune_sync_logs": HOUSEKEEPING,
     "connector.tasks.redispatch_inbound_events": HOUSEKEEPING,
+    "connector.tasks.send_alert_digests": HOUSEKEEPING,
 }
 
 

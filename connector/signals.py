@@ -1,4 +1,5 @@
-"""Keep a connection's next scheduled sync in step with its interval, after commit."""
+"""Keep a connection's next scheduled sync in step with its interval, after commit; keep the
+open problems in step with the sync log."""
 
 from datetime import timedelta
 
@@ -7,8 +8,9 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
-from .models import Connection
+from .models import Connection, SyncEvent, SyncRun
 from .schedules import first_sync_at
+from .services import problems
 
 
 @receiver(post_save, sender=Connection)
@@ -28,3 +30,15 @@ def connection_saved(sender, instance: Connection, **kwargs) -> None:
             )
 
     transaction.on_commit(apply)
+
+
+@receiver(post_save, sender=SyncEvent, dispatch_uid="connector-problems-event")
+def sync_event_saved(sender, instance: SyncEvent, created: bool, **kwargs) -> None:
+    """Open, update or close the item's problem (connector/services/problems.py)."""
+    if created:
+        problems.note_event(instance)
+
+
+@receiver(post_save, sender=SyncRun, dispatch_uid="connector-problems-run")
+def sync_run_saved(sender, instance: SyncRun, **kwargs) -> None:
+    problems.note_run(instance)

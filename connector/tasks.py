@@ -90,6 +90,15 @@ def prune_sync_logs() -> int:
     )
 
 
+@shared_task(name="connector.tasks.send_alert_digests")
+def send_alert_digests() -> int:
+    """Housekeeping (beat, every minute): e-mail / post the digests of new problems that are
+    due (each connection's "at most every N minutes")."""
+    from .services.alerts import send_due_digests
+
+    return send_due_digests()
+
+
 def after_sync(result) -> None:
     """What a sync asked for next (`SyncResult.follow_up_at`: attempts left in flight, more
     work than its passes, a lease held by a run that may have died): a run then."""

@@ -16,6 +16,7 @@ from ..services.connection_check import check_connection, record_check
 from ..services.reference import forget_lists
 from ..tasks import enqueue_sync
 from ..wording import counts_in_words
+from .alerts import AlertSettingsInline
 from .backfill import BackfillActions
 from .intake import IntakeTokenActions
 from .permissions import RolePermissionsMixin, requires
@@ -78,7 +79,12 @@ class ConnectionAdmin(
     admin.ModelAdmin,
 ):
     form = ConnectionForm
-    inlines = [WarehouseMappingInline, RefundBankAccountInline, OutcomeMappingInline]
+    inlines = [
+        WarehouseMappingInline,
+        RefundBankAccountInline,
+        OutcomeMappingInline,
+        AlertSettingsInline,
+    ]
     list_display = (
         "name",
         "enabled",

@@ -6,12 +6,13 @@ from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils.html import format_html
 
-from returns.display import badge, money, shortened, when
+from returns.display import money, shortened, when
 
 from ..models import CreditChange, RefundPayment, SalesCredit, SyncEvent, SyncRun
 from ..services.retry import retry_items
 from ..tasks import enqueue_sync
 from ..wording import counts_in_words
+from .badges import ConsoleMedia, badge, seconds
 from .permissions import RolePermissionsMixin
 from .records import RUN_TONES, rows_table
 from .rma_links import brightpearl_order_url
@@ -61,7 +62,7 @@ class RunActivityFilter(admin.SimpleListFilter):
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(ReadOnlyAdmin):
+class SyncRunAdmin(ConsoleMedia, ReadOnlyAdmin):
     actions = ["run_sync_now"]
     list_display = (
         "started",
@@ -128,33 +129,62 @@ def _retry(request, rma_ids, *, clear_flags: bool = False) -> None:
     result = retry_items(rma_ids, user=request.user.get_username(), clear_flags=clear_flags)
     enqueue_sync(result.connection_ids, SyncRun.Trigger.ADMIN)
     if result.queued:
-        messages.success(request, "Retry queued — " + "; ".join(result.queued) + ".")
+        messages.success(
+            request,
+            "Retry queued — " + "; ".join(result.queued) + ". Its outcome shows in Open problems.",
+        )
     if result.left:
         messages.warning(request, "Not retried — " + "; ".join(result.left) + ".")
 
 
+retry_and_report = _retry  # what the problem list and the timeline use
+
+
 @admin.register(SyncEvent)
-class SyncEventAdmin(ReadOnlyAdmin):
+class SyncEventAdmin(ConsoleMedia, ReadOnlyAdmin):
+    """Failed rows red, flagged amber, times to the second, the whole message, and the RMA
+    linked to its timeline."""
+
     list_display = (
-        "created_at",
+        "when",
         "connection",
         "kind",
-        "outcome",
-        "rma_number",
+        "outcome_badge",
+        "rma_link",
         "order_number",
         "credit_id",
-        "message",
+        "full_message",
     )
     list_filter = ("connection", "kind", "outcome", "run__status", "created_at")
     search_fields = ("order_number", "rma_number", "credit_id")
-    search_help_text = "Order number, RMA number or sales-credit ID"
+    search_help_text = "Order number, RMA number, sales-credit ID or Brightpearl order ID"
     date_hierarchy = "created_at"
     list_select_related = ("connection",)
     raw_id_fields = ("run", "connection", "rma")
     actions = ["retry_selected", "clear_flag_and_retry"]
 
+    @admin.display(description="When", ordering="created_at")
+    def when(self, obj: SyncEvent) -> str:
+        return seconds(obj.created_at)
+
+    @admin.display(description="Outcome", ordering="outcome")
+    def outcome_badge(self, obj: SyncEvent) -> str:
+        return badge(obj.get_outcome_display(), obj.outcome)
+
+    @admin.display(description="RMA", ordering="rma_number")
+    def rma_link(self, obj: SyncEvent) -> str:
+        if obj.rma_id is None:
+            return obj.rma_number or "–"
+        url = reverse("admin:returns_rma_change", args=[obj.rma_id])
+        return format_html('<a href="{}">{}</a>', url, obj.rma_number or obj.rma_id)
+
+    @admin.display(description="Message")
+    def full_message(self, obj: SyncEvent) -> str:
+        return format_html('<div class="console-message">{}</div>', obj.message)
+
     def get_search_results(self, request, queryset, search_term):
-        """Order number, RMA number (exact, case-insensitive) or credit ID."""
+        """Order number, RMA number (exact, case-insensitive), credit ID or Brightpearl order
+        ID."""
         term = search_term.strip()
         if not term:
             return queryset, False
@@ -163,8 +193,14 @@ class SyncEventAdmin(ReadOnlyAdmin):
             query |= Q(order_number__iexact=term.lstrip("#"))
         else:
             query |= Q(order_number__iexact=f"#{term}")
-        if term.isdigit():
-            query |= Q(credit_id=int(term))
+        if term.isdigit() and len(term) < 19:
+            # A credit ID, or the Brightpearl order ID the messages name ("… order 102").
+            number = int(term)
+            query |= (
+                Q(credit_id=number)
+                | Q(rma__sales_credit__parent_order_id=number)
+                | Q(message__iregex=rf"order {number}([^0-9]|$)")
+            )
         return queryset.filter(query), False
 
     @admin.action(description="Retry selected items", permissions=["operate"])
@@ -199,7 +235,13 @@ class SalesCreditAdmin(ReadOnlyAdmin):
         "error_short",
     )
     list_filter = ("connection", "state", "adopted")
-    search_fields = ("order_number", "customer_ref", "credit_id", "rma__rma_number")
+    search_fields = (
+        "order_number",
+        "customer_ref",
+        "credit_id",
+        "parent_order_id",
+        "rma__rma_number",
+    )
     list_select_related = ("connection", "rma")
     raw_id_fields = ("connection", "rma")
     actions = ["retry_selected", "clear_flag_and_retry"]

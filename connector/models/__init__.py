@@ -4,11 +4,13 @@ from .backfill import BackfillJob
 from .bindings import BindingState, CreditChange, RefundPayment, SalesCredit
 from .budget import PlatformCallBudget
 from .connection import AuthMode, Connection, Platform, WarehouseMapping
+from .problems import AlertSettings, Problem
 from .refund_settings import OutcomeMapping, RefundBankAccount, Treatment
 from .synclog import SyncEvent, SyncRun
 from .webhooks import WebhookEvent
 
 __all__ = [
+    "AlertSettings",
     "AuthMode",
     "BackfillJob",
     "BindingState",
@@ -18,6 +20,7 @@ __all__ = [
     "Platform",
     "PlatformCallBudget",
     "RefundBankAccount",
+    "Problem",
     "RefundPayment",
     "SalesCredit",
     "SyncEvent",

@@ -28,6 +28,8 @@ from ..models import BindingState, RefundPayment, SalesCredit, SyncEvent
 from . import exactly_once
 
 Kind, Outcome = SyncEvent.Kind, SyncEvent.Outcome
+# Said in the retry event when staff cleared a flag (services/problems.py closes the flag on it).
+FLAG_CLEARED = "flag cleared"
 
 
 @dataclass
@@ -68,7 +70,7 @@ def _retry_one(rma: Rma, outcome: RetryOutcome, *, user: str, clear_flags: bool)
         if clear_flags:
             reason = rma.flag_reason
             clear_flag(rma)
-            what.append(f"flag cleared ({reason})")
+            what.append(f"{FLAG_CLEARED} ({reason})")
         else:
             outcome.left.append(
                 f"{label}: still flagged ({rma.flag_reason}); use “clear flag and retry” "

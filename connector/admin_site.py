@@ -1,0 +1,31 @@
+"""The admin site: Django's, with the overview on its index page (what needs staff today, per
+connection) above the usual list of models. Installed as the default site by
+`connector.apps.ConnectorAdminConfig` (settings: INSTALLED_APPS), so every `admin.site` in the
+project is this one. Kept outside the `connector.admin` package: Django imports it while the
+admin modules are being registered."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import admin
+
+
+class ConnectorAdminSite(admin.AdminSite):
+    index_template = "admin/connector/index.html"
+    index_title = "Returns ↔ Brightpearl: overview"
+
+    def index(self, request, extra_context=None):
+        extra = dict(extra_context or {})
+        if request.user.has_perm("connector.view_connection"):
+            from .admin.overview import budget_chart, legend, returns_chart
+            from .services.overview import build
+
+            views, left_out = build()
+            extra.update(
+                overview=[(v, returns_chart(v), budget_chart(v)) for v in views],
+                overview_left_out=left_out,
+                overview_legend=legend(),
+                can_search_returns=request.user.has_perm("returns.view_rma"),
+                webhooks_enabled=settings.WEBHOOKS_ENABLED,
+            )
+        return super().index(request, extra)
