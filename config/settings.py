@@ -260,12 +260,6 @@ WEBHOOKS_ENABLED = env.bool("WEBHOOKS_ENABLED", default=True)
 CREDIT_ATTEMPT_LEASE_SECONDS = env.int("CREDIT_ATTEMPT_LEASE_SECONDS", default=300)
 
 # Brightpearl reference data (locations, payment methods) is cached per account this long.
-# An order in Brightpearl's web screens, linked from the admin. The address is an assumption
-# (Brightpearl documents its API, not its screens): set it empty to show no such link.
-BRIGHTPEARL_UI_ORDER_URL = env.str(
-    "BRIGHTPEARL_UI_ORDER_URL",
-    default="https://{datacentre}.brightpearlapp.com/patt-op.php?scode=invoice&oID={order_id}",
-)
 REFERENCE_DATA_TTL_SECONDS = env.int("REFERENCE_DATA_TTL_SECONDS", default=3600)
 # Per platform kind: (calls, seconds) instead of the registry's documented limit (a key with a
 # raised limit; tests use short windows). The client paces below it and waits 429s out.

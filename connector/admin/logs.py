@@ -10,12 +10,12 @@ from returns.display import money, shortened, when
 
 from ..models import CreditChange, RefundPayment, SalesCredit, SyncEvent, SyncRun
 from ..services.retry import retry_items
+from ..services.timeline import brightpearl_order_url
 from ..tasks import enqueue_sync
 from ..wording import counts_in_words
 from .badges import ConsoleMedia, badge, seconds
 from .permissions import RolePermissionsMixin
 from .records import RUN_TONES, rows_table
-from .rma_links import brightpearl_order_url
 
 
 class ReadOnlyAdmin(RolePermissionsMixin, admin.ModelAdmin):

@@ -4,23 +4,12 @@ them through `add_rma_links`; `returns` never imports the connector)."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.urls import reverse
 
 from returns.admin import add_rma_links
 
-
-def brightpearl_order_url(connection, order_id) -> str:
-    """The order in Brightpearl's web screens (``BRIGHTPEARL_UI_ORDER_URL``; "" when unset)."""
-    template = settings.BRIGHTPEARL_UI_ORDER_URL
-    if not template or not order_id:
-        return ""
-    return template.format(
-        datacentre=connection.brightpearl_datacentre,
-        account=connection.brightpearl_account,
-        order_id=int(order_id),
-    )
+from ..services.timeline import brightpearl_order_url
 
 
 def rma_links(rma) -> list[tuple[str, str]]:

@@ -61,6 +61,7 @@ def brightpearl_order_url(connection, order_id: int | None) -> str:
         datacentre=connection.brightpearl_datacentre,
         account=connection.brightpearl_account,
         id=int(order_id),
+        order_id=int(order_id),  # the same, under the name an older setting used
     )
 
 
