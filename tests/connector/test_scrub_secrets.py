@@ -5,7 +5,7 @@ import io
 import pytest
 from django.core.management import call_command
 
-from connector.models import SyncEvent, SyncRun, WebhookEvent
+from connector.models import Problem, SyncEvent, SyncRun, WebhookEvent
 
 from .factories import ConnectionFactory
 
@@ -33,7 +33,9 @@ def test_scrub_masks_stored_secrets_and_leaves_everything_else(db):
 
     out = io.StringIO()
     call_command("connector_scrub_secrets", "--dry-run", stdout=out)
-    assert "would mask secrets in 3 stored record(s)" in out.getvalue()
+    # The report, the run, the event and the open problem the failed event opened (its copy of
+    # the message).
+    assert "would mask secrets in 4 stored record(s)" in out.getvalue()
     event.refresh_from_db()
     assert token in event.message  # dry run: nothing changed
 
@@ -46,6 +48,8 @@ def test_scrub_masks_stored_secrets_and_leaves_everything_else(db):
     assert "refused header" in connection.last_check_report[0]["message"]
     assert key not in run.message and run.message.startswith("failed: X-Authorization:")
     assert token not in event.message and "Brightpearl said" in event.message
+    problem = Problem.objects.get(connection=connection)
+    assert token not in problem.message and "Brightpearl said" in problem.message
     assert hook.body == f"raw {token}"  # raw inbound bodies are kept as received
     assert hook.error == "ok text"
     assert connection.brightpearl_account_token == token  # the secret itself is untouched
