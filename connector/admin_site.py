@@ -2,12 +2,16 @@
 connection) above the usual list of models. Installed as the default site by
 `connector.apps.ConnectorAdminConfig` (settings: INSTALLED_APPS), so every `admin.site` in the
 project is this one. Kept outside the `connector.admin` package: Django imports it while the
-admin modules are being registered."""
+admin modules are being registered (so it imports nothing of `connector.admin`; the overview's
+charts are `connector/charts.py`)."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import admin
+
+from .charts import budget_chart, legend, returns_chart
+from .services.overview import build
 
 
 class ConnectorAdminSite(admin.AdminSite):
@@ -17,9 +21,6 @@ class ConnectorAdminSite(admin.AdminSite):
     def index(self, request, extra_context=None):
         extra = dict(extra_context or {})
         if request.user.has_perm("connector.view_connection"):
-            from .admin.overview import budget_chart, legend, returns_chart
-            from .services.overview import build
-
             views, left_out = build()
             extra.update(
                 overview=[(v, returns_chart(v), budget_chart(v)) for v in views],

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from .models import Connection, SyncRun
 from .schedules import dispatch_due
-from .services import backfill
+from .services import alerts, backfill
 from .services.brightpearl import never_sleep_for_budget
 from .services.inbound import due_again, process
 from .services.logs import prune
@@ -94,9 +94,7 @@ def prune_sync_logs() -> int:
 def send_alert_digests() -> int:
     """Housekeeping (beat, every minute): e-mail / post the digests of new problems that are
     due (each connection's "at most every N minutes")."""
-    from .services.alerts import send_due_digests
-
-    return send_due_digests()
+    return alerts.send_due_digests()
 
 
 def after_sync(result) -> None:

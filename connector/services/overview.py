@@ -131,60 +131,68 @@ def _counts(views, ids, now) -> None:
     week = today - timedelta(days=today.weekday())
     done = _done_since(ids, week, today)
     for pk, view in views.items():
-        rma_list = "admin:returns_rma_changelist"
         base = {"connection__id__exact": pk}
         view.tiles = [
-            Tile(
-                "Waiting for a credit",
-                rmas[(pk, lifecycle.APPROVED)],
-                _url(rma_list, **base, status__exact=lifecycle.APPROVED, flagged__exact=0),
-            ),
-            Tile(
-                "Credited, awaiting goods",
-                rmas[(pk, lifecycle.CREDITED)],
-                _url(rma_list, **base, status__exact=lifecycle.CREDITED, flagged__exact=0),
-            ),
-            Tile(
-                "Partly received",
-                rmas[(pk, lifecycle.PARTIALLY_RECEIVED)],
-                _url(
-                    rma_list, **base, status__exact=lifecycle.PARTIALLY_RECEIVED, flagged__exact=0
-                ),
-            ),
+            *_waiting_tiles(rmas, pk, base),
+            *_attention_tiles(rmas[(pk, "flagged")], failures.get(pk, 0), base),
+            *_done_tiles(done, pk, base, today, week),
         ]
-        flagged, failed = rmas[(pk, "flagged")], failures.get(pk, 0)
-        view.tiles += [
-            Tile(
-                "Flagged (needs staff)",
-                flagged,
-                _url(rma_list, **base, flagged__exact=1),
-                "amber" if flagged else "",
+
+
+_RMA_LIST = "admin:returns_rma_changelist"
+
+
+def _waiting_tiles(rmas, pk, base) -> list[Tile]:
+    return [
+        Tile(
+            label,
+            rmas[(pk, status)],
+            _url(_RMA_LIST, **base, status__exact=status, flagged__exact=0),
+        )
+        for label, status in (
+            ("Waiting for a credit", lifecycle.APPROVED),
+            ("Credited, awaiting goods", lifecycle.CREDITED),
+            ("Partly received", lifecycle.PARTIALLY_RECEIVED),
+        )
+    ]
+
+
+def _attention_tiles(flagged: int, failed: int, base) -> list[Tile]:
+    return [
+        Tile(
+            "Flagged (needs staff)",
+            flagged,
+            _url(_RMA_LIST, **base, flagged__exact=1),
+            "amber" if flagged else "",
+        ),
+        Tile(
+            "Failed (open problems)",
+            failed,
+            _url("admin:connector_problem_changelist", **base, outcome__exact="failed"),
+            "red" if failed else "",
+        ),
+    ]
+
+
+def _done_tiles(done, pk, base, today, week) -> list[Tile]:
+    return [
+        Tile(
+            f"{label} {period}",
+            done[(pk, key, period)],
+            _url(
+                "admin:connector_syncevent_changelist",
+                **base,
+                kind__exact=kind,
+                outcome__exact="succeeded",
+                created_at__gte=start.isoformat(),
             ),
-            Tile(
-                "Failed (open problems)",
-                failed,
-                _url("admin:connector_problem_changelist", **base, outcome__exact="failed"),
-                "red" if failed else "",
-            ),
-        ]
+        )
         for label, kind, key in (
             ("Processed", SyncEvent.Kind.PROCESS, "process"),
             ("Refunded", SyncEvent.Kind.REFUND, "refund"),
-        ):
-            for period, start in (("today", today), ("this week", week)):
-                view.tiles.append(
-                    Tile(
-                        f"{label} {period}",
-                        done[(pk, key, period)],
-                        _url(
-                            "admin:connector_syncevent_changelist",
-                            **base,
-                            kind__exact=kind,
-                            outcome__exact="succeeded",
-                            created_at__gte=start.isoformat(),
-                        ),
-                    )
-                )
+        )
+        for period, start in (("today", today), ("this week", week))
+    ]
 
 
 _WAITING = (lifecycle.APPROVED, lifecycle.CREDITED, lifecycle.PARTIALLY_RECEIVED)

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from ..services.overview import OUTCOMES, ConnectionOverview
+from .services.overview import OUTCOMES, ConnectionOverview
 
 COLOURS = {
     "processed": "#2e7d32",
