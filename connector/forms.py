@@ -8,34 +8,13 @@ from django.core.validators import MinValueValidator
 from returns.platforms import registry
 
 from .models import Connection
-from .models.connection import POSITIVE
+from .models.connection import LABELS, POSITIVE
 from .outbound import platform_url_problem, public_api_url
 from .services.connection_check import UNVERIFIED, check_connection
 from .services.reference import Choices, brightpearl_choices, destination_choices
 
 # Labels and help texts in the merchant's words, in one place (the model's names stay as the
 # code's; changing them here needs no migration).
-LABELS = {
-    "name": "Connection name",
-    "brightpearl_account": "Brightpearl account code",
-    "brightpearl_datacentre": "Brightpearl datacentre",
-    "brightpearl_app_ref": "App reference",
-    "brightpearl_installed_integration_instance_id": "Installed integration instance ID",
-    "platform": "Returns platform",
-    "platform_api_key": "Returns platform API key",
-    "platform_shop_name": "Shop name (ReturnGO)",
-    "platform_api_url": "Returns platform address (sandbox only)",
-    "platform_webhook_secret": "Webhook signing secret (Loop)",
-    "refund_method_code": "Bank account refunds are paid from",
-    "credit_status_id": "Status of new sales credits",
-    "credit_channel_id": "Channel of new sales credits",
-    "customer_ref_prefix": "Prefix before the RMA number",
-    "received_status_id": "Sales-credit status meaning “everything received”",
-    "duplicate_credit_status_id": "Status for duplicate sales credits",
-    "cancelled_credit_status_id": "Status for credits of returns cancelled after crediting",
-    "fee_nominal_code": "Nominal code for fees",
-    "sync_interval_minutes": "Sync every (minutes)",
-}
 HELP_TEXTS = {
     "platform_api_url": "Leave empty: the connector uses the platform's own address. Only for "
     "testing against a sandbox.",

@@ -55,12 +55,9 @@ def test_services_never_import_tasks_nor_import_inside_functions(path):
     )
 
 
-# apps.py imports its signal handlers and checks in `ready()`, as Django asks; the admin package
-# is reworked separately.
+# apps.py imports its signal handlers and checks in `ready()`, as Django asks.
 OUTSIDE_SERVICES = [
-    path
-    for path in modules("connector", skip=("services", "migrations", "admin"))
-    if path.name != "apps.py"
+    path for path in modules("connector", skip=("services", "migrations")) if path.name != "apps.py"
 ]
 
 

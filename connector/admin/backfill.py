@@ -13,12 +13,11 @@ from django.utils.html import format_html, format_html_join
 from ..models import BackfillJob
 from ..services import backfill
 from ..services.reconcile import parse_window
+from ..tasks import enqueue_backfill
 from .permissions import RolePermissionsMixin
 
 
 def _queue(request, connection, since, dry_run: bool) -> BackfillJob | None:
-    from ..tasks import enqueue_backfill
-
     try:
         job = backfill.request_backfill(
             connection, since, dry_run=dry_run, requested_by=request.user.get_username()

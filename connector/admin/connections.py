@@ -13,6 +13,7 @@ from ..forms import CheckedMappingFormSet, ConnectionForm, mapping_form_for
 from ..models import Connection, SyncRun, WarehouseMapping
 from ..secrets import redact, secret_state
 from ..services.connection_check import check_connection, record_check
+from ..services.platforms import adapter_for
 from ..services.reference import forget_lists
 from ..tasks import enqueue_sync
 from ..wording import counts_in_words
@@ -304,8 +305,6 @@ class ConnectionAdmin(
         permissions=["operate"],
     )
     def show_destinations(self, request, queryset):
-        from ..services.platforms import adapter_for
-
         for connection in queryset:
             platform = adapter_for(connection)
             if platform is None:

@@ -19,6 +19,8 @@ from returns.platforms import registry
 
 from ..models import WebhookEvent
 from ..services import subscriptions
+from ..services.inbound import reprocess
+from ..tasks import enqueue_events
 from .permissions import RolePermissionsMixin
 
 
@@ -174,9 +176,6 @@ class WebhookEventAdmin(RolePermissionsMixin, admin.ModelAdmin):
     def reprocess_selected(self, request, queryset):
         """Back to `received` and queued after commit — the same pipeline as a delivery.
         Rejected events have nothing parsed to process and are left alone."""
-        from ..services.inbound import reprocess
-        from ..tasks import enqueue_events
-
         pks = list(queryset.values_list("pk", flat=True))
         with transaction.atomic():
             ids = reprocess(pks)

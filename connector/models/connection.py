@@ -50,6 +50,30 @@ class AuthMode(models.TextChoices):
     OAUTH = "oauth", "OAuth instance app"
 
 
+# The merchant's words for each setting: form labels and read-only pages alike.
+LABELS = {
+    "name": "Connection name",
+    "brightpearl_account": "Brightpearl account code",
+    "brightpearl_datacentre": "Brightpearl datacentre",
+    "brightpearl_app_ref": "App reference",
+    "brightpearl_installed_integration_instance_id": "Installed integration instance ID",
+    "platform": "Returns platform",
+    "platform_api_key": "Returns platform API key",
+    "platform_shop_name": "Shop name (ReturnGO)",
+    "platform_api_url": "Returns platform address (sandbox only)",
+    "platform_webhook_secret": "Webhook signing secret (Loop)",
+    "refund_method_code": "Bank account refunds are paid from",
+    "credit_status_id": "Status of new sales credits",
+    "credit_channel_id": "Channel of new sales credits",
+    "customer_ref_prefix": "Prefix before the RMA number",
+    "received_status_id": "Sales-credit status meaning “everything received”",
+    "duplicate_credit_status_id": "Status for duplicate sales credits",
+    "cancelled_credit_status_id": "Status for credits of returns cancelled after crediting",
+    "fee_nominal_code": "Nominal code for fees",
+    "sync_interval_minutes": "Sync every (minutes)",
+}
+
+
 class Connection(models.Model):
     """One merchant's link; every service function takes one of these first."""
 
@@ -64,17 +88,17 @@ class Connection(models.Model):
         "platform_webhook_secret",
     )
 
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(LABELS["name"], max_length=100, unique=True)
     enabled = models.BooleanField(
         default=True, help_text="Disabled connections are not synced and their schedule is paused."
     )
 
     # --- Brightpearl -----------------------------------------------------------------------
     brightpearl_account = models.CharField(
-        "Brightpearl account code", max_length=64, validators=[account_code_validator]
+        LABELS["brightpearl_account"], max_length=64, validators=[account_code_validator]
     )
     brightpearl_datacentre = models.CharField(
-        "Brightpearl datacentre",
+        LABELS["brightpearl_datacentre"],
         max_length=16,
         default="euw1",
         validators=[datacentre_validator],
@@ -84,7 +108,7 @@ class Connection(models.Model):
         "authentication", max_length=20, choices=AuthMode, default=AuthMode.PRIVATE_ACCOUNT_TOKEN
     )
     brightpearl_app_ref = models.CharField(
-        "app reference", max_length=64, validators=[app_ref_validator]
+        LABELS["brightpearl_app_ref"], max_length=64, validators=[app_ref_validator]
     )
     brightpearl_account_token = EncryptedCharField(
         "account token", max_length=255, blank=True, null=True
@@ -104,7 +128,7 @@ class Connection(models.Model):
         "access token expires at (OAuth)", blank=True, null=True
     )
     brightpearl_installed_integration_instance_id = models.PositiveIntegerField(
-        "installed integration instance ID",
+        LABELS["brightpearl_installed_integration_instance_id"],
         blank=True,
         null=True,
         validators=POSITIVE,
@@ -112,9 +136,11 @@ class Connection(models.Model):
     )
 
     # --- Returns platform ------------------------------------------------------------------
-    platform = models.CharField(max_length=20, choices=registry.choices, default="loop")
+    platform = models.CharField(
+        LABELS["platform"], max_length=20, choices=registry.choices, default="loop"
+    )
     platform_api_key = EncryptedCharField(
-        "platform API key",
+        LABELS["platform_api_key"],
         max_length=255,
         blank=True,
         null=True,
@@ -122,18 +148,18 @@ class Connection(models.Model):
         "ReturnGO: Settings › Integrations › API.",
     )
     platform_shop_name = models.CharField(
-        "shop name",
+        LABELS["platform_shop_name"],
         max_length=255,
         blank=True,
         help_text="ReturnGO: the shop URL from the store selector, e.g. example.myshopify.com.",
     )
     platform_api_url = models.URLField(
-        "platform API URL",
+        LABELS["platform_api_url"],
         blank=True,
         help_text="Leave empty for the platform's public API; set it to point at a sandbox.",
     )
     platform_webhook_secret = EncryptedCharField(
-        "platform webhook signing secret",
+        LABELS["platform_webhook_secret"],
         max_length=255,
         blank=True,
         null=True,
@@ -143,41 +169,41 @@ class Connection(models.Model):
 
     # --- How credits and refunds are made --------------------------------------------------
     refund_method_code = models.CharField(
-        "refund method code",
+        LABELS["refund_method_code"],
         max_length=4,
         validators=[refund_method_code_validator],
         help_text="The 4-digit nominal code of the bank account refunds are paid from "
         "(Accounting › List bank accounts).",
     )
     credit_status_id = models.PositiveIntegerField(
-        "sales-credit status ID",
+        LABELS["credit_status_id"],
         blank=True,
         null=True,
         validators=POSITIVE,
         help_text="Status for new sales credits. Empty: Brightpearl's configured default.",
     )
     credit_channel_id = models.PositiveIntegerField(
-        "sales-credit channel ID",
+        LABELS["credit_channel_id"],
         blank=True,
         null=True,
         validators=POSITIVE,
         help_text="Channel for new sales credits. Empty: Brightpearl's default.",
     )
     customer_ref_prefix = models.CharField(
-        "customer-reference prefix",
+        LABELS["customer_ref_prefix"],
         max_length=20,
         blank=True,
         help_text="Put before the RMA number in the credit's customer reference, e.g. 'RMA-'.",
     )
     received_status_id = models.PositiveIntegerField(
-        "'received' status ID",
+        LABELS["received_status_id"],
         blank=True,
         null=True,
         validators=POSITIVE,
         help_text="Optional sales-credit status that means 'everything received'.",
     )
     duplicate_credit_status_id = models.PositiveIntegerField(
-        "status for duplicate credits",
+        LABELS["duplicate_credit_status_id"],
         blank=True,
         null=True,
         validators=POSITIVE,
@@ -187,7 +213,7 @@ class Connection(models.Model):
         "the duplicate is only reported.",
     )
     cancelled_credit_status_id = models.PositiveIntegerField(
-        "status for cancelled returns' credits",
+        LABELS["cancelled_credit_status_id"],
         blank=True,
         null=True,
         validators=POSITIVE,
@@ -198,7 +224,7 @@ class Connection(models.Model):
         "return flagged for staff.",
     )
     fee_nominal_code = models.CharField(
-        "fee nominal code",
+        LABELS["fee_nominal_code"],
         max_length=4,
         blank=True,
         validators=[nominal_code_validator],
@@ -208,7 +234,7 @@ class Connection(models.Model):
 
     # --- Schedule and flows ----------------------------------------------------------------
     sync_interval_minutes = models.PositiveIntegerField(
-        "sync every (minutes)",
+        LABELS["sync_interval_minutes"],
         default=15,
         validators=[MinValueValidator(1, "The sync interval must be at least 1 minute.")],
     )
