@@ -366,7 +366,7 @@ class Command(BaseCommand):
                 # sync's receipt step) that tells the connector.
                 busy = SyncRun.objects.filter(
                     connection=connection, status=SyncRun.Status.RUNNING
-                ).exists()
+                ).exists() or not self._refunds_recorded(connection, refunded)
                 if credit and not busy:
                     received = True
                     self.say(
@@ -375,7 +375,10 @@ class Command(BaseCommand):
                         "webhook…"
                     )
                     SandboxControl(bp.url, ACCOUNT).receive(credit)
-            self.after_credit_cases(connection, returns)
+            if received and self._receipt_recorded(connection, returns):
+                # After the webhook's receipt, so the syncs these cases ask for cannot take
+                # the receipt by polling first.
+                self.after_credit_cases(connection, returns)
             if exit_after and time.monotonic() - started > exit_after:
                 return
             if (
@@ -424,6 +427,29 @@ class Command(BaseCommand):
             self.say(words.format(id=returns[name]["id"], credit=credit))
             act(returns[name])
             sync_connection.delay(connection.pk, trigger=SyncRun.Trigger.ADMIN)
+
+    @staticmethod
+    def _refunds_recorded(connection, rma_numbers: set) -> bool:
+        """The syncs asked for to record refunds have done so (they would otherwise take the
+        next receipt by polling, before Brightpearl's webhook)."""
+        recorded = set(
+            SyncEvent.objects.filter(
+                connection=connection,
+                kind=SyncEvent.Kind.REFUND,
+                outcome=SyncEvent.Outcome.SUCCEEDED,
+                rma_number__in=rma_numbers,
+            ).values_list("rma_number", flat=True)
+        )
+        return recorded >= set(rma_numbers)
+
+    @staticmethod
+    def _receipt_recorded(connection, returns) -> bool:
+        return SyncEvent.objects.filter(
+            connection=connection,
+            kind=SyncEvent.Kind.RECEIPT,
+            outcome=SyncEvent.Outcome.SUCCEEDED,
+            rma__external_id=str(returns["received"]["id"]),
+        ).exists()
 
     @staticmethod
     def _credit_for(connection, loop_return) -> int | None:
