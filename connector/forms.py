@@ -10,7 +10,12 @@ from returns.platforms import registry
 from .models import Connection
 from .models.connection import LABELS, POSITIVE
 from .outbound import platform_url_problem, public_api_url
-from .services.connection_check import UNVERIFIED, check_connection
+from .services.connection_check import (
+    UNVERIFIED,
+    RefundRows,
+    check_connection,
+    stored_refund_rows,
+)
 from .services.reference import Choices, brightpearl_choices, destination_choices
 
 # Labels and help texts in the merchant's words, in one place (the model's names stay as the
@@ -202,6 +207,7 @@ class WarehouseMappingForm(forms.ModelForm):
 
     destination_choices: Choices = Choices(problem="no connection")
     warehouse_choices: Choices = Choices(problem="no connection")
+    checked_field = "warehouse_id"  # where the connection check's verdict on the row goes
 
     class Meta:
         fields = ("destination_id", "warehouse_id")
@@ -248,6 +254,49 @@ def mapping_form_for(connection) -> type[WarehouseMappingForm]:
     )
 
 
+class RefundBankAccountForm(forms.ModelForm):
+    """A currency and the bank account its refunds are paid from, picked from Brightpearl's
+    bank accounts by name."""
+
+    bank_choices: Choices = Choices(problem="no connection")
+    checked_field = "nominal_code"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        offer_choices(
+            self.fields["nominal_code"],
+            self.bank_choices,
+            self.instance.nominal_code,
+            what="bank accounts",
+        )
+
+
+class OutcomeMappingForm(forms.ModelForm):
+    """A refund outcome and how it is booked; the payment method is picked from Brightpearl's."""
+
+    method_choices: Choices = Choices(problem="no connection")
+    checked_field = "payment_method_code"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        offer_choices(
+            self.fields["payment_method_code"],
+            self.method_choices,
+            self.instance.payment_method_code,
+            what="payment methods",
+        )
+
+
+def refund_bank_form_for(connection) -> type[RefundBankAccountForm]:
+    choices = brightpearl_choices(connection, "bank_accounts")
+    return type("RefundBankAccountForm", (RefundBankAccountForm,), {"bank_choices": choices})
+
+
+def outcome_form_for(connection) -> type[OutcomeMappingForm]:
+    choices = brightpearl_choices(connection, "payment_methods")
+    return type("OutcomeMappingForm", (OutcomeMappingForm,), {"method_choices": choices})
+
+
 class CheckedMappingFormSet(forms.BaseInlineFormSet):
     """Validates the mappings, then checks the whole connection against Brightpearl with the
     values typed — before saving, whichever save button was pressed. A setting Brightpearl
@@ -262,6 +311,9 @@ class CheckedMappingFormSet(forms.BaseInlineFormSet):
         settings_form = getattr(self.instance, "_settings_form", None)
         if settings_form is None or not settings_form.is_valid() or self.errors_in_rows():
             return
+        typed = _typed_refund_rows(self.instance)
+        if typed is not None and typed.invalid:
+            return  # their own row errors say what to fix; Brightpearl is asked once they pass
         rows = {}
         for form in self.forms:
             data = getattr(form, "cleaned_data", None) or {}
@@ -271,22 +323,15 @@ class CheckedMappingFormSet(forms.BaseInlineFormSet):
         for form, mapping in zip(rows.values(), mappings, strict=True):
             mapping.destination_id = str(form.cleaned_data["destination_id"]).strip()
             mapping.warehouse_id = form.cleaned_data["warehouse_id"]
-        self.check_items = check_connection(self.instance, save=False, mappings=mappings)
-        refused = False
-        for item in self.check_items:
-            if item.ok or item.field in UNVERIFIED:
-                continue
-            refused = True
-            if item.field.startswith("warehouse_mapping["):
-                form = rows.get(item.field[len("warehouse_mapping[") : -1])
-                if form is not None:
-                    form.add_error("warehouse_id", item.message)
-                    continue
-            if item.field in settings_form.fields:
-                settings_form.add_error(item.field, item.message)
-            else:
-                settings_form.add_error(None, item.message)
-        if refused:
+        self.check_items = check_connection(
+            self.instance,
+            save=False,
+            mappings=mappings,
+            refund_rows=typed.rows if typed is not None else None,
+        )
+        row_forms = {f"warehouse_mapping[{key}]": form for key, form in rows.items()}
+        row_forms.update(typed.forms if typed is not None else {})
+        if _mark_refusals(self.check_items, settings_form, row_forms):
             raise forms.ValidationError(
                 "Brightpearl does not know some of these settings (marked below); "
                 "nothing was saved."
@@ -294,3 +339,75 @@ class CheckedMappingFormSet(forms.BaseInlineFormSet):
 
     def errors_in_rows(self) -> bool:
         return any(form.errors for form in self.forms)
+
+
+def _mark_refusals(items, settings_form, row_forms: dict) -> bool:
+    """Each refused setting as an error on its field or inline row; True if any was refused."""
+    refused = False
+    for item in items:
+        if item.ok or item.field in UNVERIFIED:
+            continue
+        refused = True
+        row = row_forms.get(item.field)
+        if row is not None:
+            row.add_error(row.checked_field, item.message)
+        elif item.field in settings_form.fields:
+            settings_form.add_error(item.field, item.message)
+        else:
+            settings_form.add_error(None, item.message)
+    return refused
+
+
+class RefundRowsFormSet(forms.BaseInlineFormSet):
+    """The bank accounts per currency and the refund outcome mappings. They are checked with the
+    rest of the connection, as typed, by the warehouse-mapping formset (CheckedMappingFormSet):
+    each formset makes itself known on the connection being edited."""
+
+    kind = ""  # "bank_accounts" or "outcome_mappings"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        typed = getattr(self.instance, "_refund_formsets", None)
+        if typed is None:
+            typed = self.instance._refund_formsets = {}
+        typed[self.kind] = self
+
+    def typed_forms(self) -> list:
+        """The rows staff kept (valid, not deleted, not left empty)."""
+        return [
+            form
+            for form in self.forms
+            if getattr(form, "cleaned_data", None) and not form.cleaned_data.get("DELETE")
+        ]
+
+
+class _TypedRefundRows:
+    """What staff typed in the refund inlines, as the check wants it, and the row form for each
+    checked field (an inline that is not on the page counts as what is stored)."""
+
+    def __init__(self, instance, formsets: dict):
+        self.invalid = any(not formset.is_valid() for formset in formsets.values())
+        stored = stored_refund_rows(instance)
+        kept = {
+            kind: formset.typed_forms() if not self.invalid else []
+            for kind, formset in formsets.items()
+        }
+        self.rows = RefundRows(
+            [f.instance for f in kept["bank_accounts"]]
+            if "bank_accounts" in kept
+            else stored.bank_accounts,
+            [f.instance for f in kept["outcome_mappings"]]
+            if "outcome_mappings" in kept
+            else stored.outcome_mappings,
+        )
+        self.forms = {
+            f"refund_bank_account[{f.instance.currency}]": f for f in kept.get("bank_accounts", [])
+        }
+        self.forms.update(
+            {f"outcome_mapping[{f.instance.outcome}]": f for f in kept.get("outcome_mappings", [])}
+        )
+
+
+def _typed_refund_rows(instance) -> _TypedRefundRows | None:
+    formsets = getattr(instance, "_refund_formsets", None)
+    return _TypedRefundRows(instance, formsets) if formsets else None

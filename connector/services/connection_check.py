@@ -5,7 +5,7 @@ does the channel exist, does each mapped warehouse exist, is the refund method c
 with a payment method.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from django.utils import timezone
 
@@ -20,6 +20,23 @@ class CheckItem:
     field: str
     ok: bool
     message: str
+
+
+@dataclass
+class RefundRows:
+    """A connection's bank accounts per currency and outcome mappings (stored or as typed)."""
+
+    bank_accounts: list = field(default_factory=list)
+    outcome_mappings: list = field(default_factory=list)
+
+
+def stored_refund_rows(connection) -> RefundRows:
+    # A connection not saved yet (the admin checks before the first save) has none stored.
+    if not connection.pk:
+        return RefundRows()
+    return RefundRows(
+        list(connection.refund_bank_accounts.all()), list(connection.outcome_mappings.all())
+    )
 
 
 def _movable_status_check(statuses: dict[int, dict], status_id: int) -> CheckItem:
@@ -59,12 +76,17 @@ UNVERIFIED = frozenset({"credentials", "settings"})
 
 
 def check_connection(
-    connection: Connection, *, save: bool = True, mappings: list | None = None
+    connection: Connection,
+    *,
+    save: bool = True,
+    mappings: list | None = None,
+    refund_rows: RefundRows | None = None,
 ) -> list[CheckItem]:
     """Run every check; never raises for a Brightpearl answer, only reports it.
 
-    ``mappings`` (warehouse mappings, saved or not) replaces the stored ones: the admin checks
-    what staff typed before anything is saved."""
+    ``mappings`` (warehouse mappings) and ``refund_rows`` (bank accounts per currency, outcome
+    mappings), saved or not, replace the stored ones: the admin checks what staff typed
+    before anything is saved."""
     items: list[CheckItem] = []
     try:
         client = client_for(connection, timeout=15)
@@ -87,18 +109,18 @@ def check_connection(
         )
     )
     try:
-        items.extend(_check_settings(connection, client, config, mappings))
+        items.extend(_check_settings(connection, client, config, mappings, refund_rows))
     except BrightpearlError as exc:
         items.append(CheckItem("settings", False, f"Brightpearl answered with an error: {exc}"))
     return _finish(connection, items, save)
 
 
-def _check_settings(connection, client, config, mappings) -> list[CheckItem]:
+def _check_settings(connection, client, config, mappings, refund_rows) -> list[CheckItem]:
     return [
         *_status_checks(connection, client, config),
         *_channel_checks(connection, client),
         *_warehouse_checks(connection, client, mappings),
-        *_check_refund_accounts(connection, client),
+        *_check_refund_accounts(connection, client, refund_rows or stored_refund_rows(connection)),
     ]
 
 
@@ -193,7 +215,7 @@ class _Books:
         ]
 
 
-def _check_refund_accounts(connection, client) -> list[CheckItem]:
+def _check_refund_accounts(connection, client, rows: RefundRows) -> list[CheckItem]:
     """The refund bank (and its currency), each per-currency bank account, and each outcome
     mapped to a payment method: one line each."""
     books = _Books(
@@ -202,13 +224,8 @@ def _check_refund_accounts(connection, client) -> list[CheckItem]:
         client.get_payment_methods(),
     )
     items = [_check_refund_method(connection, books)]
-    # A connection not saved yet (the admin checks before the first save) has none stored.
-    accounts = list(connection.refund_bank_accounts.all()) if connection.pk else []
-    mappings = (
-        list(connection.outcome_mappings.filter(treatment="payment_method"))
-        if connection.pk
-        else []
-    )
+    accounts = rows.bank_accounts
+    mappings = [m for m in rows.outcome_mappings if m.treatment == "payment_method"]
     items += [_check_currency_bank(account, books) for account in accounts]
     refund_banks = {connection.refund_method_code} | {a.nominal_code for a in accounts}
     items += [_check_outcome_method(m, books, refund_banks) for m in mappings]

@@ -86,18 +86,28 @@ def _bank_accounts(client) -> list[tuple[str, str]]:
     return [_named(n["code"], n.get("name")) for n in client.search_nominal_codes(bank="true")]
 
 
+def _payment_methods(client) -> list[tuple[str, str]]:
+    return [
+        _named(str(m["code"]).upper(), m.get("name"))
+        for m in client.get_payment_methods()
+        if m.get("code") and m.get("isActive") is not False
+    ]
+
+
 BRIGHTPEARL_LISTS: dict[str, Callable] = {
     "credit_statuses": _statuses,
     "channels": _channels,
     "warehouses": _warehouses,
     "bank_accounts": _bank_accounts,
+    "payment_methods": _payment_methods,
 }
 LIST_TIMEOUT_SECONDS = 5
 
 
 def brightpearl_choices(connection, kind: str) -> Choices:
-    """Brightpearl's statuses, channels, warehouses or bank accounts by name, cached per
-    account; a failure (unreachable, refused credentials) is not cached and says why."""
+    """Brightpearl's statuses, channels, warehouses, bank accounts or payment methods by name,
+    cached per account; a failure (unreachable, refused credentials) is not cached and says
+    why."""
     if connection is None or not connection.pk:
         return Choices(problem="the list appears once the connection is saved")
 

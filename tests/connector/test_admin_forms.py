@@ -136,3 +136,67 @@ def test_the_check_button_checks_the_saved_settings_and_says_so(admin_client, wo
     world.connection.refresh_from_db()
     assert world.connection.last_check_ok is False
     assert admin_client.get(check).status_code == 405  # a link never runs it
+
+
+def refund_rows(banks=(), outcomes=()) -> dict:
+    """Inline rows as typed on the page: (currency, bank code) and (outcome, treatment, method)."""
+    data = {
+        "refund_bank_accounts-TOTAL_FORMS": str(len(banks)),
+        "refund_bank_accounts-INITIAL_FORMS": "0",
+        "outcome_mappings-TOTAL_FORMS": str(len(outcomes)),
+        "outcome_mappings-INITIAL_FORMS": "0",
+    }
+    for i, (currency, code) in enumerate(banks):
+        data[f"refund_bank_accounts-{i}-currency"] = currency
+        data[f"refund_bank_accounts-{i}-nominal_code"] = code
+    for i, (outcome, treatment, method) in enumerate(outcomes):
+        data[f"outcome_mappings-{i}-outcome"] = outcome
+        data[f"outcome_mappings-{i}-treatment"] = treatment
+        data[f"outcome_mappings-{i}-payment_method_code"] = method
+    return data
+
+
+def test_bank_accounts_and_payment_methods_are_picked_by_name(admin_client, world):
+    world.connection.refund_bank_accounts.create(currency="USD", nominal_code="1230")
+    page = admin_client.get(change_url(world.connection))
+    html = page.content.decode()
+    assert '<select name="refund_bank_accounts-0-nominal_code"' in html
+    assert "US dollar bank account (1230)" in html
+    assert "Gift card / store credit (GIFTCARD)" in html  # an outcome's payment method
+
+
+@pytest.mark.parametrize("button", SAVE_BUTTONS)
+def test_a_bank_account_in_the_wrong_currency_is_refused_as_typed(admin_client, world, button):
+    url = change_url(world.connection)
+    data = posted_form(admin_client.get(url), **{button: "1", **refund_rows([("EUR", "1230")])})
+    response = admin_client.post(url, data)
+    assert response.status_code == 200
+    row_errors = response.context["inline_admin_formsets"][1].formset.forms[0].errors
+    assert "Bank account 1230 is a USD account, not EUR." in row_errors["nominal_code"]
+    assert "changed successfully" not in response.content.decode()
+    assert not world.connection.refund_bank_accounts.exists()
+
+
+def test_an_outcome_paid_into_the_refund_bank_is_refused_before_it_is_saved(admin_client, world):
+    url = change_url(world.connection)
+    typed = refund_rows(outcomes=[("store_credit", "payment_method", "BANK")])
+    response = admin_client.post(url, posted_form(admin_client.get(url), _continue="1", **typed))
+    row_errors = response.context["inline_admin_formsets"][2].formset.forms[0].errors
+    assert "would be booked as money leaving the bank" in row_errors["payment_method_code"][0]
+    assert not world.connection.outcome_mappings.exists()
+
+
+def test_refund_rows_brightpearl_accepts_are_saved_and_reported(admin_client, world):
+    url = change_url(world.connection)
+    typed = refund_rows(
+        [("usd", "1230")], outcomes=[("store_credit", "payment_method", "GIFTCARD")]
+    )
+    response = admin_client.post(
+        url, posted_form(admin_client.get(url), _save="1", **typed), follow=True
+    )
+    assert "Brightpearl accepted every setting" in response.content.decode()
+    world.connection.refresh_from_db()
+    checked = {item["field"]: item["message"] for item in world.connection.last_check_report}
+    assert checked["refund_bank_account[USD]"] == "USD refunds: bank account 1230 via USBANK."
+    assert world.connection.refund_bank_accounts.get().nominal_code == "1230"
+    assert world.connection.outcome_mappings.get().payment_method_code == "GIFTCARD"
