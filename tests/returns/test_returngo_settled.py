@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from returns.platforms.returngo.adapter import DETAIL_KEYS
+from returns.platforms.returngo.adapter import DETAIL_KEYS, settled_rma
 
 HOUR_AGO = datetime.now(UTC) - timedelta(hours=1)
 
@@ -131,3 +131,18 @@ def test_the_whole_copy_is_asked_for_only_for_final_rmas(returngo_sandbox, retur
 
     list(returngo.fetch_changed(HOUR_AGO, held=spying))
     assert asked == [(sorted(numbers), ("rmaSummary",)), ([numbers[0]], DETAIL_KEYS)]
+
+
+def test_a_settled_rma_is_never_dated_before_the_window_it_was_listed_in(returngo_sandbox):
+    """The listing has no `lastUpdated`: an RMA whose copy is old and whose summary shows no
+    dated event is dated at the window's start (it was listed by `rma_updated_at=gte:`), so
+    the watermark does not go back to the copy's day."""
+    old = datetime(2026, 1, 2, tzinfo=UTC)
+    number = returngo_sandbox.add_rma(status="Done", created_at=old, fire=False)["rmaSummary"][
+        "rmaId"
+    ]
+    copy = returngo_sandbox.get_rma(number)
+    summary = {"rmaId": number, "status": "Canceled", "order_name": "#1001", "events": []}
+    rma = settled_rma(summary, copy, [], "presentment", HOUR_AGO)
+    assert rma.updated_at == HOUR_AGO and rma.platform_status == "Canceled"
+    assert rma.raw["lastUpdated"] == copy["lastUpdated"]  # ReturnGO's, untouched

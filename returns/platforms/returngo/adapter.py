@@ -268,13 +268,18 @@ def latest(*moments: datetime | None) -> datetime | None:
     return max(known) if known else None
 
 
-def settled_rma(summary: dict, copy: dict, transactions: list[dict], side: str) -> NeutralRma:
+def settled_rma(
+    summary: dict, copy: dict, transactions: list[dict], side: str, since: datetime
+) -> NeutralRma:
     """The RMA as the listing shows it now (status, events) on the copy we hold, with every
-    transaction it has. Its update time is the newest we can vouch for (the copy's, an event's,
-    a transaction's) — the listing has no `lastUpdated`; `raw.lastUpdated` stays ReturnGO's."""
+    transaction it has. Its update time is the newest we can vouch for — the listing has no
+    `lastUpdated` (`raw.lastUpdated` stays ReturnGO's): the copy's, an event's, a transaction's,
+    and at least `since`, since it was listed by `rma_updated_at=gte:since` (so the watermark
+    never goes back past the poll's window for it)."""
     data = {**copy, "rmaSummary": summary, "transactions": transactions}
     neutral = to_neutral(data, side)
     neutral.updated_at = latest(
+        since,
         neutral.updated_at,
         *(
             timestamp(e.get("eventDate"))
@@ -393,7 +398,7 @@ class ReturnGOPlatform(ReturnsPlatform):
                         settled.append((key, summary))
                     else:
                         to_read.append(key)
-                for neutral in self._settled(settled, held) if settled else ():
+                for neutral in self._settled(settled, held, since) if settled else ():
                     if not (until and neutral.updated_at and neutral.updated_at > until):
                         yield neutral
                 for key in to_read:
@@ -403,7 +408,12 @@ class ReturnGOPlatform(ReturnsPlatform):
 
         return ChangeFeed(rmas())
 
-    def _settled(self, listed: list[tuple[str, dict]], held: Callable[..., Mapping[str, dict]]):
+    def _settled(
+        self,
+        listed: list[tuple[str, dict]],
+        held: Callable[..., Mapping[str, dict]],
+        since: datetime,
+    ):
         """Final RMAs we hold: the whole copy (one query), their transactions in batches; an RMA
         whose copy is not enough, or a batch with a refund that cannot be placed, is read."""
         copies = held([key for key, _ in listed], DETAIL_KEYS)
@@ -425,7 +435,7 @@ class ReturnGOPlatform(ReturnsPlatform):
                 to_read.extend(key for key, _, _ in batch)
                 continue
             for key, summary, copy in batch:
-                yield settled_rma(summary, copy, found[key], self.currency_side)
+                yield settled_rma(summary, copy, found[key], self.currency_side, since)
         for key in to_read:
             yield self.fetch(key)
 
