@@ -23,6 +23,7 @@ from brightpearl import BrightpearlError, ServerError, ThrottledError, Transport
 from returns import lifecycle
 from returns.intake import upsert_rma
 from returns.models import Refund, Rma
+from returns.platforms import registry
 from returns.platforms.errors import NotFound, PlatformError, RateLimited
 
 from ..models import BindingState, Connection, SyncEvent, SyncRun, WebhookEvent
@@ -94,6 +95,12 @@ def _reason_to_ignore(connection: Connection, event: WebhookEvent) -> str:
         )
     if not event.resource_ids:
         return "The webhook names no return."
+    spec = registry.find(event.source)
+    if spec is not None and event.event in spec.news_free_events:
+        return (
+            f"{spec.label} event {event.event} tells the connector nothing it acts on "
+            "(goods-in comes from Brightpearl): not re-fetched, to save the platform's calls."
+        )
     return ""
 
 

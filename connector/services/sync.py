@@ -55,10 +55,13 @@ def pull_from_platform(ctx: SyncContext) -> None:
     connection = ctx.connection
     since = connection.platform_watermark or timezone.now() - FIRST_POLL_WINDOW
     since -= WATERMARK_OVERLAP
-    # The platform's clock may run ahead of ours: look a little into "the future" too.
     keys = platform.held_raw_keys
-    held = (lambda ids: held_copies(connection, ids, keys)) if keys else None
-    feed = platform.fetch_changed(since, timezone.now() + CLOCK_SKEW, held=held)
+
+    def held(ids: list[str], wanted: tuple[str, ...] = keys) -> dict[str, dict]:
+        return held_copies(connection, ids, wanted)
+
+    # The platform's clock may run ahead of ours: look a little into "the future" too.
+    feed = platform.fetch_changed(since, timezone.now() + CLOCK_SKEW, held=held if keys else None)
     for neutral in feed:
         if (
             not neutral.refunds
@@ -86,7 +89,8 @@ def held_copies(
     connection: Connection, external_ids: list[str], raw_keys: tuple[str, ...]
 ) -> dict[str, dict]:
     """What we hold of these returns, in one query: the adapter leaves out those whose listing
-    shows nothing new. Only the parts of the raw payload it names are loaded."""
+    shows nothing new, and asks for the whole copy (more keys) of the few it can bring up to
+    date without reading them again. Only the parts of the raw payload it names are loaded."""
     rows = Rma.objects.filter(
         connection=connection, platform=connection.platform, external_id__in=external_ids
     ).values_list("external_id", "platform_updated_at", *(f"raw__{k}" for k in raw_keys))

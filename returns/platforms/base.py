@@ -186,12 +186,14 @@ class ReturnsPlatform(abc.ABC):
         self,
         since: datetime,
         until: datetime | None = None,
-        held: Callable[[list[str]], Mapping[str, dict]] | None = None,
+        held: Callable[..., Mapping[str, dict]] | None = None,
     ) -> ChangeFeed:
-        """Every return updated in [since, until] (until: now). `held` (optional) tells the
-        adapter what the caller already holds: external IDs → {"raw": last payload taken in,
-        "updated_at": its platform update time}; an adapter whose listing is only a summary
-        may use it to leave out a return whose summary shows nothing new."""
+        """Every return updated in [since, until] (until: now). `held(ids, keys=held_raw_keys)`
+        (optional) tells the adapter what the caller already holds: external IDs → {"raw": the
+        named top-level keys of the last payload taken in, "updated_at": its platform update
+        time}; an adapter whose listing is only a summary may use it to leave out a return
+        whose summary shows nothing new, or to bring a held copy up to date without re-reading
+        it (asking for more keys for those few)."""
 
     def fetch_created(self, since: datetime, until: datetime) -> ChangeFeed:
         """Every return *created* in [since, until] (backfill and reconciliation windows).

@@ -51,6 +51,9 @@ class PlatformSpec:
     # (checked when a connection is validated; the admin shows these fields for the platform).
     required_settings: Mapping[str, str] = field(default_factory=dict)
     sandbox: str = ""  # module of the platform's sandbox server (demo, tests, benchmarks)
+    # Webhook event names that tell the connector nothing it acts on: such an event is stored
+    # and marked ignored without re-fetching the return (a re-fetch spends a call of a budget).
+    news_free_events: frozenset[str] = frozenset()
 
     def uses(self, setting: str) -> bool:
         """Whether a connection to this platform uses the connection setting `setting` (the

@@ -19,4 +19,11 @@ PLATFORM = PlatformSpec(
         "platform_shop_name": "ReturnGO needs the shop name (x-shop-name).",
     },
     sandbox="returns.platforms.returngo.sandbox",
+    # ReturnGO's documented shipment events: the connector learns goods-in from Brightpearl and
+    # writes shipments from the copy it holds (re-read when ReturnGO refuses the move), so a
+    # shipment event — ours when we move a shipment to Received, a carrier's tracking update —
+    # would cost a `GET /rma/{id}` of the daily budget for nothing. The poll still sees them.
+    news_free_events=frozenset(
+        {"SHIPMENT_CREATED", "SHIPMENT_STATUS_UPDATED", "SHIPMENT_TRACKER_STATUS_UPDATED"}
+    ),
 )

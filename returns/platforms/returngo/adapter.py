@@ -8,7 +8,7 @@ secret in the URL (checked by the connector view) and are only hints — act aft
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from html import escape
@@ -38,6 +38,25 @@ PROCESS_STATUS = "Done"
 CLOSE_STATUS = "Canceled"
 FINAL_STATUSES = frozenset({"Done", "Canceled", "Rejected"})
 SHIPMENT_RECEIVED = frozenset({"Received", "Validated"})
+# Top-level keys of `GET /rma/{rmaId}` (ReturnGO's Swagger copy, docs/returns-platforms.md):
+# a held copy with these is a whole detail payload.
+DETAIL_KEYS = (
+    "rmaSummary",
+    "orderDetails",
+    "shipments",
+    "items",
+    "comments",
+    "exchangeOrders",
+    "exchangeItems",
+    "cancellationFee",
+    "transactions",
+    "createdAt",
+    "lastUpdated",
+    "isOutOfPolicy",
+)
+# RMA IDs per `GET /transactions?rma_ids=` (a comma list; ReturnGO documents no maximum: kept
+# to a URL of about a kilobyte).
+RMA_IDS_PER_CALL = 100
 
 
 # ReturnGO transaction `type` → neutral outcome. Only `RefundToPaymentMethod` is documented
@@ -194,6 +213,84 @@ def _pages_of(items, size: int):
         yield batch
 
 
+def is_settled(summary: dict, held: dict | None) -> bool:
+    """A listed RMA we hold that ReturnGO lists in a final status (Done, Canceled, Rejected):
+    what can still change on it is its transactions (the refunds ReturnGO makes when it is
+    Done), and those come in one batched `GET /transactions?rma_ids=…` per page, not a
+    `GET /rma/{id}` each. ASSUMPTION (UNCONFIRMED): items do not change once an RMA is final;
+    a reopened RMA leaves the final status, and is read again."""
+    return bool(held) and as_text(summary.get("status")) in FINAL_STATUSES
+
+
+def transactions_tell_all(copy: dict) -> bool:
+    """Whether the copy we hold plus the RMA's transactions are all the connector needs: the
+    copy is a whole detail payload, and nothing on it is an exchange (an exchange outcome comes
+    from `exchangeOrders[]`, which may be filled in late — those RMAs are read again)."""
+    items = copy.get("items")
+    if not isinstance(items, list) or not items or not isinstance(copy.get("rmaSummary"), dict):
+        return False
+    if copy.get("exchangeOrders") or copy.get("exchangeItems"):
+        return False
+    return not any(
+        isinstance(item, dict)
+        and (item.get("exchangeItems") or "exchange" in as_text(item.get("resolutionType")).lower())
+        for item in items
+    )
+
+
+def owners_of(transactions: Iterable[dict], held: Sequence[tuple[str, dict]]) -> dict | None:
+    """Each transaction → the RMA it belongs to, by its `returnItemIds` (the items'
+    `returnedItemId`): ReturnGO's transaction carries no RMA ID. None when a refund-type
+    transaction cannot be placed (the caller reads those RMAs' details instead). A transaction
+    that is not a refund and names no item (e.g. `InvoicePayment`, money in, documented with
+    `returnItemIds: []`) is left out when the batch has several RMAs."""
+    owner_of_item = {
+        as_text(item.get("returnedItemId")): key
+        for key, copy in held
+        for item in copy["items"]
+        if isinstance(item, dict) and item.get("returnedItemId") is not None
+    }
+    found: dict[str, list[dict]] = {key: [] for key, _ in held}
+    for transaction in transactions:
+        item_ids = transaction.get("returnItemIds") or []
+        owners = {owner_of_item[i] for i in map(as_text, item_ids) if i in owner_of_item}
+        if len(owners) != 1 and len(held) == 1:
+            owners = {held[0][0]}
+        if len(owners) == 1:
+            found[owners.pop()].append(transaction)
+        elif is_refund_transaction(transaction):
+            return None
+    return found
+
+
+def latest(*moments: datetime | None) -> datetime | None:
+    known = [m for m in moments if m is not None]
+    return max(known) if known else None
+
+
+def settled_rma(
+    summary: dict, copy: dict, transactions: list[dict], side: str, since: datetime
+) -> NeutralRma:
+    """The RMA as the listing shows it now (status, events) on the copy we hold, with every
+    transaction it has. Its update time is the newest we can vouch for — the listing has no
+    `lastUpdated` (`raw.lastUpdated` stays ReturnGO's): the copy's, an event's, a transaction's,
+    and at least `since`, since it was listed by `rma_updated_at=gte:since` (so the watermark
+    never goes back past the poll's window for it)."""
+    data = {**copy, "rmaSummary": summary, "transactions": transactions}
+    neutral = to_neutral(data, side)
+    neutral.updated_at = latest(
+        since,
+        neutral.updated_at,
+        *(
+            timestamp(e.get("eventDate"))
+            for e in summary.get("events") or []
+            if isinstance(e, dict)
+        ),
+        *(timestamp(t.get("lastUpdated") or t.get("createdAt")) for t in transactions),
+    )
+    return neutral
+
+
 def to_refund(transaction: dict, side: str = "presentment") -> NeutralRefund:
     """A refund-type transaction. Amounts are on the connection's side (presentment or shop);
     the shop side is kept as well so a presentment refund can be booked in the shop currency."""
@@ -279,28 +376,68 @@ class ReturnGOPlatform(ReturnsPlatform):
         self,
         since: datetime,
         until: datetime | None = None,
-        held: Callable[[list[str]], Mapping[str, dict]] | None = None,
+        held: Callable[..., Mapping[str, dict]] | None = None,
     ) -> ChangeFeed:
-        """One list call per 500 changed RMAs plus one detail call per RMA that changed. Whether
+        """One list call per 500 changed RMAs, then per listed RMA: nothing when its summary is
+        the one we hold (`unchanged_summary`); for a held RMA listed final (`is_settled`) one
+        batched `GET /transactions` per 100 such RMAs; otherwise one `GET /rma/{id}`. Whether
         ReturnGO combines two `rma_updated_at` bounds is UNCONFIRMED, so `until` is applied
-        here, not sent. A listed RMA whose summary is what we hold is not read again
-        (`unchanged_summary`)."""
+        here, not sent."""
 
         def rmas():
             seen: set[str] = set()
             for page in _pages_of(self.client.list_rmas(since), MAX_PAGE_SIZE):
                 known = held([rma_id(s.get("rmaId")) for s in page]) if held else {}
+                to_read, settled = [], []
                 for summary in page:
                     key = rma_id(summary.get("rmaId"))
                     if key in seen or unchanged_summary(summary, known.get(key), since):
                         continue
                     seen.add(key)
+                    if held and is_settled(summary, known.get(key)):
+                        settled.append((key, summary))
+                    else:
+                        to_read.append(key)
+                for neutral in self._settled(settled, held, since) if settled else ():
+                    if not (until and neutral.updated_at and neutral.updated_at > until):
+                        yield neutral
+                for key in to_read:
                     neutral = self.fetch(key)
-                    if until and neutral.updated_at and neutral.updated_at > until:
-                        continue
-                    yield neutral
+                    if not (until and neutral.updated_at and neutral.updated_at > until):
+                        yield neutral
 
         return ChangeFeed(rmas())
+
+    def _settled(
+        self,
+        listed: list[tuple[str, dict]],
+        held: Callable[..., Mapping[str, dict]],
+        since: datetime,
+    ):
+        """Final RMAs we hold: the whole copy (one query), their transactions in batches; an RMA
+        whose copy is not enough, or a batch with a refund that cannot be placed, is read."""
+        copies = held([key for key, _ in listed], DETAIL_KEYS)
+        ready, to_read = [], []
+        for key, summary in listed:
+            raw = (copies.get(key) or {}).get("raw") or {}
+            copy = {k: v for k, v in raw.items() if v is not None}
+            if transactions_tell_all(copy):
+                ready.append((key, summary, copy))
+            else:
+                to_read.append(key)
+        for start in range(0, len(ready), RMA_IDS_PER_CALL):
+            batch = ready[start : start + RMA_IDS_PER_CALL]
+            found = owners_of(
+                self.client.transactions([key for key, _, _ in batch]),
+                [(key, copy) for key, _, copy in batch],
+            )
+            if found is None:
+                to_read.extend(key for key, _, _ in batch)
+                continue
+            for key, summary, copy in batch:
+                yield settled_rma(summary, copy, found[key], self.currency_side, since)
+        for key in to_read:
+            yield self.fetch(key)
 
     def fetch_created(self, since: datetime, until: datetime) -> ChangeFeed:
         """`rma_created_at=gte:` sorted oldest first: the listing stops at the first RMA created

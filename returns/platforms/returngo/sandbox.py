@@ -11,6 +11,9 @@ Shapes follow docs/returns-platforms.md §2: `x-api-key` + `x-shop-name` (401 / 
 summaries with `next_cursor`, full `GET /rma/{id}` with money objects
 {amount, currency, shopAmount, shopCurrency}, one item per unit, RMA and shipment status
 machines (400 on an illegal transition), transactions, 100 calls/s and 2,000/day (configurable).
+`GET /rmas` lists summaries only ({rmaId, status, order_name, events}, as documented): a status
+change adds an event to them. `GET /transactions` rows carry no RMA ID, only `returnItemIds`
+(as documented).
 `PUT /rma/{id}/status` accepts {"status"} and comments accept {"htmlText"}: both UNCONFIRMED,
 the sandbox mirrors the adapter's assumption. Webhooks are POSTed as {eventName, rmaId,
 eventDate} (payload UNCONFIRMED) to the configured URL, which carries the secret.
@@ -231,7 +234,8 @@ class ReturnGOSandbox(SandboxServer):
         """As the merchant would in the dashboard (no transition rules)."""
         with self.lock:
             record = self._get(number)
-            record["rmaSummary"]["status"] = status
+            if record["rmaSummary"]["status"] != status:
+                _move(record, status)
             self._touch(record)
         if fire:
             self._auto_fire(str(number), "RMA_STATUS_UPDATED")
@@ -255,7 +259,9 @@ class ReturnGOSandbox(SandboxServer):
                 "status": fields.get("status", "Success"),
                 "processor": "Shopify",
                 "bankAccountDetails": None,
-                "returnItemIds": [i["returnedItemId"] for i in record["items"]],
+                "returnItemIds": fields.get(
+                    "return_item_ids", [i["returnedItemId"] for i in record["items"]]
+                ),
                 "createdAt": iso(utcnow()),
                 "lastUpdated": iso(utcnow()),
             }
@@ -450,8 +456,9 @@ class ReturnGOSandbox(SandboxServer):
     def _list_transactions(self, request: Request) -> Response:
         self._pagesize(request)
         wanted = set(filter(None, (request.arg("rma_ids") or "").split(",")))
+        # As documented, a listed transaction names no RMA: only its `returnItemIds`.
         rows = [
-            dict(tx, rmaId=number)
+            dict(tx)
             for number, record in self.rmas.items()
             if not wanted or number in wanted
             for tx in record["transactions"]
@@ -466,7 +473,8 @@ class ReturnGOSandbox(SandboxServer):
         current = record["rmaSummary"]["status"]
         if status != current and status not in RMA_TRANSITIONS[current]:
             raise _error(400, f"Invalid status transition {current} -> {status}")
-        record["rmaSummary"]["status"] = status
+        if status != current:
+            _move(record, status)
         self._touch(record)
         self._record("status", record["rmaSummary"]["rmaId"], body)
         self._auto_fire(record["rmaSummary"]["rmaId"], "RMA_STATUS_UPDATED")
@@ -514,7 +522,7 @@ class ReturnGOSandbox(SandboxServer):
             and owner["rmaSummary"]["status"] == "Approved"
             and all(s["status"] in ("Received", "Validated") for s in inbound)
         ):
-            owner["rmaSummary"]["status"] = "Received"
+            _move(owner, "Received")
         self._touch(owner)
         self._record("shipment", number, dict(body, shipmentId=shipment["shipmentId"]))
         self._auto_fire(number, "SHIPMENT_STATUS_UPDATED")
@@ -564,6 +572,14 @@ def _event(name: str, when: str) -> dict:
         "storeLocationId": "online",
         "userDetails": None,
     }
+
+
+def _move(record: dict, status: str) -> None:
+    """A status change, and the event the summary (and so the listing) shows for it. Timeline
+    names seen in real data: RMA_CREATED, RMA_APPROVED; the others follow their pattern
+    (UNCONFIRMED, docs/returns-platforms.md §2.5)."""
+    record["rmaSummary"]["status"] = status
+    record["rmaSummary"]["events"].append(_event(f"RMA_{status.upper()}", iso(utcnow())))
 
 
 def _summary(number: str, status: str, order_name: str, created: datetime) -> dict:
