@@ -41,6 +41,7 @@ PLATFORM_SETTINGS = (
     "platform_shop_name",
     "platform_api_url",
     "platform_webhook_secret",
+    "mark_shipments_received",
 )
 
 

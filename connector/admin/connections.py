@@ -177,6 +177,7 @@ class ConnectionAdmin(
                     "create_credits",
                     "record_refunds",
                     "update_platform",
+                    "mark_shipments_received",
                     "close_credits",
                     "create_goods_in_when_processed_elsewhere",
                 )

@@ -37,6 +37,8 @@ def adapter_for(connection: Connection, **options) -> ReturnsPlatform | None:
             write_reserve=spec.daily_write_reserve,
             label=spec.label,
         )
+    for setting in spec.optional_settings:
+        options.setdefault(setting, getattr(connection, setting))
     return get_platform(
         connection.platform,
         api_key=connection.platform_api_key or "",

@@ -54,12 +54,15 @@ class PlatformSpec:
     # Webhook event names that tell the connector nothing it acts on: such an event is stored
     # and marked ignored without re-fetching the return (a re-fetch spends a call of a budget).
     news_free_events: frozenset[str] = frozenset()
+    # Connection settings this platform reads when set (optional): the admin shows them for it
+    # and `connector.services.platforms.adapter_for` passes them to its adapter.
+    optional_settings: frozenset[str] = frozenset()
 
     def uses(self, setting: str) -> bool:
         """Whether a connection to this platform uses the connection setting `setting` (the
         admin shows a platform's own fields only): what it requires, the webhook signing secret
         where it signs, the API address where it is polled."""
-        if setting in self.required_settings:
+        if setting in self.required_settings or setting in self.optional_settings:
             return True
         if setting == "platform_webhook_secret":
             return self.signs_webhooks

@@ -97,11 +97,15 @@ def test_a_quiet_sync_costs_the_same_whatever_the_history(world):
 
 
 # --- 3. ReturnGO: one read and two writes per return over its life ------------------------
-def test_returngo_costs_three_calls_per_return_over_its_life(rg_world):
+@pytest.mark.parametrize("mark_shipments", [True, False], ids=["shipment-received", "done-only"])
+def test_returngo_costs_three_calls_per_return_over_its_life(rg_world, mark_shipments):
     """Read once when it arrives (the listing is only a summary), shipment Received and Done
     once each; the refunds of every Done return come in one batched `GET /transactions`, and
-    the list call is one per poll — neither grows with the returns."""
+    the list call is one per poll — neither grows with the returns. A merchant near ReturnGO's
+    daily allowance can switch the shipment move off: two calls per return."""
     world, rg = rg_world, rg_world.returngo
+    world.connection.mark_shipments_received = mark_shipments
+    world.connection.save()
     sku = "SCARF-" + world.bp.code
     numbers = []
     for _ in range(4):
@@ -131,10 +135,12 @@ def test_returngo_costs_three_calls_per_return_over_its_life(rg_world):
     assert len(world.payments()) == 4  # every refund was seen
     assert calls[("GET", "/rma/{id}")] == len(numbers)  # once each, when it arrived
     assert calls[("GET", "/transactions")] == 1  # the four refunds, in one call
-    assert calls[("PUT", "/shipment/{id}")] == calls[("PUT", "/rma/{id}/status")] == len(numbers)
+    assert calls[("PUT", "/rma/{id}/status")] == len(numbers)
+    assert calls[("PUT", "/shipment/{id}")] == (len(numbers) if mark_shipments else 0)
     assert calls[("GET", "/rmas")] == 5  # one per poll
     per_poll = calls[("GET", "/rmas")] + calls[("GET", "/transactions")]
-    assert sum(calls.values()) - per_poll == 3 * len(numbers)
+    assert sum(calls.values()) - per_poll == (3 if mark_shipments else 2) * len(numbers)
+    assert {rg.get_rma(n)["rmaSummary"]["status"] for n in numbers} == {"Done"}
 
 
 # --- 4. Loop's rate limit is waited out --------------------------------------------------

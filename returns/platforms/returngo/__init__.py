@@ -19,6 +19,9 @@ PLATFORM = PlatformSpec(
         "platform_shop_name": "ReturnGO needs the shop name (x-shop-name).",
     },
     sandbox="returns.platforms.returngo.sandbox",
+    # Moving the shipment to Received costs a call per return; a merchant near the daily
+    # allowance can leave it to Done alone (the adapter's `mark_shipments_received` option).
+    optional_settings=frozenset({"mark_shipments_received"}),
     # ReturnGO's documented shipment events: the connector learns goods-in from Brightpearl and
     # writes shipments from the copy it holds (re-read when ReturnGO refuses the move), so a
     # shipment event — ours when we move a shipment to Received, a carrier's tracking update —

@@ -363,10 +363,12 @@ class ReturnGOPlatform(ReturnsPlatform):
         *,
         currency_side: str = "presentment",
         budget: DailyCallBudget | None = None,
+        mark_shipments_received: bool = True,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.currency_side = currency_side
+        self.mark_shipments_received = mark_shipments_received
         self.client = ReturnGOClient(
             self.api_key, self.shop_name, self.base_url, budget=budget, **self.client_options
         )
@@ -502,7 +504,10 @@ class ReturnGOPlatform(ReturnsPlatform):
         """Move every inbound shipment not yet received to Received. ReturnGO has no per-item
         receive/restock API (UNCONFIRMED §6.3), so line quantities are not sent. The shipments
         are those of the copy we hold (a `returns.Rma` row's raw payload) when there is one —
-        no read — and read afresh only when there is none or ReturnGO refuses the move."""
+        no read — and read afresh only when there is none or ReturnGO refuses the move.
+        Switched off by the connection (`mark_shipments_received`): nothing is sent."""
+        if not self.mark_shipments_received:
+            return False
         held = getattr(rma, "raw", None)
         fresh = not (isinstance(held, dict) and held.get("shipments") is not None)
         data = self.client.get_rma(external_id_of(rma)) if fresh else held
