@@ -18,6 +18,7 @@ import pytest
 
 from brightpearl import RedisThrottleStore
 from connector.models import BindingState, RefundPayment, SalesCredit, SyncRun
+from connector.services import exactly_once
 from connector.services.brightpearl import client_for, never_sleep_for_budget
 from connector.services.credit_plan import order_rows
 
@@ -155,3 +156,49 @@ def test_a_budget_spent_anywhere_in_the_refund_list_pays_each_refund_once(
     assert [p.state for p in recorded] == [BindingState.CREATED] * 2
     assert sorted(p.payment_id for p in recorded) == sorted(p["paymentId"] for p in payments)
     assert_credited_once_to_the_cent(world, sale)
+
+
+def test_a_credit_found_after_a_pause_keeps_the_amounts_it_was_sent_with(
+    world, settings, redis_url
+):
+    """First return: its POST gets a gateway's 502 (it may still be executing: a lease). The
+    second, planned while the first counts, takes the row's second share (3.34) — its POST
+    lands, the answer is lost, and the budget ends before the search that would find it. Then
+    the first is refused (a 400) and counts no more. The second's next attempt must adopt its
+    credit with the 3.34 it holds, not re-plan first (alone: 3.33): the third return of the row
+    is planned from what the second recorded, and the row must add up to 10.00 / 2.00."""
+    settings.CREDIT_ATTEMPT_LEASE_SECONDS = 1
+    sku = f"KETTLE-{world.bp.code}"
+    sale = world.sale([(sku, 3, "10.00", "2.00")])
+    for _ in range(2):
+        world.loop_return(sale, [{"sku": sku, "quantity": 1}])
+    world.bp.control.add_fault(CREDIT_POST, "error", method="POST", status=502, times=1)
+    world.bp.control.add_fault(CREDIT_POST, "drop", method="POST", times=1)
+    world.bp.control.add_fault(CREDIT_POST, "error", method="POST", status=400, times=1)
+    # Order search, order GET, credits on it; first POST and its two searches; second POST.
+    sync_with_budget(world, settings, redis_url, 7)
+    first, second = SalesCredit.objects.order_by("pk")
+    assert [c["externalRef"] for c in world.credits()] == [second.external_ref]
+    assert second.state == BindingState.ATTEMPTING and second.attempt_started_at is not None
+    assert second.order_row_money == {str(sale.row_ids[0]): ["3.34", "0.66"]}
+
+    time.sleep(1.1)  # both leases end
+    sync_with_budget(world, settings, redis_url, None)  # the first is refused, the second found
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.state == BindingState.FAILED
+    assert second.state == BindingState.CREATED
+    assert second.order_row_money == {str(sale.row_ids[0]): ["3.34", "0.66"]}
+
+    # Staff retry the first; a third return of the row arrives.
+    exactly_once.retry_requested(first)
+    world.loop_return(sale, [{"sku": sku, "quantity": 1}])
+    sync_with_budget(world, settings, redis_url, None)
+    credits = [c for c in world.credits() if c["parentOrderId"] == sale.order_id]
+    assert len(credits) == 3
+    rows = [
+        order_rows(world.bp.get(f"/order-service/order/{c['id']}").json()["response"][0])[0]
+        for c in credits
+    ]
+    assert sum(r.net for r in rows) == Decimal("10.00")
+    assert sum(r.tax for r in rows) == Decimal("2.00")
