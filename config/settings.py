@@ -226,11 +226,17 @@ PLATFORM_URL_ALLOWLIST = env.list("PLATFORM_URL_ALLOWLIST", default=[])
 # 200; OAuth apps can be approved for more ("flexible rate limits"), and the chaos bench raises it
 # to run 1,000 returns in minutes (the sandbox's own throttle still answers 503 past its budget).
 BRIGHTPEARL_REQUESTS_PER_MINUTE = env.int("BRIGHTPEARL_REQUESTS_PER_MINUTE", default=200)
-# Opt-in (issue #12): a sync task waits at most this long (seconds) for its account's budget
-# inside a worker slot; a longer wait re-queues the task with the throttle's countdown instead.
-# Unset: the slot waits, as before. Off by default until the chaos CI test is green with it
-# (it failed twice of three under load with 2 s: "credits off by a cent", a refund not paid).
-BRIGHTPEARL_MAX_BLOCK_SECONDS = env.float("BRIGHTPEARL_MAX_BLOCK_SECONDS", default=None)
+# Never sleep in a slot (issue #12): inside a Celery task (`never_sleep_for_budget`: syncs,
+# inbound events, backfills) a client waits at most this long (seconds) for its account's
+# request budget; a longer wait raises BudgetSpent before anything is sent, the work in hand is
+# put back as it was (connector/services/exactly_once.py), and the task re-queues itself for
+# when the throttle says the budget is back. 2 s: the throttle's own short waits (pacing when
+# few requests remain, the tail of a rolling window) are slept — cheaper than a re-queue, a new
+# task and a new run; a spent minute or a 503's pause (tens of seconds) frees the slot for
+# another merchant. Web requests and management commands are not tasks: they wait as before.
+# "off" (or empty): tasks wait in their slot too, as before issue #12.
+_max_block = env.str("BRIGHTPEARL_MAX_BLOCK_SECONDS", default="2").strip().lower()
+BRIGHTPEARL_MAX_BLOCK_SECONDS = None if _max_block in ("", "off", "none") else float(_max_block)
 # Public base URL of this service, used to build the webhook URIs registered in Brightpearl.
 # No default in production: a system check (connector.E101) refuses a missing or loopback URL
 # while webhooks are enabled; in development (DEBUG) the local web server is assumed.

@@ -136,7 +136,8 @@ def process_inbound_event(self, event_id: int) -> str:
     # The claim is owned by this task's ID, which a task redelivered after its worker died
     # keeps: it resumes at once instead of waiting for the claim's lease to lapse.
     owner = f"task-{self.request.id}" if self.request.id else ""
-    step = process(event_id, owner=owner)
+    with never_sleep_for_budget():  # a spent budget re-queues the event (not an attempt)
+        step = process(event_id, owner=owner)
     if step.retry_at is not None:
         process_inbound_event.apply_async((event_id,), eta=step.retry_at)
     return step.status

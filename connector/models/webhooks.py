@@ -219,6 +219,19 @@ class WebhookEvent(models.Model):
         )
         return due
 
+    def pause_for_budget(self, reason: str, delay: float) -> datetime:
+        """The Brightpearl account's request budget is spent (nothing was sent): due again in
+        ``delay`` seconds, and this attempt is given back — waiting for budget is not a
+        failure, however often it happens. Returns when it is due."""
+        due = timezone.now() + timedelta(seconds=delay)
+        self.status, self.next_attempt_at = self.Status.RECEIVED, due
+        self.attempts = max(self.attempts - 1, 0)
+        self.error = f"Paused, due again in {delay:.0f}s: {reason}"[:2000]
+        WebhookEvent.objects.filter(pk=self.pk).update(
+            status=self.status, next_attempt_at=due, error=self.error, attempts=self.attempts
+        )
+        return due
+
     def redelivered(self) -> bool:
         """The sender delivered this event again. An event that never finished (failed, or
         stuck without anyone working on it) is made due now; True when it should be queued."""

@@ -28,7 +28,14 @@ from decimal import Decimal
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from brightpearl import AuthError, BrightpearlError, NotFoundError, ThrottledError, TransportError
+from brightpearl import (
+    AuthError,
+    BrightpearlError,
+    BudgetSpent,
+    NotFoundError,
+    ThrottledError,
+    TransportError,
+)
 from returns import lifecycle
 from returns.models import Rma
 
@@ -261,6 +268,12 @@ def end_credit(ctx: SyncContext, binding: SalesCredit) -> None:
     claimed = _claim(ctx, change, Kind.ENDED, rma)
     if claimed is None:
         return
+    # A spent budget before the write's answer sent nothing: no lease; the credit is read first.
+    with exactly_once.budget_pause(claimed, sent_before=True):
+        _send_ending(ctx, binding, claimed, status_id, note)
+
+
+def _send_ending(ctx: SyncContext, binding: SalesCredit, claimed, status_id, note: str) -> None:
     if not status_id and _note_there(ctx, binding.credit_id, note):
         return _ended_done(ctx, binding, claimed, adopted=True)
     try:
@@ -291,7 +304,7 @@ def _ended_there(ctx: SyncContext, binding: SalesCredit, status_id, note: str) -
         if status_id:
             return _status_of(_order(ctx, binding.credit_id)) == status_id
         return _note_there(ctx, binding.credit_id, note)
-    except BrightpearlError:
+    except (BrightpearlError, BudgetSpent):
         return False
 
 
@@ -365,6 +378,14 @@ def adjust_credit(ctx: SyncContext, binding: SalesCredit) -> None:
     claimed = _claim(ctx, change, Kind.ADJUST, rma)
     if claimed is None:
         return
+    # A spent budget mid-way (even between two row writes: each had its answer) leaves no
+    # lease: the next attempt reads the credit and writes only what is still missing.
+    with exactly_once.budget_pause(claimed, sent_before=True):
+        _adjust_claimed(ctx, binding, claimed, edit)
+
+
+def _adjust_claimed(ctx: SyncContext, binding: SalesCredit, claimed, edit: str) -> None:
+    rma = binding.rma
     order = _order(ctx, binding.credit_id)  # read fresh: the search before every write
     blockers = obstacles(binding, order)
     if not blockers:

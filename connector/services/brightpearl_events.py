@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from brightpearl import (
     BrightpearlError,
+    BudgetSpent,
     ServerError,
     ThrottledError,
     TransportError,
@@ -163,8 +164,10 @@ def process_event(event: WebhookEvent) -> Result:
     )
     try:
         update_receipts(ctx, bindings)
-    finally:
-        _finish_run(ctx)
+    except BudgetSpent as exc:  # the pipeline re-queues the event for when the budget is back
+        _finish_run(ctx, paused=f" Paused: the account's {exc}.")
+        raise
+    _finish_run(ctx)
     if ctx.transient_errors:
         raise ctx.transient_errors[0]
     credits = _ids_text(b.credit_id for b in bindings)
@@ -173,10 +176,13 @@ def process_event(event: WebhookEvent) -> Result:
     )
 
 
-def _finish_run(ctx: WebhookContext) -> None:
+def _finish_run(ctx: WebhookContext, paused: str = "") -> None:
     run = ctx.run
     failed = sum(v for k, v in ctx.counts.items() if k.endswith("_failed"))
-    if failed:
+    if paused:
+        run.status = SyncRun.Status.PARTIAL
+        run.message += paused
+    elif failed:
         run.status = SyncRun.Status.PARTIAL
         run.message += f" {failed} item(s) failed; see the events."
     else:

@@ -25,6 +25,7 @@ from brightpearl import (
     ORDER_TYPE_SALES_ORDER,
     AuthError,
     BrightpearlError,
+    BudgetSpent,
     NotFoundError,
     ThrottledError,
     TransportError,
@@ -312,28 +313,48 @@ def create_credit(ctx: SyncContext, rma: Rma, order: dict | None) -> SalesCredit
     if claim.binding is None:
         _not_claimed(ctx, rma, claim)
         return None
+    # A spent budget anywhere up to the POST's answer sent nothing: the claim is undone.
+    with exactly_once.budget_pause(claim.binding, sent_before=claim.search_first):
+        return _attempt(ctx, rma, order, claim)
+
+
+def _attempt(ctx: SyncContext, rma: Rma, order: dict, claim: exactly_once.Claim) -> SalesCredit:
+    """One claimed attempt: search, plan, post. When an earlier attempt may have sent the
+    stored plan, Brightpearl is searched *before* anything is planned again, and a credit found
+    is adopted with the plan it was sent with — planning first would store other amounts than
+    the credit holds (the others on the same order changed meanwhile), and the next credit of
+    that order row would be planned from them: a cent off."""
     binding = claim.binding
+    if claim.search_first:
+        existing = find_existing_credit(ctx.client, binding)
+        if existing is not None:
+            return _adopt(ctx, rma, binding, existing)
     plan = _replan_and_store(ctx, rma, order, binding)
     if not plan.ok:  # another return of this order took the units meanwhile
         exactly_once.not_written(binding, " ".join(plan.problems))
         _block(ctx, rma, binding, " ".join(plan.problems))
         return binding
-    known = ctx.cache.get("credits_on_parents", {})
-    if claim.search_first or binding.parent_order_id not in known:
-        existing = find_existing_credit(ctx.client, binding)
-    else:  # a first attempt: the run's batched search of the parent orders is fresh enough
-        existing = match_existing_credit(binding, known[binding.parent_order_id])
-    if existing is not None:
-        _finish(binding, existing, adopted=True)
-        ctx.record(
-            Kind.CREDIT,
-            Outcome.SUCCEEDED,
-            f"Sales credit {existing} already existed in Brightpearl; adopted it.",
-            rma=rma,
-            credit_id=existing,
-        )
-        return binding
+    if not claim.search_first:
+        known = ctx.cache.get("credits_on_parents", {})
+        if binding.parent_order_id in known:  # the run's batched search is fresh enough
+            existing = match_existing_credit(binding, known[binding.parent_order_id])
+        else:
+            existing = find_existing_credit(ctx.client, binding)
+        if existing is not None:
+            return _adopt(ctx, rma, binding, existing)
     return _post_credit(ctx, rma, order, binding, plan)
+
+
+def _adopt(ctx: SyncContext, rma: Rma, binding: SalesCredit, existing: int) -> SalesCredit:
+    _finish(binding, existing, adopted=True)
+    ctx.record(
+        Kind.CREDIT,
+        Outcome.SUCCEEDED,
+        f"Sales credit {existing} already existed in Brightpearl; adopted it.",
+        rma=rma,
+        credit_id=existing,
+    )
+    return binding
 
 
 def _replan_and_store(ctx: SyncContext, rma: Rma, order: dict, binding: SalesCredit) -> CreditPlan:
@@ -470,9 +491,11 @@ def _unknown_outcome(
 
 
 def _search_quietly(ctx: SyncContext, binding: SalesCredit) -> int | None:
+    """After a POST with an unknown outcome: a failed search, or one the spent budget did not
+    let out, finds nothing — the attempt keeps its lease and is searched for later."""
     try:
         return find_existing_credit(ctx.client, binding)
-    except BrightpearlError:
+    except (BrightpearlError, BudgetSpent):
         return None
 
 

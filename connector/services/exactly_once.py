@@ -16,6 +16,13 @@ payments, and whatever write comes next). The rules live here and nowhere else.
 4. **Known outcomes settle at once**: created (or adopted) → ``created``; refused (4xx) →
    ``failed`` with Brightpearl's words (staff retry it); throttled (503) or never sent → back to
    ``pending``, free to go again.
+5. **A spent budget is not an outcome** (`brightpearl.BudgetSpent`, issue #12): it is raised
+   *before* a request is sent, so the attempt it interrupts sent nothing that may still be
+   executing. `unsent` puts the record back as it was before the claim, without a lease:
+   ``pending`` when nothing was ever sent, ``attempting`` (search first, no wait) when an
+   earlier attempt — or an earlier part of this one — may have reached Brightpearl. A search
+   made *after* a write with an unknown outcome that meets a spent budget counts as "not
+   found": the write keeps its lease (`in_doubt`).
 
 The callers (`credits.py`, `refunds.py`) do the searching and writing; this module owns the
 states and the lease, so both follow the same rules.
@@ -23,6 +30,8 @@ states and the lease, so both follow the same rules.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,7 +40,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from brightpearl import ServerError, ThrottledError, TransportError
+from brightpearl import BudgetSpent, ServerError, ThrottledError, TransportError
 
 from ..models import BindingState
 
@@ -144,6 +153,32 @@ def not_written(binding, reason: str) -> None:
         attempt_started_at=None,
         last_error=reason[:2000],
     )
+
+
+def unsent(binding, *, sent_before: bool) -> None:
+    """The account's budget ran out before this attempt's write was sent (`BudgetSpent`):
+    nothing of it may still be executing, so no lease. ``sent_before``: an earlier attempt (the
+    claim said search first) or an earlier write of this one may have reached Brightpearl —
+    stay ``attempting`` so the next attempt reads Brightpearl first; else back to ``pending``."""
+    _update(
+        binding,
+        state=BindingState.ATTEMPTING if sent_before else BindingState.PENDING,
+        attempt_owner="",
+        attempt_started_at=None,
+        last_error="Paused: the account's request budget was spent; nothing was sent.",
+    )
+
+
+@contextmanager
+def budget_pause(binding, *, sent_before: bool) -> Iterator[None]:
+    """Around the reads and the write of one claimed attempt, up to the write's answer: a
+    `BudgetSpent` raised inside leaves the record as `unsent` says, and goes on up (the run
+    pauses and its task comes back when the budget is there)."""
+    try:
+        yield
+    except BudgetSpent:
+        unsent(binding, sent_before=sent_before)
+        raise
 
 
 def refused(binding, reason: str) -> None:

@@ -8,13 +8,17 @@ replays (`reprocess`) return IDs for the caller to queue the same way.
 
 A handler takes the event and returns an `Outcome`, or raises `RetryLater` (transient: the
 sender, the platform or Brightpearl may answer next time) or `GiveUp` (permanent: a 4xx, bad
-credentials). A database error (SQLite's "database is locked", a dropped connection) counts as
-transient; anything else is a bug, recorded on the event as a failure.
+credentials). `brightpearl.BudgetSpent` (the account's request budget is spent for longer than a
+task may wait in its slot, issue #12; raised before anything is sent) is neither: the event is
+due again when the throttle says the budget is back, and the attempt is not counted. A
+database error (SQLite's "database is locked", a dropped connection) counts as transient;
+anything else is a bug, recorded on the event as a failure.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +26,7 @@ from datetime import datetime
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import DatabaseError, close_old_connections, connection
 
+from brightpearl import BudgetSpent
 from returns.platforms import registry
 
 from ..models import WebhookEvent
@@ -32,6 +37,8 @@ from .event_outcomes import GiveUp, Outcome, RetryLater
 __all__ = ["GiveUp", "Outcome", "RetryLater", "Step", "process"]
 
 logger = logging.getLogger("connector.webhooks")
+# Spread the events of one throttled account that come back together.
+BUDGET_JITTER_SECONDS = 1.0
 
 
 @dataclass
@@ -69,6 +76,10 @@ def process(event_id: int, owner: str = "") -> Step:
     except RetryLater as exc:
         due = _retry(event, str(exc), exc.retry_after)
         return Step(event.status, due)
+    except BudgetSpent as exc:
+        # Nothing failed: the slot is given back and the event comes back with the budget.
+        delay = exc.retry_after + random.uniform(0, BUDGET_JITTER_SECONDS)
+        return Step(event.status, event.pause_for_budget(f"the account's {exc}", delay))
     except SoftTimeLimitExceeded:
         due = _retry(event, "Processing ran past the task's time limit.")
         return Step(event.status, due)

@@ -19,7 +19,7 @@ import logging
 from django.utils import timezone
 
 from brightpearl import AuthError as BrightpearlAuthError
-from brightpearl import BrightpearlError, ServerError, ThrottledError, TransportError
+from brightpearl import BrightpearlError, BudgetSpent, ServerError, ThrottledError, TransportError
 from returns import lifecycle
 from returns.intake import upsert_rma
 from returns.models import Refund, Rma
@@ -61,6 +61,9 @@ def handle(event: WebhookEvent) -> inbound.Outcome:
     except _Permanent as exc:
         _close_run(ctx, SyncRun.Status.FAILED, str(exc))
         raise inbound.GiveUp(str(exc)) from exc
+    except BudgetSpent as exc:  # nothing half-done (exactly_once.py); the pipeline re-queues
+        _close_run(ctx, SyncRun.Status.PARTIAL, f"Paused: the account's {exc}.")
+        raise
     except Exception as exc:  # a bug: the run says so; the pipeline records it on the event
         _close_run(ctx, SyncRun.Status.FAILED, f"{exc.__class__.__name__}: {exc}")
         raise

@@ -18,6 +18,7 @@ from django.utils import timezone
 from brightpearl import (
     AuthError,
     BrightpearlError,
+    BudgetSpent,
     PaymentMethodNotFoundError,
     ThrottledError,
     TransportError,
@@ -131,11 +132,13 @@ def _record_payment(ctx, refund: Refund, payment, binding: SalesCredit, plan, fa
         return
     payment = claim.binding
     RefundPayment.objects.filter(pk=payment.pk).update(payment_method_code=method)
-    found = _find_payment(ctx, payment, binding.credit_id) if claim.search_first else None
-    if found is None:
-        found = _post_payment(ctx, refund, payment, binding, body)
+    # A spent budget anywhere up to the POST's answer sent nothing: the claim is undone.
+    with exactly_once.budget_pause(payment, sent_before=claim.search_first):
+        found = _find_payment(ctx, payment, binding.credit_id) if claim.search_first else None
         if found is None:
-            return
+            found = _post_payment(ctx, refund, payment, binding, body)
+    if found is None:
+        return
     exactly_once.succeeded(payment, payment_id=found)
     ctx.record(
         Kind.REFUND,
@@ -244,7 +247,8 @@ def _record_note(ctx, refund, payment, binding, plan, facts) -> None:
     if claim is None:
         return
     try:
-        note_id = ctx.client.add_order_note(binding.credit_id, text)
+        with exactly_once.budget_pause(claim.binding, sent_before=claim.search_first):
+            note_id = ctx.client.add_order_note(binding.credit_id, text)
     except AuthError:
         exactly_once.not_written(claim.binding, "Brightpearl refused the credentials.")
         raise
@@ -281,15 +285,19 @@ def _note_quietly(ctx: SyncContext, refund: Refund, binding: SalesCredit, text: 
         ctx.client.add_order_note(binding.credit_id, text)
     except AuthError:
         raise
-    except BrightpearlError as exc:
+    except (BrightpearlError, BudgetSpent) as exc:
+        # The payment stands; a spent budget is recorded like any failure (with the note's
+        # text for staff), then pauses the run as everywhere else.
         ctx.record(
             Kind.REFUND,
             Outcome.FAILED,
             f"Payment recorded, but the note about the part above the credit's total failed: "
             f"{exc}. {text}",
             rma=refund.rma,
-            error=exc,
+            error=exc if isinstance(exc, BrightpearlError) else None,
         )
+        if isinstance(exc, BudgetSpent):
+            raise
 
 
 def _find_payment(ctx: SyncContext, payment: RefundPayment, credit_id: int) -> int | None:
@@ -397,8 +405,35 @@ def _post_payment(
         exactly_once.not_written(payment, str(error))
         ctx.record(Kind.REFUND, Outcome.FAILED, f"Throttled: {error}", rma=refund.rma, error=error)
         return None
-    # Refused; if it is the transactionRef uniqueness rule, the payment exists: adopt it.
-    found = _find_payment_quietly(ctx, payment, binding.credit_id)
+    return _refused_payment(ctx, refund, payment, binding, body, error)
+
+
+def _refused_payment(
+    ctx: SyncContext,
+    refund: Refund,
+    payment: RefundPayment,
+    binding: SalesCredit,
+    body: dict,
+    error: BrightpearlError,
+) -> int | None:
+    """Refused; if it is the transactionRef uniqueness rule, the payment exists: adopt it."""
+    try:
+        found = _find_payment(ctx, payment, binding.credit_id)
+    except BrightpearlError:
+        found = None
+    except BudgetSpent:
+        # Not searched: it may exist (a duplicate refused). Searched for before anything is
+        # sent again — never marked refused on a guess (the refund would never be paid).
+        exactly_once.unsent(payment, sent_before=True)
+        ctx.record(
+            Kind.REFUND,
+            Outcome.FAILED,
+            f"Brightpearl refused the payment ({error}); it is searched for before anything "
+            "is sent again.",
+            rma=refund.rma,
+            error=error,
+        )
+        return None
     if found is not None:
         return found
     exactly_once.refused(payment, str(error))
@@ -417,9 +452,11 @@ def _post_payment(
 
 
 def _find_payment_quietly(ctx: SyncContext, payment: RefundPayment, credit_id: int) -> int | None:
+    """After a POST with an unknown outcome (or a refusal): a failed search, or one the spent
+    budget did not let out, finds nothing — the attempt keeps its lease (or is refused)."""
     try:
         return _find_payment(ctx, payment, credit_id)
-    except BrightpearlError:
+    except (BrightpearlError, BudgetSpent):
         return None
 
 
