@@ -175,11 +175,6 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         # Seconds between looks at the queue folder (kombu's default is 1).
         "polling_interval": env.float("CELERY_FILESYSTEM_POLLING_INTERVAL", default=1.0),
     }
-else:
-    # A task not acknowledged within this time is redelivered. It must exceed the longest
-    # countdown we schedule (retry backoff cap) plus the hard time limit, or Redis would
-    # hand a delayed task to a second worker while the first still holds it.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
 CELERY_TASK_RETRY_BACKOFF_MAX = env.int("CELERY_TASK_RETRY_BACKOFF_MAX", default=30 * 60)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
@@ -191,6 +186,19 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=10 * 60)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=12 * 60)
+if not CELERY_BROKER_URL.startswith("filesystem://"):
+    # A task not acknowledged within this time is redelivered to another worker: this is how
+    # a task held by a lost host comes back. It must exceed the hard time limit plus the
+    # longest broker countdown (120 s; longer delays live in the database and the dispatcher
+    # queues them when due, connector/services/pending.py), or Redis would hand a running or
+    # waiting task to a second worker (system check connector.E105). A lost host's merchants
+    # do not wait for it: their leases lapse in RUN_LEASE_SECONDS and the dispatcher queues
+    # their runs (docs/reliability.md). Default 15 min (it was 2 h).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int(
+            "CELERY_VISIBILITY_TIMEOUT", default=CELERY_TASK_TIME_LIMIT + 3 * 60
+        )
+    }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 # Queues by kind (connector/queues.py): inbound events, syncs, bulk backlogs, housekeeping,

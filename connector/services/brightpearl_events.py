@@ -26,6 +26,7 @@ from brightpearl import (
 from ..models import BindingState, SalesCredit, SyncRun, WebhookEvent
 from .context import SyncContext
 from .event_outcomes import GiveUp, Outcome, RetryLater
+from .leases import run_heartbeat
 from .receipts import OPEN_STATUSES, quarantine_holders, update_receipts
 
 # Errors worth another try: no answer, a 5xx, or throttling that outlasted the client's waits.
@@ -162,7 +163,8 @@ def process_event(event: WebhookEvent) -> Result:
         message=f"Brightpearl {event.event} {_ids_text(ids)} (webhook event {event.pk}).",
     )
     try:
-        update_receipts(ctx, bindings)
+        with run_heartbeat(ctx.run.pk):  # a worker lost mid-event leaves a row closed later
+            update_receipts(ctx, bindings)
     finally:
         _finish_run(ctx)
     if ctx.transient_errors:
