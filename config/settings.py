@@ -276,6 +276,9 @@ PLATFORM_RATE_LIMITS: dict[str, tuple[int, float]] = {}
 # A sync run's lease on its connection: renewed every third of this while the run is alive, so
 # a run whose worker (or host) died frees the connection within this time.
 RUN_LEASE_SECONDS = env.int("RUN_LEASE_SECONDS", default=90)
+# An intake/webhook sync task queued but not started after this long (its message was lost,
+# e.g. with a dead host's prefetch) is replaced by the dispatcher (connector/services/pending.py).
+SYNC_PENDING_STALE_SECONDS = env.int("SYNC_PENDING_STALE_SECONDS", default=120)
 
 # Inbound webhooks larger than this are refused (413) and recorded.
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)

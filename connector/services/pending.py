@@ -39,7 +39,7 @@ BROKER_COUNTDOWN_MAX_SECONDS = 120
 
 
 def pending_stale_after() -> timedelta:
-    return timedelta(seconds=int(getattr(settings, "SYNC_PENDING_STALE_SECONDS", 120)))
+    return timedelta(seconds=settings.SYNC_PENDING_STALE_SECONDS)
 
 
 def raise_pending(connection_id: int) -> bool:
