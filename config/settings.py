@@ -283,10 +283,11 @@ SYNC_PENDING_STALE_SECONDS = env.int("SYNC_PENDING_STALE_SECONDS", default=120)
 # Inbound webhooks larger than this are refused (413) and recorded.
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)
 # Inbound events (connector/models/webhooks.py): claims per event before it ends failed; how
-# long a claim lasts (above CELERY_TASK_TIME_LIMIT, so a live worker keeps it); how long a due
-# event may wait for its task before housekeeping dispatches it again.
+# long a claim lasts unrenewed (a heartbeat renews it every third of that while the event is
+# processed, so a lost host's events go again within it); how long a due event may wait for its
+# task before housekeeping dispatches it again.
 INBOUND_EVENT_MAX_ATTEMPTS = env.int("INBOUND_EVENT_MAX_ATTEMPTS", default=6)
-INBOUND_EVENT_LEASE_SECONDS = env.int("INBOUND_EVENT_LEASE_SECONDS", default=15 * 60)
+INBOUND_EVENT_LEASE_SECONDS = env.int("INBOUND_EVENT_LEASE_SECONDS", default=90)
 INBOUND_EVENT_STUCK_AFTER_SECONDS = env.int("INBOUND_EVENT_STUCK_AFTER_SECONDS", default=60)
 
 # Sync logs: successful/skipped runs are pruned after this many days, failures kept longer.

@@ -11,9 +11,9 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from connector.models import BindingState, Connection, SalesCredit, SyncRun
+from connector.models import BindingState, Connection, SalesCredit, SyncRun, WebhookEvent
 from connector.schedules import recover
-from connector.services.leases import LeaseHeartbeat, acquire_run_lease
+from connector.services.leases import Heartbeat, LeaseHeartbeat, acquire_run_lease
 from connector.services.pending import raise_pending
 from connector.services.sync import SyncResult
 from connector.tasks import after_sync, dispatch_due_syncs
@@ -228,3 +228,29 @@ def test_a_lost_worker_host_s_merchants_are_finished_by_the_other_host(
         connection_id__in=victims, message__startswith="Interrupted"
     ).exists()
     survivor.stop()
+
+
+def test_a_lost_worker_s_webhook_event_is_dispatched_again_after_a_short_lease():
+    event = WebhookEvent.objects.create(
+        connection=ConnectionFactory(), source="loop", event="return.updated", resource_ids="5"
+    )
+    assert event.claim("task-of-a-lost-host")
+    in_a_minute = timezone.now() + timedelta(seconds=60)
+    after_a_lease = timezone.now() + timedelta(seconds=91)
+    assert event.pk not in WebhookEvent.objects.due_again(in_a_minute).values_list("pk", flat=True)
+    assert event.pk in WebhookEvent.objects.due_again(after_a_lease).values_list("pk", flat=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_being_processed_keeps_its_claim(settings, postgres):
+    settings.INBOUND_EVENT_LEASE_SECONDS = 1
+    event = WebhookEvent.objects.create(
+        connection=ConnectionFactory(), source="loop", event="return.updated", resource_ids="5"
+    )
+    assert event.claim("task-alive")
+    first = event.next_attempt_at
+    with Heartbeat(event.renew_claim, 0.3):
+        wait_until(
+            lambda: WebhookEvent.objects.get(pk=event.pk).next_attempt_at > first, timeout=20
+        )
+    assert not WebhookEvent(pk=event.pk, claimed_by="someone-else").renew_claim()
