@@ -157,8 +157,13 @@ def request_sync_soon(connection_id: int, trigger: str) -> None:
 
 
 def _queue_if_first(connection_id: int, trigger: str) -> None:
-    if raise_pending(connection_id):
+    if not raise_pending(connection_id):
+        return
+    try:
         _enqueue_pending_sync(connection_id, trigger)
+    except Exception:
+        clear_pending(connection_id)  # the broker refused it: let the next request try
+        raise
 
 
 def _enqueue_pending_sync(connection_id: int, trigger: str = SyncRun.Trigger.INTAKE) -> None:
