@@ -82,7 +82,7 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
     from django.core.management import call_command
 
     from connector.models import BindingState, SalesCredit, SyncRun
-    from connector.tasks import sync_connection
+    from connector.tasks import request_sync_soon, sync_connection
 
     logs = Path(tempfile.mkdtemp(prefix="bench-mm-"))
     loops: list[LoopSandbox] = []
@@ -172,7 +172,8 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
                 time.sleep(max(0.0, started + at - time.monotonic()))
                 rid = new_return(m, f"N{m['n']}-{i}")
                 arrivals[(m["connection"].pk, rid)] = time.monotonic()
-                sync_connection.delay(m["connection"].pk, trigger=SyncRun.Trigger.WEBHOOK)
+                # As a webhook or intake POST asks: one pending sync per connection.
+                request_sync_soon(m["connection"].pk, SyncRun.Trigger.WEBHOOK)
 
         feeder = threading.Thread(target=arrive, daemon=True)
         feeder.start()

@@ -175,11 +175,6 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         # Seconds between looks at the queue folder (kombu's default is 1).
         "polling_interval": env.float("CELERY_FILESYSTEM_POLLING_INTERVAL", default=1.0),
     }
-else:
-    # A task not acknowledged within this time is redelivered. It must exceed the longest
-    # countdown we schedule (retry backoff cap) plus the hard time limit, or Redis would
-    # hand a delayed task to a second worker while the first still holds it.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
 CELERY_TASK_RETRY_BACKOFF_MAX = env.int("CELERY_TASK_RETRY_BACKOFF_MAX", default=30 * 60)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
@@ -191,6 +186,19 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=10 * 60)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=12 * 60)
+if not CELERY_BROKER_URL.startswith("filesystem://"):
+    # A task not acknowledged within this time is redelivered to another worker: this is how
+    # a task held by a lost host comes back. It must exceed the hard time limit plus the
+    # longest broker countdown (120 s; longer delays live in the database and the dispatcher
+    # queues them when due, connector/services/pending.py), or Redis would hand a running or
+    # waiting task to a second worker (system check connector.E105). A lost host's merchants
+    # do not wait for it: their leases lapse in RUN_LEASE_SECONDS and the dispatcher queues
+    # their runs (docs/reliability.md). Default 15 min (it was 2 h).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int(
+            "CELERY_VISIBILITY_TIMEOUT", default=CELERY_TASK_TIME_LIMIT + 3 * 60
+        )
+    }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 # Queues by kind (connector/queues.py): inbound events, syncs, bulk backlogs, housekeeping,
@@ -274,14 +282,18 @@ PLATFORM_RATE_LIMITS: dict[str, tuple[int, float]] = {}
 # A sync run's lease on its connection: renewed every third of this while the run is alive, so
 # a run whose worker (or host) died frees the connection within this time.
 RUN_LEASE_SECONDS = env.int("RUN_LEASE_SECONDS", default=90)
+# An intake/webhook sync task queued but not started after this long (its message was lost,
+# e.g. with a dead host's prefetch) is replaced by the dispatcher (connector/services/pending.py).
+SYNC_PENDING_STALE_SECONDS = env.int("SYNC_PENDING_STALE_SECONDS", default=120)
 
 # Inbound webhooks larger than this are refused (413) and recorded.
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)
 # Inbound events (connector/models/webhooks.py): claims per event before it ends failed; how
-# long a claim lasts (above CELERY_TASK_TIME_LIMIT, so a live worker keeps it); how long a due
-# event may wait for its task before housekeeping dispatches it again.
+# long a claim lasts unrenewed (a heartbeat renews it every third of that while the event is
+# processed, so a lost host's events go again within it); how long a due event may wait for its
+# task before housekeeping dispatches it again.
 INBOUND_EVENT_MAX_ATTEMPTS = env.int("INBOUND_EVENT_MAX_ATTEMPTS", default=6)
-INBOUND_EVENT_LEASE_SECONDS = env.int("INBOUND_EVENT_LEASE_SECONDS", default=15 * 60)
+INBOUND_EVENT_LEASE_SECONDS = env.int("INBOUND_EVENT_LEASE_SECONDS", default=90)
 INBOUND_EVENT_STUCK_AFTER_SECONDS = env.int("INBOUND_EVENT_STUCK_AFTER_SECONDS", default=60)
 
 # Sync logs: successful/skipped runs are pruned after this many days, failures kept longer.

@@ -11,6 +11,10 @@ first thing every deployment runs — stops with the reason; warnings in develop
   the cache would be per process or per host, so several workers overspend an account's budget
   and race a rotating refresh token. Errors with DEBUG off only: one process on a laptop is the
   demo's intended set-up.
+* E105/W105: the Redis broker's visibility timeout is shorter than the hard task time limit plus
+  the longest broker countdown: a task still running (or still waiting for its countdown) would
+  be handed to a second worker. Longer delays live in the database (services/pending.py), so
+  the timeout can stay short; docs/deployment.md.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 from django.http.request import validate_host
+
+from .services.pending import BROKER_COUNTDOWN_MAX_SECONDS
 
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
 
@@ -129,9 +135,35 @@ def several_hosts(app_configs, **kwargs):
             Error(
                 "REDIS_URL is not set: each process would keep its own Brightpearl request "
                 "budget (several workers overspend an account's 200 requests/minute) and its "
-                "own OAuth refresh lock (two hosts refreshing a rotating token race).",
+                "own cache.",
                 hint="Set REDIS_URL to the Redis every web and worker process shares.",
                 id="connector.E104",
             )
         )
     return problems
+
+
+def minimum_visibility_timeout() -> int:
+    """A task is unacknowledged from delivery (a countdown waits in the worker) until it ends
+    (acks_late): the broker must not hand it to another worker before then."""
+    return int(settings.CELERY_TASK_TIME_LIMIT) + BROKER_COUNTDOWN_MAX_SECONDS + 30
+
+
+@register(deploy=False)
+def visibility_timeout(app_configs, **kwargs):
+    options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", None) or {}
+    timeout = options.get("visibility_timeout")
+    if timeout is None or not str(settings.CELERY_BROKER_URL).startswith(("redis", "rediss")):
+        return []
+    needed = minimum_visibility_timeout()
+    if timeout >= needed:
+        return []
+    return [
+        _problem(
+            f"The broker's visibility timeout ({timeout} s) is shorter than the hard task time "
+            f"limit plus the longest broker countdown ({needed} s): Redis would hand a task "
+            "that is still running, or still waiting for its countdown, to a second worker.",
+            f"Set CELERY_VISIBILITY_TIMEOUT to at least {needed}, or lower CELERY_TASK_TIME_LIMIT.",
+            105,
+        )
+    ]

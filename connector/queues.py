@@ -48,7 +48,7 @@ def sync_kind(trigger: str | None, follow_up: bool = False) -> str:
     a follow-up of a run with more work than one pass is bulk; everything else is a sync."""
     if follow_up:
         return BULK
-    if trigger == "webhook":
+    if trigger in ("webhook", "intake"):
         return INBOUND
     return SYNC
 

@@ -1,4 +1,5 @@
 """Scheduled syncs: one dispatcher for every connection, not one beat entry per connection.
+The same tick recovers what a lost worker or host left behind (`recover`).
 
 Beat runs `connector.tasks.dispatch_due_syncs` every DISPATCH_EVERY_SECONDS (one PeriodicTask,
 made by a data migration). It queues a sync for each enabled connection whose `next_sync_at` has
@@ -19,6 +20,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .models import Connection
+from .services.leases import close_interrupted, stale_runs
+from .services.pending import lapsed_leases, stale_pending, take_due_runs
 
 DISPATCHER_NAME = "connector-dispatch-syncs"
 DISPATCH_TASK = "connector.tasks.dispatch_due_syncs"
@@ -73,3 +76,24 @@ def dispatch_due(
 def reschedule(connection) -> None:
     """The interval changed, or the connection was (re-)enabled: take a new phase."""
     Connection.objects.filter(pk=connection.pk).update(next_sync_at=None)
+
+
+def recover(
+    *, enqueue_pending: Callable[[int], None], enqueue_run: Callable[[int], None]
+) -> dict[str, int]:
+    """What a lost worker or host left, and runs asked for later, each tick (after commit):
+
+    * runs asked for later than a broker countdown (`Connection.sync_due_at`) that are due;
+    * connections whose run lease lapsed unreleased (its run died): a run now, so the dead
+      host's merchants wait a lease and a tick, not the next request or schedule;
+    * pending markers whose task never started (lost with a dead host's prefetch): a
+      replacement pending task;
+    * "running" rows whose heartbeat went quiet: closed as interrupted, whatever the trigger.
+    """
+    due, lapsed, stale = take_due_runs(), lapsed_leases(), stale_pending()
+    for pk in dict.fromkeys([*due, *lapsed]):
+        transaction.on_commit(lambda pk=pk: enqueue_run(pk))
+    for pk in stale:
+        transaction.on_commit(lambda pk=pk: enqueue_pending(pk))
+    closed = close_interrupted(stale_runs())
+    return {"due": len(due), "lapsed": len(lapsed), "stale_pending": len(stale), "closed": closed}

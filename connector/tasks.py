@@ -3,6 +3,7 @@ outcome. Enqueue them after commit (`transaction.on_commit`)."""
 
 import logging
 import random
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
@@ -10,11 +11,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from .models import Connection, SyncRun
-from .schedules import dispatch_due
+from .schedules import dispatch_due, recover
 from .services import alerts, backfill
 from .services.brightpearl import never_sleep_for_budget
 from .services.inbound import due_again, process
 from .services.logs import prune
+from .services.pending import (
+    BROKER_COUNTDOWN_MAX_SECONDS,
+    ask_for_run_at,
+    clear_pending,
+    raise_pending,
+)
 from .services.sync import run_sync
 
 logger = logging.getLogger("connector.tasks")
@@ -30,14 +37,22 @@ BUDGET_JITTER_SECONDS = 1.0
     reject_on_worker_lost=True,
 )
 def sync_connection(
-    self, connection_id: int, trigger: str = SyncRun.Trigger.BEAT, follow_up: bool = False
+    self,
+    connection_id: int,
+    trigger: str = SyncRun.Trigger.BEAT,
+    follow_up: bool = False,
+    pending: bool = False,
 ) -> int | None:
     """Scheduled (or requested) sync of one connection. ``follow_up`` only routes the task
-    (a backlog's further passes go to the bulk queue, see connector/queues.py).
+    (a backlog's further passes go to the bulk queue, see connector/queues.py). ``pending``:
+    the connection's one pending task (`request_sync_soon`); it clears the marker before it
+    reads any work, so a request from now on queues the next one.
 
     The run lease is owned by this task's ID, which a redelivered task keeps: after a worker
     crash the redelivery resumes at once, while an overlapping run records "skipped".
     """
+    if pending:
+        clear_pending(connection_id)
     connection = Connection.objects.filter(pk=connection_id).first()
     if connection is None:
         return None
@@ -64,6 +79,10 @@ def sync_connection(
     if result.transient and self.request.retries < SYNC_MAX_RETRIES:
         # Brightpearl was unavailable as a whole: try again soon, backing off (capped).
         delay = min(30 * 2**self.request.retries, settings.CELERY_TASK_RETRY_BACKOFF_MAX)
+        if delay > BROKER_COUNTDOWN_MAX_SECONDS:
+            # A long backoff is kept in the database, not in the broker (see after_sync).
+            ask_for_run_at(connection_id, timezone.now() + timedelta(seconds=delay))
+            return result.run.pk
         raise self.retry(countdown=delay)
     return result.run.pk
 
@@ -71,7 +90,11 @@ def sync_connection(
 @shared_task(name="connector.tasks.dispatch_due_syncs")
 def dispatch_due_syncs() -> int:
     """Beat (every minute): queue the scheduled syncs that are due, spread over the minute
-    (see connector/schedules.py). Replaces one beat entry per connection."""
+    (see connector/schedules.py). Replaces one beat entry per connection. The same tick
+    queues runs asked for later and recovers what a lost worker or host left behind."""
+    recovered = recover(enqueue_pending=_enqueue_pending_sync, enqueue_run=_enqueue_follow_up)
+    if any(recovered.values()):
+        logger.info("dispatcher: %s", recovered)
     return len(dispatch_due(enqueue=_enqueue_scheduled_sync))
 
 
@@ -99,18 +122,24 @@ def send_alert_digests() -> int:
 
 def after_sync(result) -> None:
     """What a sync asked for next (`SyncResult.follow_up_at`: attempts left in flight, more
-    work than its passes, a lease held by a run that may have died): a run then."""
+    work than its passes, a lease held by a run that may have died): a run then. A short
+    delay is a broker countdown; a longer one is kept in the database and queued by the
+    dispatcher when due, so no message waits in Redis longer than BROKER_COUNTDOWN_MAX_SECONDS
+    (the visibility timeout stays short: docs/deployment.md)."""
     when = result.follow_up_at
     if when is None:
         return
     connection_id = result.run.connection_id
     delay = max(1.0, (when - timezone.now()).total_seconds() + 1)
-    transaction.on_commit(
-        lambda: sync_connection.apply_async(
-            (connection_id,),
-            {"trigger": SyncRun.Trigger.BEAT, "follow_up": True},
-            countdown=delay,
-        )
+    if delay > BROKER_COUNTDOWN_MAX_SECONDS:
+        ask_for_run_at(connection_id, when + timedelta(seconds=1))
+        return
+    transaction.on_commit(lambda: _enqueue_follow_up(connection_id, delay))
+
+
+def _enqueue_follow_up(connection_id: int, countdown: float | None = None) -> None:
+    sync_connection.apply_async(
+        (connection_id,), {"trigger": SyncRun.Trigger.BEAT, "follow_up": True}, countdown=countdown
     )
 
 
@@ -118,6 +147,27 @@ def enqueue_sync(connection_ids, trigger: str) -> None:
     """Queue one sync per connection once the current transaction commits."""
     for pk in connection_ids:
         transaction.on_commit(lambda pk=pk: sync_connection.delay(pk, trigger=trigger))
+
+
+def request_sync_soon(connection_id: int, trigger: str) -> None:
+    """An intake POST or a webhook wants a sync now: at most one pending task per connection,
+    however many arrive (services/pending.py). Called inside the request's transaction; the
+    marker is raised after commit, once the request's data is visible to the task."""
+    transaction.on_commit(lambda: _queue_if_first(connection_id, trigger))
+
+
+def _queue_if_first(connection_id: int, trigger: str) -> None:
+    if not raise_pending(connection_id):
+        return
+    try:
+        _enqueue_pending_sync(connection_id, trigger)
+    except Exception:
+        clear_pending(connection_id)  # the broker refused it: let the next request try
+        raise
+
+
+def _enqueue_pending_sync(connection_id: int, trigger: str = SyncRun.Trigger.INTAKE) -> None:
+    sync_connection.apply_async((connection_id,), {"trigger": trigger, "pending": True})
 
 
 # --- inbound events: one task for every source -------------------------------------------------
@@ -139,7 +189,11 @@ def process_inbound_event(self, event_id: int) -> str:
     with never_sleep_for_budget():  # a spent budget re-queues the event (not an attempt)
         step = process(event_id, owner=owner)
     if step.retry_at is not None:
-        process_inbound_event.apply_async((event_id,), eta=step.retry_at)
+        wait = (step.retry_at - timezone.now()).total_seconds()
+        # A long backoff stays in the database (the event's `next_attempt_at`): housekeeping
+        # queues it once due, so no message waits in Redis past its visibility timeout.
+        if wait <= BROKER_COUNTDOWN_MAX_SECONDS:
+            process_inbound_event.apply_async((event_id,), eta=step.retry_at)
     return step.status
 
 
@@ -189,7 +243,9 @@ def run_backfill(self, job_id: int) -> str | None:
         outcome = backfill.run_backfill(job_id)
     if outcome.retry_after is not None:
         delay = outcome.retry_after + random.uniform(0, BUDGET_JITTER_SECONDS)
-        run_backfill.apply_async((job_id,), countdown=delay)
+        # A daily budget's wait (hours) is taken in hops: no message waits in Redis past
+        # its visibility timeout (a woken job finds the budget still spent and pauses again).
+        run_backfill.apply_async((job_id,), countdown=min(delay, BROKER_COUNTDOWN_MAX_SECONDS))
     return outcome.job.status if outcome.job is not None else None
 
 

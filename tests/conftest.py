@@ -135,6 +135,7 @@ class WorkerHandle:
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: `kill_host` takes it whole
             )
 
     def wait_ready(self, timeout=90):
@@ -159,6 +160,19 @@ class WorkerHandle:
 
         kids = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
         return [int(pid) for pid in kids.read_text().split()] if kids.exists() else []
+
+    def kill_host(self) -> None:
+        """SIGKILL the worker's whole process group (parent and children), as a lost host."""
+        import signal
+
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+    def received_task_ids(self, task: str) -> list[str]:
+        import re
+
+        text = self.log.read_text(errors="replace")
+        return re.findall(rf"Task {re.escape(task)}\[([^\]]+)\] received", text)
 
     def stop(self):
         import signal

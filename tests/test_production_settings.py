@@ -95,6 +95,22 @@ def test_a_deployment_refuses_per_process_budgets_and_a_local_broker(tmp_path, e
     assert found == ids, result.stderr
 
 
+def test_a_deployment_refuses_a_visibility_timeout_shorter_than_a_task(tmp_path):
+    # Redis would hand a task still running (acks_late) to a second worker.
+    short = run(["manage.py", "check"], tmp_path, **PRODUCTION, CELERY_VISIBILITY_TIMEOUT="300")
+    assert short.returncode != 0 and "connector.E105" in short.stderr, short.stderr
+    # Shorter tasks allow a shorter timeout: 5 min tasks, 8 min timeout.
+    fits = run(
+        ["manage.py", "check"],
+        tmp_path,
+        **PRODUCTION,
+        CELERY_TASK_SOFT_TIME_LIMIT="240",
+        CELERY_TASK_TIME_LIMIT="300",
+        CELERY_VISIBILITY_TIMEOUT="480",
+    )
+    assert fits.returncode == 0, fits.stderr
+
+
 def test_demo_keys_are_fine_on_a_laptop_with_debug(tmp_path):
     result = run(["manage.py", "check"], tmp_path, DEBUG="true")
     assert result.returncode == 0, result.stderr

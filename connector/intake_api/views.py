@@ -1,8 +1,9 @@
 """Intake API views: upsert an RMA, add a refund, read an RMA back with its credit.
 
 Every write goes through `returns.intake.upsert_rma`. An approved, unflagged RMA (or a refund
-on a credited one) enqueues a small sync of the connection after commit, so the credit and the
-payment follow within seconds instead of waiting for the schedule.
+on a credited one) asks for a small sync of the connection after commit, so the credit and the
+payment follow within seconds instead of waiting for the schedule; a burst of POSTs shares one
+pending sync task (at most one per connection, see connector/services/pending.py).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from returns.models import Rma
 from returns.platforms.parsing import UntrustedJsonError, load_untrusted_json
 
 from ..models import BindingState, Connection, SyncRun
-from ..tasks import sync_connection
+from ..tasks import request_sync_soon
 from .authentication import ConnectionMayUseIntake, IntakeTokenAuthentication
 from .serializers import (
     PLATFORM,
@@ -105,10 +106,8 @@ class IntakeView(APIView):
         )
         if not (due or credited):
             return
-        connection_id = self.connection.pk
-        transaction.on_commit(
-            lambda: sync_connection.delay(connection_id, trigger=SyncRun.Trigger.INTAKE)
-        )
+        # Coalesced: a burst of POSTs queues one task, not one each (services/pending.py).
+        request_sync_soon(self.connection.pk, SyncRun.Trigger.INTAKE)
 
 
 class RmaUpsertView(IntakeView):

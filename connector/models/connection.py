@@ -286,6 +286,12 @@ class Connection(models.Model):
     # Set by every sync request; cleared by the run that serves it. A request that finds a run
     # holding the lease leaves it set, and that run takes another pass before it ends.
     sync_requested = models.BooleanField(default=False, editable=False)
+    # Coalescing (connector/services/pending.py): set when an intake POST or webhook queued a
+    # sync task; cleared by that task when it starts. While set, further requests queue nothing.
+    sync_queued_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # A run asked for later than a broker countdown should carry (a follow-up, a retry's
+    # backoff): the housekeeping dispatcher queues it when due (connector/schedules.py).
+    sync_due_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
     duplicates_checked_at = models.DateTimeField(
         "checked for duplicate credits up to", null=True, blank=True, editable=False
     )

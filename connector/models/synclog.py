@@ -25,6 +25,9 @@ class SyncRun(models.Model):
     status = models.CharField(max_length=10, choices=Status, default=Status.RUNNING)
     started_at = models.DateTimeField(auto_now_add=True, db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Renewed while the run is alive (connector/services/leases.py): a "running" row whose
+    # heartbeat went quiet died with its worker, whatever its trigger.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     counts = models.JSONField(default=dict, blank=True)
     brightpearl_requests = models.PositiveIntegerField(default=0)
     message = models.TextField(blank=True)

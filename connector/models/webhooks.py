@@ -14,8 +14,9 @@ the webhook view, the one processing task, the housekeeping beat task, the admin
                               └──fail()──▶ failed   (permanent, or attempts used up)
 
 `claim()` is a conditional UPDATE, so two tasks (a redelivered task, a housekeeping re-dispatch)
-never process one event at once. `processing` carries a lease (`next_attempt_at`): a worker that
-died mid-event leaves it `processing` past the lease, and housekeeping dispatches it again. A
+never process one event at once. `processing` carries a short lease (`next_attempt_at`, renewed
+by a heartbeat while the handler runs): a worker that died mid-event leaves it `processing` past
+the lease, and housekeeping dispatches it again. A
 `received` event past its due time was never picked up (a lost broker message, a locked
 database) and is dispatched again too. Nothing stays `received` forever: after
 `max_attempts()` claims it ends `failed` with the reason.
@@ -39,9 +40,10 @@ def max_attempts() -> int:
 
 
 def processing_lease() -> timedelta:
-    """How long a claimed event may be processing before it counts as abandoned. Longer than
-    the task's hard time limit, so a live worker never loses its claim."""
-    return timedelta(seconds=int(getattr(settings, "INBOUND_EVENT_LEASE_SECONDS", 15 * 60)))
+    """How long a claimed event may be processing without its worker renewing the claim
+    (`renew_claim`, every third of it, while the handler runs) before it counts as abandoned:
+    a lost worker's or host's event is dispatched again within it and a housekeeping tick."""
+    return timedelta(seconds=int(getattr(settings, "INBOUND_EVENT_LEASE_SECONDS", 90)))
 
 
 def stuck_after() -> timedelta:
@@ -196,6 +198,14 @@ class WebhookEvent(models.Model):
             fields=["status", "attempts", "next_attempt_at", "error", "claimed_by"]
         )
         return bool(claimed)
+
+    def renew_claim(self) -> bool:
+        """Push the claim's lease forward while we still hold it (the processing heartbeat)."""
+        return bool(
+            WebhookEvent.objects.filter(
+                pk=self.pk, status=self.Status.PROCESSING, claimed_by=self.claimed_by
+            ).update(next_attempt_at=timezone.now() + processing_lease())
+        )
 
     def finish(self, status: str, message: str = "") -> None:
         """Processed or ignored (with the reason)."""

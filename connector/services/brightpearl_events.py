@@ -27,6 +27,7 @@ from brightpearl import (
 from ..models import BindingState, SalesCredit, SyncRun, WebhookEvent
 from .context import SyncContext
 from .event_outcomes import GiveUp, Outcome, RetryLater
+from .leases import run_heartbeat
 from .receipts import OPEN_STATUSES, quarantine_holders, update_receipts
 
 # Errors worth another try: no answer, a 5xx, or throttling that outlasted the client's waits.
@@ -163,9 +164,13 @@ def process_event(event: WebhookEvent) -> Result:
         message=f"Brightpearl {event.event} {_ids_text(ids)} (webhook event {event.pk}).",
     )
     try:
-        update_receipts(ctx, bindings)
+        with run_heartbeat(ctx.run.pk):  # a worker lost mid-event leaves a row closed later
+            update_receipts(ctx, bindings)
     except BudgetSpent as exc:  # the pipeline re-queues the event for when the budget is back
         _finish_run(ctx, paused=f" Paused: the account's {exc}.")
+        raise
+    except BaseException:
+        _finish_run(ctx)  # closed now, not left "running" for the dispatcher to find
         raise
     _finish_run(ctx)
     if ctx.transient_errors:

@@ -30,9 +30,10 @@ from brightpearl import BudgetSpent
 from returns.platforms import registry
 
 from ..models import WebhookEvent
-from ..models.webhooks import max_attempts
+from ..models.webhooks import max_attempts, processing_lease
 from . import brightpearl_events, platform_events
 from .event_outcomes import GiveUp, Outcome, RetryLater
+from .leases import Heartbeat
 
 __all__ = ["GiveUp", "Outcome", "RetryLater", "Step", "process"]
 
@@ -72,7 +73,10 @@ def process(event_id: int, owner: str = "") -> Step:
     try:
         if handler is None:
             raise GiveUp(f"No handler for events from {event.source!r}.")
-        outcome = handler(event)
+        # The claim's lease is short and renewed while the handler runs: a lost host's event
+        # is dispatched again within a lease and a housekeeping tick.
+        with Heartbeat(event.renew_claim, processing_lease().total_seconds() / 3, "event-claim"):
+            outcome = handler(event)
     except RetryLater as exc:
         due = _retry(event, str(exc), exc.retry_after)
         return Step(event.status, due)

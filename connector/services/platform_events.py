@@ -31,6 +31,7 @@ from . import event_outcomes as inbound
 from .after_credit import settle_changes
 from .context import SyncContext
 from .credits import create_credits, release_attempts
+from .leases import run_heartbeat
 from .platforms import adapter_for
 from .refunds import record_refunds
 
@@ -54,7 +55,8 @@ def handle(event: WebhookEvent) -> inbound.Outcome:
     run = SyncRun.objects.create(connection=connection, trigger=SyncRun.Trigger.WEBHOOK)
     ctx = SyncContext(connection=connection, run=run)
     try:
-        status, message = _act(ctx, event)
+        with run_heartbeat(run.pk):  # a worker lost mid-event leaves a row closed later
+            status, message = _act(ctx, event)
     except _Transient as exc:
         _close_run(ctx, SyncRun.Status.FAILED, str(exc))
         raise inbound.RetryLater(str(exc), exc.retry_after) from exc

@@ -12,9 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from brightpearl import (
@@ -35,7 +33,14 @@ from .after_credit import settle_changes
 from .context import SyncContext
 from .credits import create_credits, release_attempts
 from .duplicates import check_duplicates
-from .leases import LeaseHeartbeat, acquire_run_lease, lease_expires_at, release_run_lease
+from .leases import (
+    LeaseHeartbeat,
+    acquire_run_lease,
+    close_interrupted,
+    lease_expires_at,
+    release_run_lease,
+    stale_runs,
+)
 from .receipts import update_receipts
 from .refunds import record_refunds
 
@@ -179,7 +184,7 @@ def run_sync(
     ctx.run = run
     error, passes = "", 0
     try:
-        with LeaseHeartbeat(connection.pk, lease_owner):
+        with LeaseHeartbeat(connection.pk, lease_owner, run_id=run.pk):
             error, passes = _run_passes(ctx, lease_owner)
     finally:
         release_attempts(ctx.owner)
@@ -194,17 +199,12 @@ def run_sync(
 
 
 def _mark_interrupted_runs(connection: Connection) -> None:
-    """We hold the lease, so a run still marked "running" died with its worker: say so.
-    (Webhook-driven runs do not take the lease and may be running alongside: only those
-    older than a task's hard time limit, which no live run can be.)"""
-    hard_limit = timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
-    SyncRun.objects.filter(connection=connection, status=SyncRun.Status.RUNNING).filter(
-        ~Q(trigger=SyncRun.Trigger.WEBHOOK) | Q(started_at__lt=hard_limit)
-    ).update(
-        status=SyncRun.Status.FAILED,
-        finished_at=timezone.now(),
-        message="Interrupted: its worker was lost; a later run resumed the work.",
-    )
+    """We hold the lease, so a run still marked "running" that takes the lease died with its
+    worker: say so. Webhook-driven runs do not take the lease and may be running alongside:
+    those whose heartbeat went quiet for a lease's length (see leases.stale_runs)."""
+    running = SyncRun.objects.filter(connection=connection, status=SyncRun.Status.RUNNING)
+    close_interrupted(running.exclude(trigger=SyncRun.Trigger.WEBHOOK))
+    close_interrupted(stale_runs(connection.pk))
 
 
 def _run_passes(ctx: SyncContext, lease_owner: str) -> tuple[str, int]:

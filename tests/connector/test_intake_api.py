@@ -234,13 +234,16 @@ def test_approved_rma_enqueues_a_sync_after_commit(
 ):
     queued = []
     monkeypatch.setattr(
-        "connector.tasks.sync_connection.delay", lambda pk, **kw: queued.append((pk, kw))
+        "connector.tasks.sync_connection.apply_async",
+        lambda args, kwargs, **options: queued.append((*args, kwargs)),
     )
     with django_capture_on_commit_callbacks(execute=True):
         api.post(UPSERT, rma_body(), format="json")
-    assert queued == [(intake_connection.pk, {"trigger": SyncRun.Trigger.INTAKE})]
+        api.post(UPSERT, rma_body("R-1002"), format="json")  # the pending task covers it
+    assert queued == [(intake_connection.pk, {"trigger": SyncRun.Trigger.INTAKE, "pending": True})]
 
     queued.clear()
+    Connection.objects.update(sync_queued_at=None)  # the pending task started
     with django_capture_on_commit_callbacks(execute=True):
         api.post(UPSERT, rma_body("R-2", status="requested"), format="json")
         api.post(UPSERT, rma_body("R-3", currency="XYZ"), format="json")  # flagged
@@ -334,7 +337,10 @@ def test_refund_on_a_credited_rma_enqueues_a_sync(
     )
     Rma.objects.update(status="credited", furthest_status="credited")
     queued = []
-    monkeypatch.setattr("connector.tasks.sync_connection.delay", lambda pk, **kw: queued.append(pk))
+    monkeypatch.setattr(
+        "connector.tasks.sync_connection.apply_async",
+        lambda args, kwargs, **options: queued.append(args[0]),
+    )
     with django_capture_on_commit_callbacks(execute=True):
         api.post(refunds("R-1001"), {"external_id": "rf-1", "amount": "5"}, format="json")
     assert queued == [intake_connection.pk]

@@ -7,6 +7,7 @@ executed); `test_platform_webhooks_worker.py` runs it on a real worker.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.test import Client
@@ -422,7 +423,7 @@ def test_transient_platform_error_retries_with_capped_backoff_then_fails(loop_wo
 
 @pytest.mark.django_db
 def test_task_retries_then_records_the_failure(loop_world, eager, monkeypatch):
-    from connector.tasks import process_inbound_event
+    from connector.tasks import process_inbound_event, redispatch_inbound_events
 
     flaky = FlakyAdapter()
     monkeypatch.setattr(platform_events, "adapter_for", lambda connection, **kw: flaky)
@@ -432,10 +433,19 @@ def test_task_retries_then_records_the_failure(loop_world, eager, monkeypatch):
     # Eager mode re-applies a retry in place, unless errors propagate first.
     celery_app.conf.task_eager_propagates = False
     try:
-        process_inbound_event.delay(event.pk)  # eager: each retry's eta is ignored
+        process_inbound_event.delay(event.pk)  # eager: each short retry's eta is ignored
+        event.refresh_from_db()
+        while event.status == WebhookEvent.Status.RECEIVED:
+            # A backoff longer than a broker countdown waits in the database; housekeeping
+            # queues the event once it is due.
+            assert event.next_attempt_at > timezone.now() + timedelta(seconds=100)
+            WebhookEvent.objects.filter(pk=event.pk).update(
+                next_attempt_at=timezone.now() - timedelta(hours=1)
+            )
+            redispatch_inbound_events.delay()
+            event.refresh_from_db()
     finally:
         celery_app.conf.task_eager_propagates = True
-    event.refresh_from_db()
     assert event.status == WebhookEvent.Status.FAILED
     assert flaky.calls == max_attempts()
 

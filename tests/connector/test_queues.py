@@ -14,6 +14,7 @@ from connector.queues import BULK, HOUSEKEEPING, INBOUND, SYNC, all_queues, queu
         ("connector.tasks.process_inbound_event", {}, INBOUND),
         ("connector.tasks.process_webhook_event", {}, INBOUND),
         ("connector.tasks.sync_connection", {"trigger": "webhook"}, INBOUND),
+        ("connector.tasks.sync_connection", {"trigger": "intake", "pending": True}, INBOUND),
         ("connector.tasks.sync_connection", {"trigger": "beat"}, SYNC),
         ("connector.tasks.sync_connection", {"trigger": "admin"}, SYNC),
         ("connector.tasks.sync_connection", {}, SYNC),

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from brightpearl import ServerError, ValidationError, format_id_set
 from connector.models import SalesCredit, SyncEvent, SyncRun, WebhookEvent
@@ -15,7 +17,7 @@ from connector.models.webhooks import backoff_delay, max_attempts
 from connector.services import brightpearl_events
 from connector.services.context import SyncContext
 from connector.services.receipts import update_receipts
-from connector.tasks import process_inbound_event
+from connector.tasks import process_inbound_event, redispatch_inbound_events
 from returns.models import Rma
 from tests.connector.factories import ConnectionFactory
 from tests.connector.webhook_cases import WebhookSecurityCases
@@ -399,8 +401,18 @@ def test_task_retries_transient_errors_then_records_failed(monkeypatch, eager):
         raise ServerError("Brightpearl 502", status=502)
 
     monkeypatch.setattr(brightpearl_events, "process_event", flaky)
-    process_inbound_event.delay(event.pk)  # eager: each retry runs at once, eta ignored
+    process_inbound_event.delay(event.pk)  # eager: each short retry runs at once, eta ignored
     event.refresh_from_db()
+    # A backoff longer than a broker countdown waits in the database, not in Redis…
+    assert len(calls) < max_attempts() and event.status == WebhookEvent.Status.RECEIVED
+    assert event.next_attempt_at > timezone.now() + timedelta(seconds=100)
+    while event.status == WebhookEvent.Status.RECEIVED:
+        # …and housekeeping queues it once it is due.
+        WebhookEvent.objects.filter(pk=event.pk).update(
+            next_attempt_at=timezone.now() - timedelta(hours=1)
+        )
+        redispatch_inbound_events.delay()
+        event.refresh_from_db()
     assert len(calls) == max_attempts()
     assert event.status == WebhookEvent.Status.FAILED
     assert "Gave up after 6 attempts" in event.error and "502" in event.error

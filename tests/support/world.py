@@ -125,3 +125,36 @@ def make_world(sandbox, loop_server, settings, customer: str, **connection_field
         },
     )
     return World(bp=account, loop=loop_server, connection=connection, contact_id=contact)
+
+
+def make_intake_world(sandbox, loop_server, settings, customer: str) -> tuple[World, str]:
+    """A world whose connection takes returns through the generic intake API; returns it and
+    the connection's intake token."""
+    from connector.intake_api.authentication import issue_intake_token
+
+    world = make_world(
+        sandbox,
+        loop_server,
+        settings,
+        customer,
+        name="Intake shop {code}",
+        platform="generic",
+        platform_api_key="",
+        refund_method_code="1200",
+    )
+    return world, issue_intake_token(world.connection)
+
+
+def intake_body(world: World, sale: Sale, external_id: str) -> dict:
+    """An approved return of every row of `sale`, as a returns portal posts it."""
+    return {
+        "external_id": external_id,
+        "status": "approved",
+        "order_id": sale.shop_order_id,
+        "order_name": sale.order_name,
+        "currency": "GBP",
+        "lines": [
+            {"line_id": f"{external_id}-{n}", "sku": sku, "quantity": 1, "unit_price": "10.00"}
+            for n, sku in enumerate(sale.skus)
+        ],
+    }

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('connector', '0016_setting_labels'),
+        ('connector', '0017_scale_out_coalesce'),
     ]
 
     operations = [
