@@ -8,10 +8,25 @@ period ends". So the state lives in a pluggable store keyed per account:
 * :class:`RedisThrottleStore` — shared by all processes; each operation is one Lua script, so
   check-and-take is atomic across workers.
 
-A store keeps two things per key: a rolling log of request slots (client-side estimate of the
-budget, same rolling-window shape as Brightpearl's) and a shared "pause until" deadline, set
-after a 503 or when the server says few requests remain. :class:`Throttle` is the per-client
-policy on top (how long to wait, caps, pacing).
+A store keeps, per key, a rolling log of request slots (client-side estimate of the budget,
+same rolling-window shape as Brightpearl's), a shared "pause until" deadline, set after a 503 or
+when the server says few requests remain, and the bulk lane's pacing bucket. :class:`Throttle`
+is the per-client policy on top (how long to wait, caps, pacing).
+
+Lanes (issue #11, "fair budget"): a caller is either *interactive* (webhook-driven work, staff
+actions: someone waits for it) or *bulk* (syncs, backlogs, backfills). Interactive callers may
+fill the whole window. Bulk callers may fill it only up to ``budget - reserve``, and are paced
+evenly (a token bucket: ``burst`` requests at once after a quiet spell, then one every
+``window / (budget - reserve)``). Together these give the interactive lane strict priority, at
+a cost of ``reserve / budget`` of the budget while only bulk work is pending:
+
+* the top ``reserve`` slots of the window are the interactive lane's alone, so a webhook's
+  first requests go at once even while a backlog drains;
+* when interactive work needs more than the reserve, every slot that frees is in that top band
+  (the window is full), so bulk cannot take it: the interactive caller gets it;
+* because bulk slots are taken evenly once its burst is spent, they also free evenly (one
+  every ~0.3 s at 200/min), not all at once a minute after a burst: an interactive caller
+  waits a fraction of a second for the next one, not until the window turns over.
 """
 
 from __future__ import annotations
@@ -22,7 +37,8 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import redis
@@ -48,16 +64,76 @@ class BudgetSpent(Exception):  # noqa: N818 - a condition, not a failure of the 
         self.retry_after = retry_after
 
 
-class ThrottleStore(Protocol):
-    """Shared budget state. Times are integer milliseconds."""
+INTERACTIVE = "interactive"  # someone waits: webhook-driven work, staff actions
+BULK = "bulk"  # syncs, backlogs, backfills
+LANES = (INTERACTIVE, BULK)
+DEFAULT_BULK_BURST = 100  # half of the documented 200: a small sync is never slowed
 
-    def acquire(self, key: str, budget: int, window_ms: int) -> int:
+
+@dataclass(frozen=True)
+class Lane:
+    """Whose share of the budget a client spends (see the module docstring)."""
+
+    kind: str = INTERACTIVE  # or BULK
+    reserve: int = 0  # bulk: slots at the top of the window left to the interactive lane
+    burst: int = DEFAULT_BULK_BURST  # bulk: requests at once after a quiet spell, then paced
+
+    def __post_init__(self) -> None:
+        if self.kind not in LANES:
+            raise ValueError(f"unknown throttle lane {self.kind!r}; one of {LANES}")
+
+
+class ThrottleStore(Protocol):
+    """Shared budget state. Times are integer milliseconds.
+
+    ``reserve``: slots at the top of the window this caller may not take (0: the whole budget).
+    ``pace_per_ms`` > 0: the caller also needs a token from the key's pacing bucket, which
+    refills at that many per ms up to ``burst`` (0: no pacing)."""
+
+    def acquire(
+        self,
+        key: str,
+        budget: int,
+        window_ms: int,
+        *,
+        reserve: int = 0,
+        pace_per_ms: float = 0.0,
+        burst: int = DEFAULT_BULK_BURST,
+    ) -> int:
         """Take one request slot. Return 0 if taken, else ms to wait before asking again."""
         ...
 
     def pause(self, key: str, ms: int) -> None:
         """Make every ``acquire`` on ``key`` wait at least ``ms`` from now (never shortens)."""
         ...
+
+
+def band_wait(slots: Sequence[float], now: float, limit: int, window_ms: int) -> int:
+    """Ms until a caller allowed ``limit`` slots of the window may take one (0: now).
+
+    ``slots`` are the window's slot times, oldest first. With ``n`` slots and ``n >= limit``,
+    the ``(n - limit + 1)``-th oldest must expire first. The Lua script does the same."""
+    limit = max(limit, 1)
+    used = len(slots)
+    if used < limit:
+        return 0
+    return max(1, int(slots[used - limit] + window_ms - now + 0.999))
+
+
+def refill(bucket: tuple[float, float] | None, now: float, pace_per_ms: float, burst: int) -> float:
+    """Tokens in a pacing bucket now: full (``burst``) when new, else what it held plus what
+    ``pace_per_ms`` added since, capped at ``burst``."""
+    if bucket is None:
+        return float(burst)
+    tokens, at = bucket
+    return min(float(burst), tokens + max(0.0, now - at) * pace_per_ms)
+
+
+def token_wait(tokens: float, pace_per_ms: float) -> int:
+    """Ms until the bucket holds one whole token (0: it does)."""
+    if tokens >= 1.0:
+        return 0
+    return max(1, int((1.0 - tokens) / pace_per_ms + 0.999))
 
 
 class MemoryThrottleStore:
@@ -68,11 +144,21 @@ class MemoryThrottleStore:
         self._lock = threading.Lock()
         self._slots: dict[str, deque[float]] = {}
         self._paused_until: dict[str, float] = {}
+        self._buckets: dict[str, tuple[float, float]] = {}  # key → (tokens, at ms)
 
     def _now_ms(self) -> float:
         return self._clock() * 1000.0
 
-    def acquire(self, key: str, budget: int, window_ms: int) -> int:
+    def acquire(
+        self,
+        key: str,
+        budget: int,
+        window_ms: int,
+        *,
+        reserve: int = 0,
+        pace_per_ms: float = 0.0,
+        burst: int = DEFAULT_BULK_BURST,
+    ) -> int:
         with self._lock:
             now = self._now_ms()
             until = self._paused_until.get(key, 0.0)
@@ -81,10 +167,17 @@ class MemoryThrottleStore:
             slots = self._slots.setdefault(key, deque())
             while slots and slots[0] <= now - window_ms:
                 slots.popleft()
-            if len(slots) < budget:
-                slots.append(now)
-                return 0
-            return max(1, int(slots[0] + window_ms - now + 0.999))
+            wait = band_wait(slots, now, budget - reserve, window_ms)
+            tokens = None
+            if pace_per_ms > 0:
+                tokens = refill(self._buckets.get(key), now, pace_per_ms, burst)
+                wait = max(wait, token_wait(tokens, pace_per_ms))
+            if wait:
+                return wait
+            slots.append(now)
+            if tokens is not None:
+                self._buckets[key] = (tokens - 1.0, now)
+            return 0
 
     def pause(self, key: str, ms: int) -> None:
         if ms <= 0:
@@ -100,31 +193,57 @@ class MemoryThrottleStore:
             if key is None:
                 self._slots.clear()
                 self._paused_until.clear()
+                self._buckets.clear()
             else:
                 self._slots.pop(key, None)
                 self._paused_until.pop(key, None)
+                self._buckets.pop(key, None)
 
 
-# KEYS[1] = slot log (sorted set, score = ms), KEYS[2] = pause marker (string with PX ttl).
+# KEYS[1] = slot log (sorted set, score = ms), KEYS[2] = pause marker (string with PX ttl),
+# KEYS[3] = pacing bucket (hash: t = tokens, at = ms). ARGV = budget, window ms, member,
+# reserve, pace per ms (0: no pacing), burst. Same decision as band_wait/refill/token_wait.
 # Uses the Redis server clock so that all workers agree on "now".
 _ACQUIRE_LUA = """
 local pttl = redis.call('PTTL', KEYS[2])
 if pttl > 0 then return pttl end
-local budget = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
+local limit = tonumber(ARGV[1]) - tonumber(ARGV[4])
+if limit < 1 then limit = 1 end
+local pace = tonumber(ARGV[5])
+local burst = tonumber(ARGV[6])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local used = redis.call('ZCARD', KEYS[1])
-if used < budget then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], window)
-  return 0
+local wait = 0
+if used >= limit then
+  local nth = redis.call('ZRANGE', KEYS[1], used - limit, used - limit, 'WITHSCORES')
+  wait = math.ceil(tonumber(nth[2]) + window - now)
+  if wait < 1 then wait = 1 end
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local wait = tonumber(oldest[2]) + window - now
-if wait < 1 then wait = 1 end
-return wait
+local tokens = burst
+if pace > 0 then
+  local b = redis.call('HMGET', KEYS[3], 't', 'at')
+  if b[1] then
+    local elapsed = now - tonumber(b[2])
+    if elapsed < 0 then elapsed = 0 end
+    tokens = math.min(burst, tonumber(b[1]) + elapsed * pace)
+  end
+  if tokens < 1 then
+    local tw = math.ceil((1 - tokens) / pace)
+    if tw < 1 then tw = 1 end
+    if tw > wait then wait = tw end
+  end
+end
+if wait > 0 then return wait end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], window)
+if pace > 0 then
+  redis.call('HSET', KEYS[3], 't', tostring(tokens - 1), 'at', tostring(now))
+  redis.call('PEXPIRE', KEYS[3], window)
+end
+return 0
 """
 
 _PAUSE_LUA = """
@@ -140,7 +259,8 @@ class RedisThrottleStore:
     """Budget shared through Redis by every process using the same account.
 
     ``redis_client_or_url`` is a ``redis.Redis`` or a URL (``redis://host:6379/0``). Keys are
-    ``{prefix}{key}:slots`` and ``{prefix}{key}:pause``; both expire on their own.
+    ``{prefix}{key}:slots``, ``{prefix}{key}:pause`` and ``{prefix}{key}:pace`` (the bulk
+    lane's bucket); all expire on their own.
     """
 
     def __init__(
@@ -169,12 +289,22 @@ class RedisThrottleStore:
             raise exc
         logger.warning("throttle store unavailable, continuing without it: %s", exc)
 
-    def acquire(self, key: str, budget: int, window_ms: int) -> int:
+    def acquire(
+        self,
+        key: str,
+        budget: int,
+        window_ms: int,
+        *,
+        reserve: int = 0,
+        pace_per_ms: float = 0.0,
+        burst: int = DEFAULT_BULK_BURST,
+    ) -> int:
         member = uuid.uuid4().hex
+        base = f"{self.prefix}{key}"
         try:
             result = self._acquire(
-                keys=[f"{self.prefix}{key}:slots", f"{self.prefix}{key}:pause"],
-                args=[int(budget), int(window_ms), member],
+                keys=[f"{base}:slots", f"{base}:pause", f"{base}:pace"],
+                args=[int(budget), int(window_ms), member, int(reserve), repr(pace_per_ms), burst],
             )
         except redis.RedisError as exc:
             self._unavailable(exc)
@@ -191,7 +321,8 @@ class RedisThrottleStore:
 
     def reset(self, key: str) -> None:
         """Forget state for ``key`` (tests)."""
-        self._redis.delete(f"{self.prefix}{key}:slots", f"{self.prefix}{key}:pause")
+        base = f"{self.prefix}{key}"
+        self._redis.delete(f"{base}:slots", f"{base}:pause", f"{base}:pace")
 
 
 def parse_int_header(headers: Mapping[str, str], name: str) -> int | None:
@@ -204,6 +335,20 @@ def parse_int_header(headers: Mapping[str, str], name: str) -> int | None:
     except ValueError:
         return None
     return max(value, 0)
+
+
+def lane_arguments(lane: Lane, budget: int, window_ms: int) -> dict[str, Any]:
+    """What a lane asks of the store: the interactive lane the whole window, unpaced; the bulk
+    lane all but ``reserve`` slots (at least one left to it), paced so that those slots are
+    spread evenly over the window."""
+    if lane.kind != BULK:
+        return {}
+    reserve = min(max(int(lane.reserve), 0), budget - 1)
+    return {
+        "reserve": reserve,
+        "pace_per_ms": (budget - reserve) / float(window_ms),
+        "burst": max(int(lane.burst), 1),
+    }
 
 
 class Throttle:
@@ -219,6 +364,10 @@ class Throttle:
     itself is bounded by ``max_acquire_seconds``. With ``max_block_seconds`` set, a wait longer
     than that is not slept at all: :class:`BudgetSpent` is raised with the time to come back
     (a worker slot is never spent sleeping for budget).
+
+    ``lane``: :class:`Lane` — interactive by default (the whole budget, unpaced); a bulk lane
+    takes at most ``budget - reserve`` slots of the window, paced evenly after ``burst`` at
+    once; see the module docstring.
     """
 
     def __init__(
@@ -235,6 +384,7 @@ class Throttle:
         max_acquire_seconds: float = 300.0,
         max_block_seconds: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        lane: Lane = Lane(),
     ) -> None:
         self.store = store
         self.key = key
@@ -248,6 +398,8 @@ class Throttle:
         self.max_block_seconds = max_block_seconds
         self._sleep = sleep
         self.waited_seconds = 0.0
+        self.lane = lane
+        self._lane_args = lane_arguments(lane, budget, self.window_ms)
 
     def _nap(self, seconds: float) -> None:
         seconds = max(0.0, min(seconds, self.max_wait))
@@ -259,7 +411,7 @@ class Throttle:
         """Block until the shared budget allows one more request (or raise BudgetSpent)."""
         deadline = time.monotonic() + self.max_acquire_seconds
         while True:
-            wait_ms = self.store.acquire(self.key, self.budget, self.window_ms)
+            wait_ms = self.store.acquire(self.key, self.budget, self.window_ms, **self._lane_args)
             if wait_ms <= 0:
                 return
             if self.max_block_seconds is not None and wait_ms / 1000.0 > self.max_block_seconds:

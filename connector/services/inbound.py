@@ -27,6 +27,7 @@ from returns.platforms import registry
 from ..models import WebhookEvent
 from ..models.webhooks import max_attempts
 from . import brightpearl_events, platform_events
+from .brightpearl import interactive_lane
 from .event_outcomes import GiveUp, Outcome, RetryLater
 
 __all__ = ["GiveUp", "Outcome", "RetryLater", "Step", "process"]
@@ -65,7 +66,8 @@ def process(event_id: int, owner: str = "") -> Step:
     try:
         if handler is None:
             raise GiveUp(f"No handler for events from {event.source!r}.")
-        outcome = handler(event)
+        with interactive_lane():  # someone waits for it: not behind a large sync (issue #11)
+            outcome = handler(event)
     except RetryLater as exc:
         due = _retry(event, str(exc), exc.retry_after)
         return Step(event.status, due)

@@ -1,0 +1,211 @@
+"""Issue #11, fair budget: the bulk lane (syncs, backlogs) leaves the top of the window to the
+interactive lane (webhooks, staff), and is paced so that its slots free evenly. The same
+decisions from the in-memory store (a fake clock) and from the Redis script (real Redis)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from brightpearl.throttle import (
+    BULK,
+    INTERACTIVE,
+    BudgetSpent,
+    Lane,
+    MemoryThrottleStore,
+    RedisThrottleStore,
+    Throttle,
+    band_wait,
+    lane_arguments,
+    refill,
+    token_wait,
+)
+
+WINDOW = 60_000
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def bulk(budget=200, reserve=6, burst=100):
+    return lane_arguments(Lane(BULK, reserve, burst), budget, WINDOW)
+
+
+def take_all(store, key, budget, **lane):
+    """Take slots until the store refuses; how many were taken, and the wait it answered."""
+    taken = 0
+    while (wait := store.acquire(key, budget, WINDOW, **lane)) == 0:
+        taken += 1
+        assert taken <= budget
+    return taken, wait
+
+
+# -- the pure pieces -------------------------------------------------------------------------------
+
+
+def test_band_wait_is_the_expiry_of_the_slot_that_frees_the_band():
+    slots = [0.0, 100.0, 200.0, 300.0]
+    assert band_wait(slots, 400.0, 5, 1000) == 0
+    assert band_wait(slots, 400.0, 4, 1000) == 600  # the oldest expires at 1000
+    assert band_wait(slots, 400.0, 2, 1000) == 800  # two must expire: the second at 1100
+    assert band_wait(slots, 400.0, 0, 1000) == band_wait(slots, 400.0, 1, 1000)
+
+
+def test_bucket_refills_at_its_pace_up_to_the_burst():
+    assert refill(None, 5.0, 0.01, 3) == 3.0
+    assert refill((0.0, 0.0), 50.0, 0.01, 3) == pytest.approx(0.5)
+    assert refill((0.0, 0.0), 10_000.0, 0.01, 3) == 3.0
+    assert token_wait(1.0, 0.01) == 0
+    assert token_wait(0.5, 0.01) == 50
+
+
+def test_lane_arguments():
+    assert lane_arguments(Lane(INTERACTIVE, 6, 100), 200, WINDOW) == {}
+    args = bulk()
+    assert args["reserve"] == 6 and args["burst"] == 100
+    assert args["pace_per_ms"] == pytest.approx(194 / WINDOW)
+    # A reserve as large as the budget still leaves bulk work one slot, never none.
+    assert lane_arguments(Lane(BULK, 50, 1), 5, WINDOW)["reserve"] == 4
+
+
+def test_unknown_lane_is_refused():
+    with pytest.raises(ValueError):
+        Lane("urgent")
+
+
+# -- the in-memory store, fake clock ---------------------------------------------------------------
+
+
+def test_bulk_stops_short_of_the_reserve_and_interactive_gets_it():
+    clock = FakeClock()
+    store = MemoryThrottleStore(clock=clock)
+    taken, wait = take_all(store, "k", 20, **bulk(budget=20, reserve=5, burst=100))
+    assert taken == 15 and 0 < wait <= WINDOW
+    interactive, _ = take_all(store, "k", 20)
+    assert interactive == 5
+
+
+def test_a_backlog_is_paced_after_its_burst():
+    clock = FakeClock()
+    store = MemoryThrottleStore(clock=clock)
+    lane = bulk(budget=200, reserve=6, burst=10)
+    taken, wait = take_all(store, "k", 200, **lane)
+    assert taken == 10
+    assert wait == pytest.approx(WINDOW / 194, abs=1)  # the next token, not the window's end
+    clock.now += wait / 1000
+    assert store.acquire("k", 200, WINDOW, **lane) == 0
+
+
+def test_a_full_window_frees_slots_for_interactive_work_within_a_pace():
+    """A backlog paced over a whole window: when staff ask for more than the reserve, the
+    next slot to free is theirs within one pace, not at the window's end."""
+    clock = FakeClock()
+    store = MemoryThrottleStore(clock=clock)
+    lane = bulk(budget=200, reserve=6, burst=10)
+    bulk_sent = 0
+    for _ in range(4000):  # a little over a window of a backlog asking as fast as allowed
+        wait = store.acquire("k", 200, WINDOW, **lane)
+        if wait == 0:
+            bulk_sent += 1
+        else:
+            clock.now += wait / 1000
+    assert bulk_sent >= 194
+    assert take_all(store, "k", 200)[0] == 6  # the reserve was left, and it is interactive's
+    wait = store.acquire("k", 200, WINDOW)
+    assert 0 < wait <= WINDOW / 194 + 1
+    # The bulk lane cannot take that slot from the waiting interactive caller.
+    clock.now += (wait + 1) / 1000
+    assert store.acquire("k", 200, WINDOW, **lane) > 0
+    assert store.acquire("k", 200, WINDOW) == 0
+
+
+def test_bulk_alone_keeps_the_budget_busy():
+    """Over ten minutes of a backlog with no interactive work: the share of the budget used
+    is (budget − reserve) / budget, less the pacing's rounding."""
+    clock = FakeClock()
+    store = MemoryThrottleStore(clock=clock)
+    lane = bulk(budget=200, reserve=6, burst=100)
+    start, sent = clock.now, 0
+    while clock.now - start < 600:
+        wait = store.acquire("k", 200, WINDOW, **lane)
+        if wait == 0:
+            sent += 1
+        else:
+            clock.now += wait / 1000
+    assert sent / (200 * 10) >= 0.96
+
+
+def test_the_pause_holds_both_lanes():
+    clock = FakeClock()
+    store = MemoryThrottleStore(clock=clock)
+    store.pause("k", 700)
+    assert store.acquire("k", 200, WINDOW, **bulk()) == 700
+    assert store.acquire("k", 200, WINDOW) == 700
+
+
+def test_throttle_sends_its_lane_to_the_store():
+    clock = FakeClock()
+    store = MemoryThrottleStore(clock=clock)
+    naps = []
+    throttle = Throttle(
+        store,
+        "k",
+        budget=4,
+        window_seconds=60,
+        safety_margin_ms=0,
+        lane=Lane(BULK, reserve=2, burst=10),
+        max_block_seconds=1.0,
+        sleep=naps.append,
+    )
+    throttle.before_request()
+    throttle.before_request()
+    with pytest.raises(BudgetSpent):
+        throttle.before_request()  # the two left are the interactive lane's
+    staff = Throttle(store, "k", budget=4, window_seconds=60, safety_margin_ms=0)
+    staff.before_request()
+    staff.before_request()
+    assert naps == []
+
+
+# -- Redis: the same decisions from the script --------------------------------------------------
+
+
+@pytest.fixture
+def redis_store(redis_url):
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    prefix = f"test:lanes:{uuid.uuid4().hex}:"
+    yield RedisThrottleStore(client, prefix=prefix, fail_open=False)
+    for key in client.scan_iter(prefix + "*"):
+        client.delete(key)
+
+
+def test_redis_bulk_leaves_the_reserve_to_interactive(redis_store):
+    taken, wait = take_all(redis_store, "acct", 20, **bulk(budget=20, reserve=5, burst=100))
+    assert taken == 15 and WINDOW - 5_000 < wait <= WINDOW
+    interactive, wait = take_all(redis_store, "acct", 20)
+    assert interactive == 5 and 0 < wait <= WINDOW
+    assert redis_store.acquire("other", 20, WINDOW, **bulk(budget=20, reserve=5)) == 0
+
+
+def test_redis_bulk_is_paced_after_its_burst(redis_store):
+    lane = bulk(budget=200, reserve=6, burst=3)
+    taken, wait = take_all(redis_store, "acct", 200, **lane)
+    assert taken == 3
+    assert 0 < wait <= WINDOW / 194 + 1  # one pace (~309 ms), not the window
+    assert redis_store.acquire("acct", 200, WINDOW) == 0  # interactive is not paced
+
+
+def test_redis_pause_holds_both_lanes(redis_store):
+    redis_store.pause("acct", 5_000)
+    assert 4_000 < redis_store.acquire("acct", 200, WINDOW, **bulk()) <= 5_000
+    assert 4_000 < redis_store.acquire("acct", 200, WINDOW) <= 5_000
+    redis_store.reset("acct")
+    assert redis_store.acquire("acct", 200, WINDOW, **bulk()) == 0
