@@ -86,6 +86,7 @@ class Lane:
 class ThrottleStore(Protocol):
     """Shared budget state. Times are integer milliseconds.
 
+    ``lane``: the caller's lane (a bulk caller also obeys the bulk-only pause).
     ``reserve``: slots at the top of the window this caller may not take (0: the whole budget).
     ``pace_per_ms`` > 0: the caller also needs a token from the key's pacing bucket, which
     refills at that many per ms up to ``burst`` (0: no pacing)."""
@@ -96,6 +97,7 @@ class ThrottleStore(Protocol):
         budget: int,
         window_ms: int,
         *,
+        lane: str = INTERACTIVE,
         reserve: int = 0,
         pace_per_ms: float = 0.0,
         burst: int = DEFAULT_BULK_BURST,
@@ -103,8 +105,9 @@ class ThrottleStore(Protocol):
         """Take one request slot. Return 0 if taken, else ms to wait before asking again."""
         ...
 
-    def pause(self, key: str, ms: int) -> None:
-        """Make every ``acquire`` on ``key`` wait at least ``ms`` from now (never shortens)."""
+    def pause(self, key: str, ms: int, *, bulk_only: bool = False) -> None:
+        """Make every ``acquire`` on ``key`` (with ``bulk_only``: of the bulk lane) wait at
+        least ``ms`` from now (never shortens)."""
         ...
 
 
@@ -155,6 +158,7 @@ class MemoryThrottleStore:
         budget: int,
         window_ms: int,
         *,
+        lane: str = INTERACTIVE,
         reserve: int = 0,
         pace_per_ms: float = 0.0,
         burst: int = DEFAULT_BULK_BURST,
@@ -162,6 +166,8 @@ class MemoryThrottleStore:
         with self._lock:
             now = self._now_ms()
             until = self._paused_until.get(key, 0.0)
+            if lane == BULK:
+                until = max(until, self._paused_until.get(f"{key}:bulk", 0.0))
             if until > now:
                 return max(1, int(until - now + 0.999))
             slots = self._slots.setdefault(key, deque())
@@ -179,9 +185,10 @@ class MemoryThrottleStore:
                 self._buckets[key] = (tokens - 1.0, now)
             return 0
 
-    def pause(self, key: str, ms: int) -> None:
+    def pause(self, key: str, ms: int, *, bulk_only: bool = False) -> None:
         if ms <= 0:
             return
+        key = f"{key}:bulk" if bulk_only else key
         with self._lock:
             until = self._now_ms() + ms
             if until > self._paused_until.get(key, 0.0):
@@ -197,15 +204,21 @@ class MemoryThrottleStore:
             else:
                 self._slots.pop(key, None)
                 self._paused_until.pop(key, None)
+                self._paused_until.pop(f"{key}:bulk", None)
                 self._buckets.pop(key, None)
 
 
 # KEYS[1] = slot log (sorted set, score = ms), KEYS[2] = pause marker (string with PX ttl),
-# KEYS[3] = pacing bucket (hash: t = tokens, at = ms). ARGV = budget, window ms, member,
-# reserve, pace per ms (0: no pacing), burst. Same decision as band_wait/refill/token_wait.
+# KEYS[3] = pacing bucket (hash: t = tokens, at = ms), KEYS[4] = the bulk lane's pause marker.
+# ARGV = budget, window ms, member, reserve, pace per ms (0: no pacing), burst, "1" for the bulk
+# lane. Same decision as band_wait/refill/token_wait.
 # Uses the Redis server clock so that all workers agree on "now".
 _ACQUIRE_LUA = """
 local pttl = redis.call('PTTL', KEYS[2])
+if ARGV[7] == '1' then
+  local bulk_pttl = redis.call('PTTL', KEYS[4])
+  if bulk_pttl > pttl then pttl = bulk_pttl end
+end
 if pttl > 0 then return pttl end
 local window = tonumber(ARGV[2])
 local limit = tonumber(ARGV[1]) - tonumber(ARGV[4])
@@ -259,8 +272,8 @@ class RedisThrottleStore:
     """Budget shared through Redis by every process using the same account.
 
     ``redis_client_or_url`` is a ``redis.Redis`` or a URL (``redis://host:6379/0``). Keys are
-    ``{prefix}{key}:slots``, ``{prefix}{key}:pause`` and ``{prefix}{key}:pace`` (the bulk
-    lane's bucket); all expire on their own.
+    ``{prefix}{key}:slots``, ``{prefix}{key}:pause``, and the bulk lane's ``{prefix}{key}:pace``
+    (bucket) and ``{prefix}{key}:bulk-pause``; all expire on their own.
     """
 
     def __init__(
@@ -295,34 +308,37 @@ class RedisThrottleStore:
         budget: int,
         window_ms: int,
         *,
+        lane: str = INTERACTIVE,
         reserve: int = 0,
         pace_per_ms: float = 0.0,
         burst: int = DEFAULT_BULK_BURST,
     ) -> int:
         member = uuid.uuid4().hex
         base = f"{self.prefix}{key}"
+        bulk = "1" if lane == BULK else "0"
         try:
             result = self._acquire(
-                keys=[f"{base}:slots", f"{base}:pause", f"{base}:pace"],
-                args=[int(budget), int(window_ms), member, int(reserve), repr(pace_per_ms), burst],
+                keys=[f"{base}:slots", f"{base}:pause", f"{base}:pace", f"{base}:bulk-pause"],
+                args=[budget, window_ms, member, reserve, repr(pace_per_ms), burst, bulk],
             )
         except redis.RedisError as exc:
             self._unavailable(exc)
             return 0
         return int(result)
 
-    def pause(self, key: str, ms: int) -> None:
+    def pause(self, key: str, ms: int, *, bulk_only: bool = False) -> None:
         if ms <= 0:
             return
+        marker = "bulk-pause" if bulk_only else "pause"
         try:
-            self._pause(keys=[f"{self.prefix}{key}:pause"], args=[int(ms)])
+            self._pause(keys=[f"{self.prefix}{key}:{marker}"], args=[int(ms)])
         except redis.RedisError as exc:
             self._unavailable(exc)
 
     def reset(self, key: str) -> None:
         """Forget state for ``key`` (tests)."""
         base = f"{self.prefix}{key}"
-        self._redis.delete(f"{base}:slots", f"{base}:pause", f"{base}:pace")
+        self._redis.delete(f"{base}:slots", f"{base}:pause", f"{base}:pace", f"{base}:bulk-pause")
 
 
 def parse_int_header(headers: Mapping[str, str], name: str) -> int | None:
@@ -345,6 +361,7 @@ def lane_arguments(lane: Lane, budget: int, window_ms: int) -> dict[str, Any]:
         return {}
     reserve = min(max(int(lane.reserve), 0), budget - 1)
     return {
+        "lane": BULK,
         "reserve": reserve,
         "pace_per_ms": (budget - reserve) / float(window_ms),
         "burst": max(int(lane.burst), 1),
@@ -357,7 +374,7 @@ class Throttle:
     * before each request: take a slot (wait while the store says so, each wait capped);
     * after each response: if ``brightpearl-requests-remaining`` is at or below
       ``low_remaining``, pace the rest of the period (``period / (remaining + 1)``) for every
-      process sharing the store;
+      process sharing the store (with a lane reserve: the bulk lane only, see ``observe``);
     * after a 503: pause everyone for ``brightpearl-next-throttle-period`` ms (+ jitter, capped).
 
     ``max_wait`` caps any single sleep so tests with tiny caps stay fast; the waiting loop
@@ -400,6 +417,7 @@ class Throttle:
         self.waited_seconds = 0.0
         self.lane = lane
         self._lane_args = lane_arguments(lane, budget, self.window_ms)
+        self._reserve = min(max(int(lane.reserve), 0), max(budget - 1, 0))
 
     def _nap(self, seconds: float) -> None:
         seconds = max(0.0, min(seconds, self.max_wait))
@@ -425,16 +443,30 @@ class Throttle:
             self._nap(wait_ms / 1000.0)
 
     def observe(self, headers: Mapping[str, str]) -> None:
-        """Slow down proactively when the server says the budget is nearly spent."""
+        """Slow down proactively when the server says the budget is nearly spent.
+
+        Without a reserve, every caller paces the rest of the period once ``remaining`` is at
+        or below ``low_remaining``. With one, that pacing is the bulk lane's (it counts only
+        what is left above the reserve, and stops when nothing is); the interactive lane may
+        spend the reserve down to 0, where everyone waits for the next period."""
         remaining = parse_int_header(headers, REMAINING_HEADER)
         period_ms = parse_int_header(headers, PERIOD_HEADER)
-        if remaining is None or period_ms is None or remaining > self.low_remaining:
+        if remaining is None or period_ms is None:
             return
-        pace_ms = period_ms if remaining == 0 else period_ms // (remaining + 1)
+        spare = remaining - self._reserve  # what the bulk lane may still use of the period
+        if spare > self.low_remaining:
+            return
+        bulk_only = remaining > 0 and self._reserve > 0
+        pace_ms = period_ms if spare <= 0 else period_ms // (spare + 1)
         pace_ms = min(pace_ms, int(self.max_wait * 1000))
         if pace_ms > 0:
-            logger.debug("budget low (remaining=%s); pacing %sms", remaining, pace_ms)
-            self.store.pause(self.key, pace_ms)
+            logger.debug(
+                "budget low (remaining=%s); pacing %s %sms",
+                remaining,
+                "bulk work" if bulk_only else "everyone",
+                pace_ms,
+            )
+            self.store.pause(self.key, pace_ms, bulk_only=bulk_only)
 
     def throttled_wait(self, headers: Mapping[str, str], attempt: int) -> float:
         """Seconds to wait after a 503, shared with every process via the store."""

@@ -149,6 +149,34 @@ def test_the_pause_holds_both_lanes():
     assert store.acquire("k", 200, WINDOW) == 700
 
 
+def low(remaining, period_ms=9000):
+    return {
+        "brightpearl-requests-remaining": str(remaining),
+        "brightpearl-next-throttle-period": str(period_ms),
+    }
+
+
+def test_with_a_reserve_a_low_remaining_paces_bulk_work_only():
+    clock = FakeClock()
+    store = MemoryThrottleStore(clock=clock)
+    throttle = Throttle(store, "k", low_remaining=10, lane=Lane(BULK, reserve=6))
+    throttle.observe(low(17))  # 11 above the reserve: no pacing yet
+    assert store.acquire("k", 200, WINDOW, **bulk()) == 0
+    throttle.observe(low(8))  # 2 left above the reserve: spread over the period
+    assert store.acquire("k", 200, WINDOW, **bulk()) == 3000
+    assert store.acquire("k", 200, WINDOW) == 0  # interactive work is not paced
+    throttle.observe(low(5))  # into the reserve: bulk waits for the next period
+    assert store.acquire("k", 200, WINDOW, **bulk()) == 9000
+    throttle.observe(low(0))  # nothing left: everyone waits
+    assert store.acquire("k", 200, WINDOW) == 9000
+
+
+def test_the_pause_of_a_bulk_lane_is_shared_through_redis(redis_store):
+    redis_store.pause("acct", 5_000, bulk_only=True)
+    assert 4_000 < redis_store.acquire("acct", 200, WINDOW, **bulk()) <= 5_000
+    assert redis_store.acquire("acct", 200, WINDOW) == 0
+
+
 def test_throttle_sends_its_lane_to_the_store():
     clock = FakeClock()
     store = MemoryThrottleStore(clock=clock)
