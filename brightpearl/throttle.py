@@ -10,23 +10,24 @@ period ends". So the state lives in a pluggable store keyed per account:
 
 A store keeps, per key, a rolling log of request slots (client-side estimate of the budget,
 same rolling-window shape as Brightpearl's), a shared "pause until" deadline, set after a 503 or
-when the server says few requests remain, and the bulk lane's pacing bucket. :class:`Throttle`
+when the server says few requests remain, and one for the bulk lane only. :class:`Throttle`
 is the per-client policy on top (how long to wait, caps, pacing).
 
 Lanes (issue #11, "fair budget"): a caller is either *interactive* (webhook-driven work, staff
 actions: someone waits for it) or *bulk* (syncs, backlogs, backfills). Interactive callers may
-fill the whole window. Bulk callers may fill it only up to ``budget - reserve``, and are paced
-evenly (a token bucket: ``burst`` requests at once after a quiet spell, then one every
-``window / (budget - reserve)``). Together these give the interactive lane strict priority, at
-a cost of ``reserve / budget`` of the budget while only bulk work is pending:
+fill the whole window. Bulk callers may fill it only up to ``budget - reserve``, and once the
+window holds ``burst`` slots they are spread: what is left of their share is spaced evenly over
+the time until the window's oldest slot frees (:func:`spread_wait`). Together these give the
+interactive lane strict priority, at a cost of ``reserve / budget`` of the budget while only
+bulk work is pending:
 
 * the top ``reserve`` slots of the window are the interactive lane's alone, so a webhook's
   first requests go at once even while a backlog drains;
 * when interactive work needs more than the reserve, every slot that frees is in that top band
   (the window is full), so bulk cannot take it: the interactive caller gets it;
-* because bulk slots are taken evenly once its burst is spent, they also free evenly (one
-  every ~0.3 s at 200/min), not all at once a minute after a burst: an interactive caller
-  waits a fraction of a second for the next one, not until the window turns over.
+* because a backlog's slots are spread over the window, they also free spread out (every
+  ~0.3–0.7 s at 200/min), not all at once a minute after a burst: an interactive caller waits
+  a fraction of a second for the next one, not until the window turns over.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class Lane:
 
     kind: str = INTERACTIVE  # or BULK
     reserve: int = 0  # bulk: slots at the top of the window left to the interactive lane
-    burst: int = DEFAULT_BULK_BURST  # bulk: requests at once after a quiet spell, then paced
+    burst: int = DEFAULT_BULK_BURST  # bulk: slots of the window taken at once, then spread
 
     def __post_init__(self) -> None:
         if self.kind not in LANES:
@@ -88,8 +89,7 @@ class ThrottleStore(Protocol):
 
     ``lane``: the caller's lane (a bulk caller also obeys the bulk-only pause).
     ``reserve``: slots at the top of the window this caller may not take (0: the whole budget).
-    ``pace_per_ms`` > 0: the caller also needs a token from the key's pacing bucket, which
-    refills at that many per ms up to ``burst`` (0: no pacing)."""
+    A bulk caller's slots are also spread once the window holds ``burst`` (:func:`spread_wait`)."""
 
     def acquire(
         self,
@@ -99,7 +99,6 @@ class ThrottleStore(Protocol):
         *,
         lane: str = INTERACTIVE,
         reserve: int = 0,
-        pace_per_ms: float = 0.0,
         burst: int = DEFAULT_BULK_BURST,
     ) -> int:
         """Take one request slot. Return 0 if taken, else ms to wait before asking again."""
@@ -123,20 +122,19 @@ def band_wait(slots: Sequence[float], now: float, limit: int, window_ms: int) ->
     return max(1, int(slots[used - limit] + window_ms - now + 0.999))
 
 
-def refill(bucket: tuple[float, float] | None, now: float, pace_per_ms: float, burst: int) -> float:
-    """Tokens in a pacing bucket now: full (``burst``) when new, else what it held plus what
-    ``pace_per_ms`` added since, capped at ``burst``."""
-    if bucket is None:
-        return float(burst)
-    tokens, at = bucket
-    return min(float(burst), tokens + max(0.0, now - at) * pace_per_ms)
+def spread_wait(slots: Sequence[float], now: float, limit: int, window_ms: int, burst: int) -> int:
+    """Ms a bulk caller waits so that its share is spread over the window (0: go now).
 
-
-def token_wait(tokens: float, pace_per_ms: float) -> int:
-    """Ms until the bucket holds one whole token (0: it does)."""
-    if tokens >= 1.0:
+    Below ``burst`` slots in the window: no wait (a small sync is never slowed). Above, slots
+    are spaced, counted from the newest, by the larger of ``window / limit`` (the steady pace
+    that fills the share in one window) and the time until the oldest slot frees divided by
+    the slots left (after a burst: what is left of the first minute spread over all of it)."""
+    used = len(slots)
+    if used < burst or used >= limit:
         return 0
-    return max(1, int((1.0 - tokens) / pace_per_ms + 0.999))
+    horizon = max(slots[0] + window_ms - now, 0.0)
+    spacing = max(window_ms / limit, horizon / (limit - used))
+    return max(0, int(slots[-1] + spacing - now + 0.999))
 
 
 class MemoryThrottleStore:
@@ -147,7 +145,6 @@ class MemoryThrottleStore:
         self._lock = threading.Lock()
         self._slots: dict[str, deque[float]] = {}
         self._paused_until: dict[str, float] = {}
-        self._buckets: dict[str, tuple[float, float]] = {}  # key → (tokens, at ms)
 
     def _now_ms(self) -> float:
         return self._clock() * 1000.0
@@ -160,7 +157,6 @@ class MemoryThrottleStore:
         *,
         lane: str = INTERACTIVE,
         reserve: int = 0,
-        pace_per_ms: float = 0.0,
         burst: int = DEFAULT_BULK_BURST,
     ) -> int:
         with self._lock:
@@ -174,15 +170,11 @@ class MemoryThrottleStore:
             while slots and slots[0] <= now - window_ms:
                 slots.popleft()
             wait = band_wait(slots, now, budget - reserve, window_ms)
-            tokens = None
-            if pace_per_ms > 0:
-                tokens = refill(self._buckets.get(key), now, pace_per_ms, burst)
-                wait = max(wait, token_wait(tokens, pace_per_ms))
+            if not wait and lane == BULK:
+                wait = spread_wait(slots, now, budget - reserve, window_ms, burst)
             if wait:
                 return wait
             slots.append(now)
-            if tokens is not None:
-                self._buckets[key] = (tokens - 1.0, now)
             return 0
 
     def pause(self, key: str, ms: int, *, bulk_only: bool = False) -> None:
@@ -200,62 +192,49 @@ class MemoryThrottleStore:
             if key is None:
                 self._slots.clear()
                 self._paused_until.clear()
-                self._buckets.clear()
             else:
                 self._slots.pop(key, None)
                 self._paused_until.pop(key, None)
                 self._paused_until.pop(f"{key}:bulk", None)
-                self._buckets.pop(key, None)
 
 
 # KEYS[1] = slot log (sorted set, score = ms), KEYS[2] = pause marker (string with PX ttl),
-# KEYS[3] = pacing bucket (hash: t = tokens, at = ms), KEYS[4] = the bulk lane's pause marker.
-# ARGV = budget, window ms, member, reserve, pace per ms (0: no pacing), burst, "1" for the bulk
-# lane. Same decision as band_wait/refill/token_wait.
+# KEYS[3] = the bulk lane's pause marker. ARGV = budget, window ms, member, reserve, burst,
+# "1" for the bulk lane. The same decisions as band_wait and spread_wait.
 # Uses the Redis server clock so that all workers agree on "now".
 _ACQUIRE_LUA = """
+local bulk = ARGV[6] == '1'
 local pttl = redis.call('PTTL', KEYS[2])
-if ARGV[7] == '1' then
-  local bulk_pttl = redis.call('PTTL', KEYS[4])
+if bulk then
+  local bulk_pttl = redis.call('PTTL', KEYS[3])
   if bulk_pttl > pttl then pttl = bulk_pttl end
 end
 if pttl > 0 then return pttl end
 local window = tonumber(ARGV[2])
 local limit = tonumber(ARGV[1]) - tonumber(ARGV[4])
 if limit < 1 then limit = 1 end
-local pace = tonumber(ARGV[5])
-local burst = tonumber(ARGV[6])
+local burst = tonumber(ARGV[5])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local used = redis.call('ZCARD', KEYS[1])
-local wait = 0
 if used >= limit then
   local nth = redis.call('ZRANGE', KEYS[1], used - limit, used - limit, 'WITHSCORES')
-  wait = math.ceil(tonumber(nth[2]) + window - now)
+  local wait = math.ceil(tonumber(nth[2]) + window - now)
   if wait < 1 then wait = 1 end
+  return wait
 end
-local tokens = burst
-if pace > 0 then
-  local b = redis.call('HMGET', KEYS[3], 't', 'at')
-  if b[1] then
-    local elapsed = now - tonumber(b[2])
-    if elapsed < 0 then elapsed = 0 end
-    tokens = math.min(burst, tonumber(b[1]) + elapsed * pace)
-  end
-  if tokens < 1 then
-    local tw = math.ceil((1 - tokens) / pace)
-    if tw < 1 then tw = 1 end
-    if tw > wait then wait = tw end
-  end
+if bulk and used >= burst then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  local horizon = tonumber(oldest[2]) + window - now
+  if horizon < 0 then horizon = 0 end
+  local spacing = math.max(window / limit, horizon / (limit - used))
+  local wait = math.ceil(tonumber(newest[2]) + spacing - now)
+  if wait > 0 then return wait end
 end
-if wait > 0 then return wait end
 redis.call('ZADD', KEYS[1], now, ARGV[3])
 redis.call('PEXPIRE', KEYS[1], window)
-if pace > 0 then
-  redis.call('HSET', KEYS[3], 't', tostring(tokens - 1), 'at', tostring(now))
-  redis.call('PEXPIRE', KEYS[3], window)
-end
 return 0
 """
 
@@ -272,8 +251,8 @@ class RedisThrottleStore:
     """Budget shared through Redis by every process using the same account.
 
     ``redis_client_or_url`` is a ``redis.Redis`` or a URL (``redis://host:6379/0``). Keys are
-    ``{prefix}{key}:slots``, ``{prefix}{key}:pause``, and the bulk lane's ``{prefix}{key}:pace``
-    (bucket) and ``{prefix}{key}:bulk-pause``; all expire on their own.
+    ``{prefix}{key}:slots``, ``{prefix}{key}:pause`` and ``{prefix}{key}:bulk-pause`` (the
+    bulk lane's); all expire on their own.
     """
 
     def __init__(
@@ -310,7 +289,6 @@ class RedisThrottleStore:
         *,
         lane: str = INTERACTIVE,
         reserve: int = 0,
-        pace_per_ms: float = 0.0,
         burst: int = DEFAULT_BULK_BURST,
     ) -> int:
         member = uuid.uuid4().hex
@@ -318,8 +296,8 @@ class RedisThrottleStore:
         bulk = "1" if lane == BULK else "0"
         try:
             result = self._acquire(
-                keys=[f"{base}:slots", f"{base}:pause", f"{base}:pace", f"{base}:bulk-pause"],
-                args=[budget, window_ms, member, reserve, repr(pace_per_ms), burst, bulk],
+                keys=[f"{base}:slots", f"{base}:pause", f"{base}:bulk-pause"],
+                args=[int(budget), int(window_ms), member, int(reserve), int(burst), bulk],
             )
         except redis.RedisError as exc:
             self._unavailable(exc)
@@ -338,7 +316,7 @@ class RedisThrottleStore:
     def reset(self, key: str) -> None:
         """Forget state for ``key`` (tests)."""
         base = f"{self.prefix}{key}"
-        self._redis.delete(f"{base}:slots", f"{base}:pause", f"{base}:pace", f"{base}:bulk-pause")
+        self._redis.delete(f"{base}:slots", f"{base}:pause", f"{base}:bulk-pause")
 
 
 def parse_int_header(headers: Mapping[str, str], name: str) -> int | None:
@@ -355,15 +333,13 @@ def parse_int_header(headers: Mapping[str, str], name: str) -> int | None:
 
 def lane_arguments(lane: Lane, budget: int, window_ms: int) -> dict[str, Any]:
     """What a lane asks of the store: the interactive lane the whole window, unpaced; the bulk
-    lane all but ``reserve`` slots (at least one left to it), paced so that those slots are
-    spread evenly over the window."""
+    lane all but ``reserve`` slots (at least one left to it), spread over the window."""
     if lane.kind != BULK:
         return {}
     reserve = min(max(int(lane.reserve), 0), budget - 1)
     return {
         "lane": BULK,
         "reserve": reserve,
-        "pace_per_ms": (budget - reserve) / float(window_ms),
         "burst": max(int(lane.burst), 1),
     }
 
@@ -383,8 +359,8 @@ class Throttle:
     (a worker slot is never spent sleeping for budget).
 
     ``lane``: :class:`Lane` — interactive by default (the whole budget, unpaced); a bulk lane
-    takes at most ``budget - reserve`` slots of the window, paced evenly after ``burst`` at
-    once; see the module docstring.
+    takes at most ``budget - reserve`` slots of the window, spread over it once it holds
+    ``burst``; see the module docstring.
     """
 
     def __init__(

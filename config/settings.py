@@ -228,9 +228,9 @@ PLATFORM_URL_ALLOWLIST = env.list("PLATFORM_URL_ALLOWLIST", default=[])
 BRIGHTPEARL_REQUESTS_PER_MINUTE = env.int("BRIGHTPEARL_REQUESTS_PER_MINUTE", default=200)
 # Fair budget (issue #11): requests of each rolling minute that syncs and backlogs leave to
 # webhook-driven work and staff actions (which may use the whole budget), and how many requests
-# a sync may send at once (after a quiet spell) before it is paced evenly over the minute. Bulk
-# work uses at most (budget − reserve) / budget of the minute: 6 of 200 keeps 97 %
-# (docs/benchmarks.md). A small sync (under the burst) is never slowed.
+# of the minute a sync may send at once before the rest of its share is spread over the minute
+# (brightpearl/throttle.py). Bulk work uses at most (budget − reserve) / budget of the minute:
+# 6 of 200 keeps 97 % (docs/benchmarks.md). A small sync (under the burst) is never slowed.
 BRIGHTPEARL_RESERVED_FOR_INBOUND = env.int("BRIGHTPEARL_RESERVED_FOR_INBOUND", default=6)
 BRIGHTPEARL_BULK_BURST = env.int("BRIGHTPEARL_BULK_BURST", default=100)
 # Opt-in (issue #12): a sync task waits at most this long (seconds) for its account's budget
