@@ -67,10 +67,6 @@ def interactive_lane() -> Iterator[None]:
         _lane.reset(token)
 
 
-def current_lane() -> str:
-    return _lane.get()
-
-
 @cache
 def _throttle_store():
     if settings.REDIS_URL:
