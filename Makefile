@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/sync_api_economy.py $(BENCH_N)
 	$(BIN)/python bench/returngo_calls.py $(BENCH_N) 3
 	$(BIN)/python bench/quiet_poll.py 100 1000
+	$(BIN)/python bench/fair_budget.py --backlog 300 --webhooks 15 --duration 60
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

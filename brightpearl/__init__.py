@@ -28,7 +28,14 @@ from .errors import (
 from .http import ApiResponse, parse_envelope
 from .idset import MAX_IDS_PER_CALL, IdSetTooLarge, chunk_ids, format_id_set, parse_id_set
 from .search import iter_search, zip_rows
-from .throttle import BudgetSpent, MemoryThrottleStore, RedisThrottleStore, Throttle, ThrottleStore
+from .throttle import (
+    BudgetSpent,
+    Lane,
+    MemoryThrottleStore,
+    RedisThrottleStore,
+    Throttle,
+    ThrottleStore,
+)
 
 __all__ = [
     "DEFAULT_BASE_URL_TEMPLATE",
@@ -42,6 +49,7 @@ __all__ = [
     "BudgetSpent",
     "BrightpearlError",
     "MalformedResponseError",
+    "Lane",
     "MemoryThrottleStore",
     "NotFoundError",
     "OAuthAuth",

@@ -26,7 +26,7 @@ from .errors import (
 from .http import ApiResponse, Timeout, Transport
 from .idset import MAX_IDS_PER_CALL, chunk_ids, format_id_set
 from .search import build_search_params, iter_search
-from .throttle import MemoryThrottleStore, Throttle, ThrottleStore
+from .throttle import Lane, MemoryThrottleStore, Throttle, ThrottleStore
 
 logger = logging.getLogger("brightpearl.client")
 
@@ -155,6 +155,10 @@ class BrightpearlClient:
         max_throttle_retries: how many 503s one call may wait out before ThrottledError.
         max_throttle_block: wait at most this long for budget; longer raises BudgetSpent
             (a Celery task then re-queues itself instead of sleeping in its slot). None: block.
+        throttle_lane: whose share of the budget this client spends (:class:`Lane`): the
+            interactive lane by default (the whole budget); a bulk lane (syncs, backlogs) all
+            but its ``reserve`` slots of the window, paced evenly — see
+            :mod:`brightpearl.throttle`.
         max_retries, retry_backoff, retry_backoff_max: GET retries on connection errors / 5xx.
         token_url: OAuth token endpoint (may contain ``{account}``/``{datacentre}``); defaults
             to ``auth.token_url``.
@@ -179,6 +183,7 @@ class BrightpearlClient:
         max_throttle_wait: float = 60.0,
         max_throttle_retries: int = 5,
         max_throttle_block: float | None = None,
+        throttle_lane: Lane | None = None,
         max_retries: int = 3,
         retry_backoff: float = 0.5,
         retry_backoff_max: float = 8.0,
@@ -204,6 +209,7 @@ class BrightpearlClient:
             low_remaining=low_remaining,
             max_wait=max_throttle_wait,
             max_block_seconds=max_throttle_block,
+            lane=throttle_lane or Lane(),
             **sleep_kwargs,
         )
         self._transport = Transport(

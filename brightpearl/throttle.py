@@ -8,10 +8,26 @@ period ends". So the state lives in a pluggable store keyed per account:
 * :class:`RedisThrottleStore` — shared by all processes; each operation is one Lua script, so
   check-and-take is atomic across workers.
 
-A store keeps two things per key: a rolling log of request slots (client-side estimate of the
-budget, same rolling-window shape as Brightpearl's) and a shared "pause until" deadline, set
-after a 503 or when the server says few requests remain. :class:`Throttle` is the per-client
-policy on top (how long to wait, caps, pacing).
+A store keeps, per key, a rolling log of request slots (client-side estimate of the budget,
+same rolling-window shape as Brightpearl's), a shared "pause until" deadline, set after a 503 or
+when the server says few requests remain, and one for the bulk lane only. :class:`Throttle`
+is the per-client policy on top (how long to wait, caps, pacing).
+
+Lanes (issue #11, "fair budget"): a caller is either *interactive* (webhook-driven work, staff
+actions: someone waits for it) or *bulk* (syncs, backlogs, backfills). Interactive callers may
+fill the whole window. Bulk callers may fill it only up to ``budget - reserve``, and once the
+window holds ``burst`` slots they are spread: what is left of their share is spaced evenly over
+the time until the window's oldest slot frees (:func:`spread_wait`). Together these give the
+interactive lane strict priority, at a cost of ``reserve / budget`` of the budget while only
+bulk work is pending:
+
+* the top ``reserve`` slots of the window are the interactive lane's alone, so a webhook's
+  first requests go at once even while a backlog drains;
+* when interactive work needs more than the reserve, every slot that frees is in that top band
+  (the window is full), so bulk cannot take it: the interactive caller gets it;
+* because a backlog's slots are spread over the window, they also free spread out (every
+  ~0.3–0.7 s at 200/min), not all at once a minute after a burst: an interactive caller waits
+  a fraction of a second for the next one, not until the window turns over.
 """
 
 from __future__ import annotations
@@ -22,7 +38,8 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import redis
@@ -48,16 +65,76 @@ class BudgetSpent(Exception):  # noqa: N818 - a condition, not a failure of the 
         self.retry_after = retry_after
 
 
-class ThrottleStore(Protocol):
-    """Shared budget state. Times are integer milliseconds."""
+INTERACTIVE = "interactive"  # someone waits: webhook-driven work, staff actions
+BULK = "bulk"  # syncs, backlogs, backfills
+LANES = (INTERACTIVE, BULK)
+DEFAULT_BULK_BURST = 100  # half of the documented 200: a small sync is never slowed
 
-    def acquire(self, key: str, budget: int, window_ms: int) -> int:
+
+@dataclass(frozen=True)
+class Lane:
+    """Whose share of the budget a client spends (see the module docstring)."""
+
+    kind: str = INTERACTIVE  # or BULK
+    reserve: int = 0  # bulk: slots at the top of the window left to the interactive lane
+    burst: int = DEFAULT_BULK_BURST  # bulk: slots of the window taken at once, then spread
+
+    def __post_init__(self) -> None:
+        if self.kind not in LANES:
+            raise ValueError(f"unknown throttle lane {self.kind!r}; one of {LANES}")
+
+
+class ThrottleStore(Protocol):
+    """Shared budget state. Times are integer milliseconds.
+
+    ``lane``: the caller's lane (a bulk caller also obeys the bulk-only pause).
+    ``reserve``: slots at the top of the window this caller may not take (0: the whole budget).
+    A bulk caller's slots are also spread once the window holds ``burst`` (:func:`spread_wait`)."""
+
+    def acquire(
+        self,
+        key: str,
+        budget: int,
+        window_ms: int,
+        *,
+        lane: str = INTERACTIVE,
+        reserve: int = 0,
+        burst: int = DEFAULT_BULK_BURST,
+    ) -> int:
         """Take one request slot. Return 0 if taken, else ms to wait before asking again."""
         ...
 
-    def pause(self, key: str, ms: int) -> None:
-        """Make every ``acquire`` on ``key`` wait at least ``ms`` from now (never shortens)."""
+    def pause(self, key: str, ms: int, *, bulk_only: bool = False) -> None:
+        """Make every ``acquire`` on ``key`` (with ``bulk_only``: of the bulk lane) wait at
+        least ``ms`` from now (never shortens)."""
         ...
+
+
+def band_wait(slots: Sequence[float], now: float, limit: int, window_ms: int) -> int:
+    """Ms until a caller allowed ``limit`` slots of the window may take one (0: now).
+
+    ``slots`` are the window's slot times, oldest first. With ``n`` slots and ``n >= limit``,
+    the ``(n - limit + 1)``-th oldest must expire first. The Lua script does the same."""
+    limit = max(limit, 1)
+    used = len(slots)
+    if used < limit:
+        return 0
+    return max(1, int(slots[used - limit] + window_ms - now + 0.999))
+
+
+def spread_wait(slots: Sequence[float], now: float, limit: int, window_ms: int, burst: int) -> int:
+    """Ms a bulk caller waits so that its share is spread over the window (0: go now).
+
+    Below ``burst`` slots in the window: no wait (a small sync is never slowed). Above, slots
+    are spaced, counted from the newest, by the larger of ``window / limit`` (the steady pace
+    that fills the share in one window) and the time until the oldest slot frees divided by
+    the slots left (after a burst: what is left of the first minute spread over all of it)."""
+    used = len(slots)
+    if used < burst or used >= limit:
+        return 0
+    horizon = max(slots[0] + window_ms - now, 0.0)
+    spacing = max(window_ms / limit, horizon / (limit - used))
+    return max(0, int(slots[-1] + spacing - now + 0.999))
 
 
 class MemoryThrottleStore:
@@ -72,23 +149,38 @@ class MemoryThrottleStore:
     def _now_ms(self) -> float:
         return self._clock() * 1000.0
 
-    def acquire(self, key: str, budget: int, window_ms: int) -> int:
+    def acquire(
+        self,
+        key: str,
+        budget: int,
+        window_ms: int,
+        *,
+        lane: str = INTERACTIVE,
+        reserve: int = 0,
+        burst: int = DEFAULT_BULK_BURST,
+    ) -> int:
         with self._lock:
             now = self._now_ms()
             until = self._paused_until.get(key, 0.0)
+            if lane == BULK:
+                until = max(until, self._paused_until.get(f"{key}:bulk", 0.0))
             if until > now:
                 return max(1, int(until - now + 0.999))
             slots = self._slots.setdefault(key, deque())
             while slots and slots[0] <= now - window_ms:
                 slots.popleft()
-            if len(slots) < budget:
-                slots.append(now)
-                return 0
-            return max(1, int(slots[0] + window_ms - now + 0.999))
+            wait = band_wait(slots, now, budget - reserve, window_ms)
+            if not wait and lane == BULK:
+                wait = spread_wait(slots, now, budget - reserve, window_ms, burst)
+            if wait:
+                return wait
+            slots.append(now)
+            return 0
 
-    def pause(self, key: str, ms: int) -> None:
+    def pause(self, key: str, ms: int, *, bulk_only: bool = False) -> None:
         if ms <= 0:
             return
+        key = f"{key}:bulk" if bulk_only else key
         with self._lock:
             until = self._now_ms() + ms
             if until > self._paused_until.get(key, 0.0):
@@ -103,28 +195,47 @@ class MemoryThrottleStore:
             else:
                 self._slots.pop(key, None)
                 self._paused_until.pop(key, None)
+                self._paused_until.pop(f"{key}:bulk", None)
 
 
-# KEYS[1] = slot log (sorted set, score = ms), KEYS[2] = pause marker (string with PX ttl).
+# KEYS[1] = slot log (sorted set, score = ms), KEYS[2] = pause marker (string with PX ttl),
+# KEYS[3] = the bulk lane's pause marker. ARGV = budget, window ms, member, reserve, burst,
+# "1" for the bulk lane. The same decisions as band_wait and spread_wait.
 # Uses the Redis server clock so that all workers agree on "now".
 _ACQUIRE_LUA = """
+local bulk = ARGV[6] == '1'
 local pttl = redis.call('PTTL', KEYS[2])
+if bulk then
+  local bulk_pttl = redis.call('PTTL', KEYS[3])
+  if bulk_pttl > pttl then pttl = bulk_pttl end
+end
 if pttl > 0 then return pttl end
-local budget = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
+local limit = tonumber(ARGV[1]) - tonumber(ARGV[4])
+if limit < 1 then limit = 1 end
+local burst = tonumber(ARGV[5])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local used = redis.call('ZCARD', KEYS[1])
-if used < budget then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], window)
-  return 0
+if used >= limit then
+  local nth = redis.call('ZRANGE', KEYS[1], used - limit, used - limit, 'WITHSCORES')
+  local wait = math.ceil(tonumber(nth[2]) + window - now)
+  if wait < 1 then wait = 1 end
+  return wait
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local wait = tonumber(oldest[2]) + window - now
-if wait < 1 then wait = 1 end
-return wait
+if bulk and used >= burst then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  local horizon = tonumber(oldest[2]) + window - now
+  if horizon < 0 then horizon = 0 end
+  local spacing = math.max(window / limit, horizon / (limit - used))
+  local wait = math.ceil(tonumber(newest[2]) + spacing - now)
+  if wait > 0 then return wait end
+end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], window)
+return 0
 """
 
 _PAUSE_LUA = """
@@ -140,7 +251,8 @@ class RedisThrottleStore:
     """Budget shared through Redis by every process using the same account.
 
     ``redis_client_or_url`` is a ``redis.Redis`` or a URL (``redis://host:6379/0``). Keys are
-    ``{prefix}{key}:slots`` and ``{prefix}{key}:pause``; both expire on their own.
+    ``{prefix}{key}:slots``, ``{prefix}{key}:pause`` and ``{prefix}{key}:bulk-pause`` (the
+    bulk lane's); all expire on their own.
     """
 
     def __init__(
@@ -169,29 +281,42 @@ class RedisThrottleStore:
             raise exc
         logger.warning("throttle store unavailable, continuing without it: %s", exc)
 
-    def acquire(self, key: str, budget: int, window_ms: int) -> int:
+    def acquire(
+        self,
+        key: str,
+        budget: int,
+        window_ms: int,
+        *,
+        lane: str = INTERACTIVE,
+        reserve: int = 0,
+        burst: int = DEFAULT_BULK_BURST,
+    ) -> int:
         member = uuid.uuid4().hex
+        base = f"{self.prefix}{key}"
+        bulk = "1" if lane == BULK else "0"
         try:
             result = self._acquire(
-                keys=[f"{self.prefix}{key}:slots", f"{self.prefix}{key}:pause"],
-                args=[int(budget), int(window_ms), member],
+                keys=[f"{base}:slots", f"{base}:pause", f"{base}:bulk-pause"],
+                args=[int(budget), int(window_ms), member, int(reserve), int(burst), bulk],
             )
         except redis.RedisError as exc:
             self._unavailable(exc)
             return 0
         return int(result)
 
-    def pause(self, key: str, ms: int) -> None:
+    def pause(self, key: str, ms: int, *, bulk_only: bool = False) -> None:
         if ms <= 0:
             return
+        marker = "bulk-pause" if bulk_only else "pause"
         try:
-            self._pause(keys=[f"{self.prefix}{key}:pause"], args=[int(ms)])
+            self._pause(keys=[f"{self.prefix}{key}:{marker}"], args=[int(ms)])
         except redis.RedisError as exc:
             self._unavailable(exc)
 
     def reset(self, key: str) -> None:
         """Forget state for ``key`` (tests)."""
-        self._redis.delete(f"{self.prefix}{key}:slots", f"{self.prefix}{key}:pause")
+        base = f"{self.prefix}{key}"
+        self._redis.delete(f"{base}:slots", f"{base}:pause", f"{base}:bulk-pause")
 
 
 def parse_int_header(headers: Mapping[str, str], name: str) -> int | None:
@@ -206,19 +331,36 @@ def parse_int_header(headers: Mapping[str, str], name: str) -> int | None:
     return max(value, 0)
 
 
+def lane_arguments(lane: Lane, budget: int, window_ms: int) -> dict[str, Any]:
+    """What a lane asks of the store: the interactive lane the whole window, unpaced; the bulk
+    lane all but ``reserve`` slots (at least one left to it), spread over the window."""
+    if lane.kind != BULK:
+        return {}
+    reserve = min(max(int(lane.reserve), 0), budget - 1)
+    return {
+        "lane": BULK,
+        "reserve": reserve,
+        "burst": max(int(lane.burst), 1),
+    }
+
+
 class Throttle:
     """Per-client policy over a shared store.
 
     * before each request: take a slot (wait while the store says so, each wait capped);
     * after each response: if ``brightpearl-requests-remaining`` is at or below
       ``low_remaining``, pace the rest of the period (``period / (remaining + 1)``) for every
-      process sharing the store;
+      process sharing the store (with a lane reserve: the bulk lane only, see ``observe``);
     * after a 503: pause everyone for ``brightpearl-next-throttle-period`` ms (+ jitter, capped).
 
     ``max_wait`` caps any single sleep so tests with tiny caps stay fast; the waiting loop
     itself is bounded by ``max_acquire_seconds``. With ``max_block_seconds`` set, a wait longer
     than that is not slept at all: :class:`BudgetSpent` is raised with the time to come back
     (a worker slot is never spent sleeping for budget).
+
+    ``lane``: :class:`Lane` — interactive by default (the whole budget, unpaced); a bulk lane
+    takes at most ``budget - reserve`` slots of the window, spread over it once it holds
+    ``burst``; see the module docstring.
     """
 
     def __init__(
@@ -235,6 +377,7 @@ class Throttle:
         max_acquire_seconds: float = 300.0,
         max_block_seconds: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        lane: Lane = Lane(),
     ) -> None:
         self.store = store
         self.key = key
@@ -248,6 +391,9 @@ class Throttle:
         self.max_block_seconds = max_block_seconds
         self._sleep = sleep
         self.waited_seconds = 0.0
+        self.lane = lane
+        self._lane_args = lane_arguments(lane, budget, self.window_ms)
+        self._reserve = min(max(int(lane.reserve), 0), max(budget - 1, 0))
 
     def _nap(self, seconds: float) -> None:
         seconds = max(0.0, min(seconds, self.max_wait))
@@ -259,7 +405,7 @@ class Throttle:
         """Block until the shared budget allows one more request (or raise BudgetSpent)."""
         deadline = time.monotonic() + self.max_acquire_seconds
         while True:
-            wait_ms = self.store.acquire(self.key, self.budget, self.window_ms)
+            wait_ms = self.store.acquire(self.key, self.budget, self.window_ms, **self._lane_args)
             if wait_ms <= 0:
                 return
             if self.max_block_seconds is not None and wait_ms / 1000.0 > self.max_block_seconds:
@@ -273,16 +419,30 @@ class Throttle:
             self._nap(wait_ms / 1000.0)
 
     def observe(self, headers: Mapping[str, str]) -> None:
-        """Slow down proactively when the server says the budget is nearly spent."""
+        """Slow down proactively when the server says the budget is nearly spent.
+
+        Without a reserve, every caller paces the rest of the period once ``remaining`` is at
+        or below ``low_remaining``. With one, that pacing is the bulk lane's (it counts only
+        what is left above the reserve, and stops when nothing is); the interactive lane may
+        spend the reserve down to 0, where everyone waits for the next period."""
         remaining = parse_int_header(headers, REMAINING_HEADER)
         period_ms = parse_int_header(headers, PERIOD_HEADER)
-        if remaining is None or period_ms is None or remaining > self.low_remaining:
+        if remaining is None or period_ms is None:
             return
-        pace_ms = period_ms if remaining == 0 else period_ms // (remaining + 1)
+        spare = remaining - self._reserve  # what the bulk lane may still use of the period
+        if spare > self.low_remaining:
+            return
+        bulk_only = remaining > 0 and self._reserve > 0
+        pace_ms = period_ms if spare <= 0 else period_ms // (spare + 1)
         pace_ms = min(pace_ms, int(self.max_wait * 1000))
         if pace_ms > 0:
-            logger.debug("budget low (remaining=%s); pacing %sms", remaining, pace_ms)
-            self.store.pause(self.key, pace_ms)
+            logger.debug(
+                "budget low (remaining=%s); pacing %s %sms",
+                remaining,
+                "bulk work" if bulk_only else "everyone",
+                pace_ms,
+            )
+            self.store.pause(self.key, pace_ms, bulk_only=bulk_only)
 
     def throttled_wait(self, headers: Mapping[str, str], attempt: int) -> float:
         """Seconds to wait after a 503, shared with every process via the store."""

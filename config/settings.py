@@ -234,6 +234,13 @@ PLATFORM_URL_ALLOWLIST = env.list("PLATFORM_URL_ALLOWLIST", default=[])
 # 200; OAuth apps can be approved for more ("flexible rate limits"), and the chaos bench raises it
 # to run 1,000 returns in minutes (the sandbox's own throttle still answers 503 past its budget).
 BRIGHTPEARL_REQUESTS_PER_MINUTE = env.int("BRIGHTPEARL_REQUESTS_PER_MINUTE", default=200)
+# Fair budget (issue #11): requests of each rolling minute that syncs and backlogs leave to
+# webhook-driven work and staff actions (which may use the whole budget), and how many requests
+# of the minute a sync may send at once before the rest of its share is spread over the minute
+# (brightpearl/throttle.py). Bulk work uses at most (budget − reserve) / budget of the minute:
+# 6 of 200 keeps 97 % (docs/benchmarks.md). A small sync (under the burst) is never slowed.
+BRIGHTPEARL_RESERVED_FOR_INBOUND = env.int("BRIGHTPEARL_RESERVED_FOR_INBOUND", default=6)
+BRIGHTPEARL_BULK_BURST = env.int("BRIGHTPEARL_BULK_BURST", default=100)
 # Never sleep in a slot (issue #12): inside a Celery task (`never_sleep_for_budget`: syncs,
 # inbound events, backfills) a client waits at most this long (seconds) for its account's
 # request budget; a longer wait raises BudgetSpent before anything is sent, the work in hand is

@@ -7,16 +7,32 @@ charts are `connector/charts.py`)."""
 
 from __future__ import annotations
 
+from functools import wraps
+
 from django.conf import settings
 from django.contrib import admin
 
 from .charts import budget_chart, legend, returns_chart
+from .services.brightpearl import interactive_lane
 from .services.overview import build
 
 
 class ConnectorAdminSite(admin.AdminSite):
     index_template = "admin/connector/index.html"
     index_title = "Returns ↔ Brightpearl: overview"
+
+    def admin_view(self, view, cacheable=False):
+        """Every admin view (Check connection, Reconcile and its fixes, the lists offered in
+        forms) is a staff action someone waits for: its Brightpearl requests spend from the
+        interactive lane, not behind a large sync (issue #11, services/brightpearl.py)."""
+        wrapped = super().admin_view(view, cacheable)
+
+        @wraps(wrapped)
+        def staff_action(request, *args, **kwargs):
+            with interactive_lane():
+                return wrapped(request, *args, **kwargs)
+
+        return staff_action
 
     def index(self, request, extra_context=None):
         extra = dict(extra_context or {})

@@ -3,6 +3,12 @@
 The throttle budget is per Brightpearl account and shared by every process: in Redis when
 REDIS_URL is set (production, CI), in memory otherwise (the laptop demo runs one worker). An OAuth
 token refresh is locked per connection across hosts (a database row lock).
+
+Each client spends from one of two lanes (issue #11, brightpearl/throttle.py): *bulk* by default
+(syncs, backlogs, backfills: all but BRIGHTPEARL_RESERVED_FOR_INBOUND requests of the rolling
+minute, paced evenly), or *interactive* inside `interactive_lane()` — inbound event processing
+and every admin view (connector/admin_site.py) — which may use the whole budget, so a webhook or
+a staff action never waits for a large sync's minute to turn over.
 """
 
 from collections.abc import Iterator
@@ -17,11 +23,13 @@ from django.utils import timezone
 
 from brightpearl import (
     BrightpearlClient,
+    Lane,
     MemoryThrottleStore,
     OAuthAuth,
     PrivateAppAuth,
     RedisThrottleStore,
 )
+from brightpearl.throttle import BULK, INTERACTIVE
 
 from ..models import AuthMode, Connection
 from ..observability import brightpearl_session
@@ -41,6 +49,22 @@ def never_sleep_for_budget(seconds: float | None = None) -> Iterator[None]:
         yield
     finally:
         _max_block.reset(token)
+
+
+# Which lane clients built now spend from (see the module docstring). Separate from `_max_block`:
+# how long to wait and whose budget share to use are independent choices.
+_lane: ContextVar[str] = ContextVar("brightpearl_throttle_lane", default=BULK)
+
+
+@contextmanager
+def interactive_lane() -> Iterator[None]:
+    """Within this block, clients are built in the interactive lane: someone is waiting
+    (a webhook's change, a staff action), so the budget's reserve is theirs too."""
+    token = _lane.set(INTERACTIVE)
+    try:
+        yield
+    finally:
+        _lane.reset(token)
 
 
 @cache
@@ -137,6 +161,11 @@ def client_for(connection: Connection, *, timeout: float | None = None) -> Brigh
         throttle_store=_throttle_store(),
         budget=settings.BRIGHTPEARL_REQUESTS_PER_MINUTE,
         max_throttle_block=_max_block.get(),
+        throttle_lane=Lane(
+            _lane.get(),
+            reserve=settings.BRIGHTPEARL_RESERVED_FOR_INBOUND,
+            burst=settings.BRIGHTPEARL_BULK_BURST,
+        ),
         on_token_refresh=_persist_tokens(connection.pk),
         session=brightpearl_session(),  # counts requests/503s for metrics, ruid for logs
     )

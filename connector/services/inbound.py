@@ -32,6 +32,7 @@ from returns.platforms import registry
 from ..models import WebhookEvent
 from ..models.webhooks import max_attempts, processing_lease
 from . import brightpearl_events, platform_events
+from .brightpearl import interactive_lane
 from .event_outcomes import GiveUp, Outcome, RetryLater
 from .leases import Heartbeat
 
@@ -74,8 +75,12 @@ def process(event_id: int, owner: str = "") -> Step:
         if handler is None:
             raise GiveUp(f"No handler for events from {event.source!r}.")
         # The claim's lease is short and renewed while the handler runs: a lost host's event
-        # is dispatched again within a lease and a housekeeping tick.
-        with Heartbeat(event.renew_claim, processing_lease().total_seconds() / 3, "event-claim"):
+        # is dispatched again within a lease and a housekeeping tick. Someone waits for the
+        # event: it spends from the interactive lane, not behind a large sync (issue #11).
+        heartbeat = Heartbeat(
+            event.renew_claim, processing_lease().total_seconds() / 3, "event-claim"
+        )
+        with heartbeat, interactive_lane():
             outcome = handler(event)
     except RetryLater as exc:
         due = _retry(event, str(exc), exc.retry_after)
