@@ -39,6 +39,9 @@ def sync_with_budget(world, settings, redis_url, requests: int | None) -> SyncRu
     (None: Brightpearl's 200)."""
     RedisThrottleStore(redis_url).reset(throttle_key(world))
     settings.BRIGHTPEARL_REQUESTS_PER_MINUTE = 200 if requests is None else requests
+    # The whole budget is the run's: no slots kept for the interactive lane (issue #11), so
+    # `requests` is exactly how many the run may send.
+    settings.BRIGHTPEARL_RESERVED_FOR_INBOUND = 0
     with never_sleep_for_budget(2):
         return world.sync()
 
