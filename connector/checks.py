@@ -93,3 +93,21 @@ def write_lease_outlives_the_timeout(app_configs, **kwargs):
             id="connector.E010",
         )
     ]
+
+
+@register()
+def request_budget_is_usable(app_configs, **kwargs):
+    """The per-account request budget must leave the sync lane something: a budget of 0 (or
+    a reserve as large as the budget) would stop every sync, and the throttle cannot count it."""
+    budget = settings.BRIGHTPEARL_REQUESTS_PER_MINUTE
+    reserve = settings.BRIGHTPEARL_RESERVED_FOR_INBOUND
+    if budget >= 1 and 0 <= reserve < budget:
+        return []
+    return [
+        Error(
+            f"BRIGHTPEARL_REQUESTS_PER_MINUTE ({budget}) must be at least 1 and "
+            f"BRIGHTPEARL_RESERVED_FOR_INBOUND ({reserve}) between 0 and one less than it.",
+            hint="Brightpearl's documented limit is 200 a minute; the default reserve is 6.",
+            id="connector.E011",
+        )
+    ]

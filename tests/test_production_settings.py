@@ -153,3 +153,15 @@ def test_admin_logins_are_locked_out_after_repeated_failures(settings):
         "/admin/login/", {"username": "other", "password": "another good passphrase"}
     )
     assert other.status_code == 302  # someone else is not locked out
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"BRIGHTPEARL_REQUESTS_PER_MINUTE": "0"},
+        {"BRIGHTPEARL_REQUESTS_PER_MINUTE": "10", "BRIGHTPEARL_RESERVED_FOR_INBOUND": "10"},
+    ],
+)
+def test_a_request_budget_that_leaves_syncs_nothing_is_refused(tmp_path, env):
+    result = run(["manage.py", "check"], tmp_path, **{**PRODUCTION, **env})
+    assert result.returncode != 0 and "connector.E011" in result.stderr, result.stderr
