@@ -4,6 +4,8 @@
     python bench/multi_merchant.py --merchants 12 --throttled 5 --backlog 0 --returns 3
     python bench/multi_merchant.py --kill-after 20                   (one worker SIGKILLed)
 
+A thread sends the dispatcher task every `--tick` seconds, as beat does (production: 60 s).
+
 Real processes on loopback: the Brightpearl sandbox (one account per merchant, each enforcing
 its own request budget; the throttled ones `--throttled-budget` requests a minute) and one Loop
 sandbox per merchant, threads of this process; `--workers` Celery worker processes (prefork,
@@ -61,6 +63,12 @@ def parse() -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=2)
     p.add_argument("--kill-after", type=float, default=0.0, help="SIGKILL worker 1 after N s")
     p.add_argument("--timeout", type=float, default=600.0)
+    p.add_argument(
+        "--tick",
+        type=float,
+        default=60.0,
+        help="seconds between dispatcher ticks, as beat sends them (production: 60)",
+    )
     service_arguments(p, "bench_mm")
     return p.parse_args()
 
@@ -82,7 +90,7 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
     from django.core.management import call_command
 
     from connector.models import BindingState, SalesCredit, SyncRun
-    from connector.tasks import request_sync_soon, sync_connection
+    from connector.tasks import dispatch_due_syncs, request_sync_soon, sync_connection
 
     logs = Path(tempfile.mkdtemp(prefix="bench-mm-"))
     loops: list[LoopSandbox] = []
@@ -177,6 +185,15 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
 
         feeder = threading.Thread(target=arrive, daemon=True)
         feeder.start()
+
+        def beat() -> None:
+            # What beat does in production: the dispatcher every tick (scheduled syncs, and
+            # recovery of what a lost worker left: lapsed leases, pending tasks never started).
+            while True:
+                time.sleep(args.tick)
+                dispatch_due_syncs.delay()
+
+        threading.Thread(target=beat, daemon=True).start()
         killed_at = None
         credited: dict[tuple[int, str], float] = {}
         expected = len(schedule) + args.backlog * len(backlog)

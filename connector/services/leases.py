@@ -5,9 +5,9 @@ the same owner. The owner is the Celery task ID, which a redelivered task keeps:
 mid-run resumes its own lease at once, while an overlapping run with another ID is refused.
 Works the same on PostgreSQL and SQLite.
 
-The lease is short (`RUN_LEASE_SECONDS`, default 90 s) and renewed by a heartbeat while the
+The lease is short (`RUN_LEASE_SECONDS`, default 60 s) and renewed by a heartbeat while the
 run is alive, so a long run keeps it and a run whose worker — or whole host — died frees it
-within a minute and a half, instead of holding the merchant until a task time limit passes.
+within a minute, instead of holding the merchant until a task time limit passes.
 """
 
 from __future__ import annotations

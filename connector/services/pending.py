@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from ..models import Connection
 
-# The longest delay handed to the broker as a countdown (a lapsed run lease, 90 s, fits);
+# The longest delay handed to the broker as a countdown (a lapsed run lease, 60 s, fits);
 # anything longer goes to the database. The visibility timeout must exceed it plus the hard
 # time limit (system check connector.E105).
 BROKER_COUNTDOWN_MAX_SECONDS = 120
