@@ -83,27 +83,34 @@ def credit_candidates(connection) -> list[Rma]:
 # --- finding the original orders -----------------------------------------------------------
 def find_original_orders(ctx: SyncContext, rmas: Iterable[Rma]) -> dict[int, dict | None]:
     """RMA pk → the original sales order (Order GET shape), found by the platform's order
-    reference: Brightpearl externalRef = platform order ID, else customer reference = order
-    name (how shop connectors usually import orders; UNCONFIRMED per shop connector, so both
-    are tried and compared exactly). Every order a run needs is looked up at once — one
-    sales-order search by all the order names, then one batched Order GET — and only an order
-    that search does not settle is searched for on its own, as before."""
-    client = ctx.client
-    memo: dict[tuple[str, str], int | None] = ctx.cache.setdefault("order_lookup", {})
+    reference (`find_order_ids`), then read in one batched Order GET."""
     keys = {rma.pk: (rma.order_id, rma.order_name) for rma in rmas}
-    pending = sorted({key for key in keys.values() if key not in memo})
-    memo.update(_orders_by_name(client, pending))
-    for key in pending:
-        if key not in memo:
-            memo[key] = _search_sales_order(client, *key)
-    order_ids = {pk: memo[key] for pk, key in keys.items()}
+    order_ids = dict(zip(keys, find_order_ids(ctx, keys.values()), strict=True))
     wanted = sorted({oid for oid in order_ids.values() if oid})
     orders_cache: dict[int, dict] = ctx.cache.setdefault("orders", {})
     missing = [oid for oid in wanted if oid not in orders_cache]
     if missing:
-        for order in client.get_orders(missing):
+        for order in ctx.client.get_orders(missing):
             orders_cache[int(order["id"])] = order
     return {pk: orders_cache.get(oid) if oid else None for pk, oid in order_ids.items()}
+
+
+def find_order_ids(ctx: SyncContext, keys: Iterable[tuple[str, str]]) -> list[int | None]:
+    """The sales order ID of each (platform order ID, order name), None when Brightpearl has no
+    such order, in the order given. Found by Brightpearl externalRef = platform order ID, else
+    customer reference = order name (how shop connectors usually import orders; UNCONFIRMED per
+    shop connector, so both are tried and compared exactly). Every order is looked up at once —
+    one sales-order search by all the order names (200 a call) — and only an order that search
+    does not settle is searched for on its own. Remembered for the run (`ctx.cache`), so the
+    credit step, reconciliation and backfill each pay for a reference once."""
+    keys = list(keys)
+    memo: dict[tuple[str, str], int | None] = ctx.cache.setdefault("order_lookup", {})
+    pending = sorted({key for key in keys if key not in memo})
+    memo.update(_orders_by_name(ctx.client, pending))
+    for key in pending:
+        if key not in memo:
+            memo[key] = _search_sales_order(ctx.client, *key)
+    return [memo[key] for key in keys]
 
 
 def _orders_by_name(client, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
