@@ -9,6 +9,7 @@ and adopts it, or posts one.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -57,15 +58,27 @@ def customer_ref_for(connection, rma: Rma) -> str:
     return f"{connection.customer_ref_prefix}{rma.rma_number or rma.external_id}"[:64]
 
 
-def credit_candidates(connection) -> list[Rma]:
+def credit_candidates(connection, pks: Iterable[int] | None = None) -> list[Rma]:
     """Approved RMAs (not flagged) whose credit is not made yet — and flagged ones whose flag
-    is a credit-planning problem staff asked to re-check (a retried blocked credit)."""
+    is a credit-planning problem staff asked to re-check (a retried blocked credit). `pks`:
+    only among these (a batch of `credit_candidate_ids`)."""
+    candidates = _candidates(connection)
+    if pks is not None:
+        candidates = candidates.filter(pk__in=list(pks))
+    return list(candidates.prefetch_related("lines").order_by("pk"))
+
+
+def credit_candidate_ids(connection) -> list[int]:
+    return list(_candidates(connection).order_by("pk").values_list("pk", flat=True))
+
+
+def _candidates(connection):
     recheck = Q(
         flagged=True,
         sales_credit__state=BindingState.PENDING,
         sales_credit__last_error=F("flag_reason"),
     )
-    return list(
+    return (
         Rma.objects.filter(connection=connection)
         .filter(Q(status=lifecycle.APPROVED, flagged=False) | recheck)
         .exclude(
@@ -75,8 +88,6 @@ def credit_candidates(connection) -> list[Rma]:
                 BindingState.BLOCKED,
             ]
         )
-        .prefetch_related("lines")
-        .order_by("pk")
     )
 
 
@@ -262,13 +273,30 @@ def plan_for(ctx: SyncContext, rma: Rma, order: dict, binding: SalesCredit) -> C
 
 
 # --- the step ------------------------------------------------------------------------------
+# Returns credited per batch: one batched order search, Order GET and search of the credits on
+# those orders each (200 IDs a call), and the batch's orders let go after it — so a run's
+# memory follows the batch, not the backlog.
+CREDIT_BATCH = MAX_IDS_PER_CALL
+
+
 def create_credits(ctx: SyncContext, rmas: list[Rma] | None = None) -> None:
-    """Make the missing credits; every RMA ends with a recorded event."""
+    """Make the missing credits, a batch at a time; every RMA ends with a recorded event."""
     if not ctx.connection.create_credits:
         return
-    rmas = credit_candidates(ctx.connection) if rmas is None else rmas
-    if not rmas:
-        return
+    if rmas is None:
+        ids = credit_candidate_ids(ctx.connection)
+        batches: Iterable[list[Rma]] = (
+            credit_candidates(ctx.connection, ids[i : i + CREDIT_BATCH])
+            for i in range(0, len(ids), CREDIT_BATCH)
+        )
+    else:
+        batches = (rmas[i : i + CREDIT_BATCH] for i in range(0, len(rmas), CREDIT_BATCH))
+    for batch in batches:
+        if batch:
+            _credit_batch(ctx, batch)
+
+
+def _credit_batch(ctx: SyncContext, rmas: list[Rma]) -> None:
     orders = find_original_orders(ctx, rmas)
     if not ctx.dry_run:
         parents = {int(o["id"]) for o in orders.values() if o}
@@ -285,6 +313,11 @@ def create_credits(ctx: SyncContext, rmas: list[Rma] | None = None) -> None:
         if binding is not None and binding.state == BindingState.CREATED and not binding.row_map:
             made.append(binding)
     capture_credit_rows(ctx, made)
+    cached = ctx.cache.get("orders", {})
+    for order in orders.values():
+        if order:
+            cached.pop(int(order["id"]), None)
+    gc.collect()  # the batch's objects refer to each other: see sync.release_garbage
 
 
 def create_credit(ctx: SyncContext, rma: Rma, order: dict | None) -> SalesCredit | None:
