@@ -27,14 +27,17 @@ PYTEST_WORKERS ?=
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
-# The request-economy benchmarks at a small size (a couple of minutes; SQLite in a temp dir unless
-# DATABASE_URL is set; loopback only). Each prints its figure last, with its floor. Figures and
+# The request-economy benchmarks at a small size (a few minutes; SQLite in a temp dir unless
+# DATABASE_URL is set; loopback only). webhook_throughput needs PostgreSQL and Redis on loopback
+# (its own database, bench_webhook_throughput, recreated; BENCH_DATABASE_URL/BENCH_REDIS_URL). Each prints its figure last, with its floor. Figures and
 # the machine they were measured on: docs/benchmarks.md. BENCH_N scales the per-return ones.
 BENCH_N ?= 100
 bench: $(STAMP)
 	$(BIN)/python bench/sync_api_economy.py $(BENCH_N)
 	$(BIN)/python bench/returngo_calls.py $(BENCH_N) 3
 	$(BIN)/python bench/quiet_poll.py 100 1000
+	$(BIN)/python bench/memory.py 100 1000 --new 20
+	$(BIN)/python bench/webhook_throughput.py --seconds 4 --rounds 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
