@@ -27,15 +27,20 @@ PYTEST_WORKERS ?= -n 2
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
-# The request-economy benchmarks at a small size (a couple of minutes; SQLite in a temp dir unless
-# DATABASE_URL is set; loopback only). Each prints its figure last, with its floor. Figures and
-# the machine they were measured on: docs/benchmarks.md. BENCH_N scales the per-return ones.
+# The benchmarks at a small size (a few minutes; SQLite in a temp dir unless DATABASE_URL is
+# set; loopback only). fair_budget, webhook_throughput and multi_merchant need PostgreSQL and
+# Redis on loopback (a database of their own, recreated; BENCH_DATABASE_URL/BENCH_REDIS_URL).
+# Each prints its figure last, with its target. Figures and the machine they were measured on:
+# docs/benchmarks.md. BENCH_N scales the per-return ones.
 BENCH_N ?= 100
 bench: $(STAMP)
 	$(BIN)/python bench/sync_api_economy.py $(BENCH_N)
 	$(BIN)/python bench/returngo_calls.py $(BENCH_N) 3
 	$(BIN)/python bench/quiet_poll.py 100 1000
 	$(BIN)/python bench/fair_budget.py --backlog 300 --webhooks 15 --duration 60
+	$(BIN)/python bench/memory.py 100 1000 --new 20
+	$(BIN)/python bench/webhook_throughput.py --seconds 4 --rounds 2
+	$(BIN)/python bench/multi_merchant.py --merchants 12 --backlog 50 --returns 3
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

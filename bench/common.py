@@ -176,12 +176,18 @@ def brightpearl_with_orders(code: str, n: int, *, net: str, tax: str):
     way, account token `t`) with one customer, product SKU-A and `n` shipped sales orders
     `#i` / externalRef `shop-i` of one SKU-A each; the API URL pointed at it. Call after
     `in_process_django()`. Returns (server, control)."""
+    server = SandboxServer(port=0).start()
+    control = account_with_orders(server.url, server.api_url_template, code, n, net=net, tax=tax)
+    return server, control
+
+
+def account_with_orders(url: str, api_url: str, code: str, n: int, *, net: str, tax: str):
+    """`brightpearl_with_orders` on a sandbox already running at `url` (API `api_url`)."""
     from django.conf import settings
 
-    server = SandboxServer(port=0).start()
-    settings.BRIGHTPEARL_API_URL = server.api_url_template
+    settings.BRIGHTPEARL_API_URL = api_url
     control, contact = new_account(
-        server.url,
+        url,
         code,
         "t",
         contact={"firstName": "B", "lastName": "E", "email": "b@x.com"},
@@ -190,7 +196,7 @@ def brightpearl_with_orders(code: str, n: int, *, net: str, tax: str):
     control.set_throttle(budget=100000, window_seconds=60)
     rows = [("SKU-A", 1, net, tax)]
     control.seed(orders=[sales_order(contact, f"#{i}", f"shop-{i}", rows) for i in range(n)])
-    return server, control
+    return control
 
 
 def loop_connection(name: str, code: str, token: str, loop, **fields):

@@ -198,6 +198,11 @@ class Refund(models.Model):
     refunded_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=32, blank=True)
     raw = models.JSONField(default=dict, blank=True)
+    # Set once the ERP side has taken the refund on (the connector's payment binding exists:
+    # from then on that binding says what became of it). Never cleared. The refunds a sync
+    # must look at for the first time are the few not yet bound (a partial index), so the
+    # refund step's cost does not grow with every refund ever recorded.
+    bound = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -205,6 +210,13 @@ class Refund(models.Model):
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(fields=["rma", "external_id"], name="unique_refund_per_rma")
+        ]
+        indexes = [
+            models.Index(
+                fields=["rma"],
+                condition=models.Q(bound=False, amount__gt=0),
+                name="refund_not_bound",
+            )
         ]
 
     def __str__(self) -> str:

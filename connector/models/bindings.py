@@ -112,7 +112,17 @@ class SalesCredit(ExactlyOnceFields):
             )
         ]
         indexes = [
-            models.Index(fields=["account_key", "parent_order_id"], name="credit_account_parent")
+            models.Index(fields=["account_key", "parent_order_id"], name="credit_account_parent"),
+            # The duplicate check's "anything written since its last look?" (services/
+            # duplicates.py) reads a range of recent rows, not every credit ever made.
+            models.Index(fields=["connection", "updated_at"], name="credit_connection_updated"),
+            # The receipt step's candidates: credits still waiting for the warehouse are few,
+            # however many were processed before.
+            models.Index(
+                fields=["connection"],
+                condition=models.Q(state="created", processed_at__isnull=True),
+                name="credit_awaiting_receipt",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -169,6 +179,9 @@ class RefundPayment(ExactlyOnceFields):
             models.UniqueConstraint(
                 fields=["account_key", "payment_id"], name="one_binding_per_account_payment"
             )
+        ]
+        indexes = [  # the duplicate check's look at what was written since (see SalesCredit)
+            models.Index(fields=["connection", "updated_at"], name="payment_connection_updated")
         ]
 
     def __str__(self) -> str:

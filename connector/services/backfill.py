@@ -37,11 +37,11 @@ from returns.platforms.errors import BudgetExhausted, PlatformError, RateLimited
 from ..models import BackfillJob, BindingState, Connection, SalesCredit, SyncRun
 from .context import SyncContext
 from .credits import (
-    _search_sales_order,
     create_credits,
     credits_on_parents,
     customer_ref_for,
     external_ref_for,
+    find_order_ids,
     match_existing_credit,
     release_attempts,
 )
@@ -310,13 +310,9 @@ def _stored_word(key: str, stored: set) -> str:
 
 
 def _preview_credits(ctx, due: list, stored: set, counts: Counter, plan: list) -> None:
-    memo = ctx.cache.setdefault("order_lookup", {})
-    parents = {}
-    for neutral in due:
-        lookup = (neutral.order_id, neutral.order_name)
-        if lookup not in memo:
-            memo[lookup] = _search_sales_order(ctx.client, neutral.order_id, neutral.order_name)
-        parents[neutral.external_id] = memo[lookup]
+    # One batched sales-order search for the batch's orders, as the credit step finds them.
+    found = find_order_ids(ctx, [(n.order_id, n.order_name) for n in due])
+    parents = {n.external_id: parent for n, parent in zip(due, found, strict=True)}
     wanted = {p for p in parents.values() if p}
     known = credits_on_parents(ctx, wanted) if wanted else {}
     for neutral in due:

@@ -9,6 +9,7 @@ and adopts it, or posts one.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -58,15 +59,27 @@ def customer_ref_for(connection, rma: Rma) -> str:
     return f"{connection.customer_ref_prefix}{rma.rma_number or rma.external_id}"[:64]
 
 
-def credit_candidates(connection) -> list[Rma]:
+def credit_candidates(connection, pks: Iterable[int] | None = None) -> list[Rma]:
     """Approved RMAs (not flagged) whose credit is not made yet — and flagged ones whose flag
-    is a credit-planning problem staff asked to re-check (a retried blocked credit)."""
+    is a credit-planning problem staff asked to re-check (a retried blocked credit). `pks`:
+    only among these (a batch of `credit_candidate_ids`)."""
+    candidates = _candidates(connection)
+    if pks is not None:
+        candidates = candidates.filter(pk__in=list(pks))
+    return list(candidates.prefetch_related("lines").order_by("pk"))
+
+
+def credit_candidate_ids(connection) -> list[int]:
+    return list(_candidates(connection).order_by("pk").values_list("pk", flat=True))
+
+
+def _candidates(connection):
     recheck = Q(
         flagged=True,
         sales_credit__state=BindingState.PENDING,
         sales_credit__last_error=F("flag_reason"),
     )
-    return list(
+    return (
         Rma.objects.filter(connection=connection)
         .filter(Q(status=lifecycle.APPROVED, flagged=False) | recheck)
         .exclude(
@@ -76,35 +89,40 @@ def credit_candidates(connection) -> list[Rma]:
                 BindingState.BLOCKED,
             ]
         )
-        .prefetch_related("lines")
-        .order_by("pk")
     )
 
 
 # --- finding the original orders -----------------------------------------------------------
 def find_original_orders(ctx: SyncContext, rmas: Iterable[Rma]) -> dict[int, dict | None]:
     """RMA pk → the original sales order (Order GET shape), found by the platform's order
-    reference: Brightpearl externalRef = platform order ID, else customer reference = order
-    name (how shop connectors usually import orders; UNCONFIRMED per shop connector, so both
-    are tried and compared exactly). Every order a run needs is looked up at once — one
-    sales-order search by all the order names, then one batched Order GET — and only an order
-    that search does not settle is searched for on its own, as before."""
-    client = ctx.client
-    memo: dict[tuple[str, str], int | None] = ctx.cache.setdefault("order_lookup", {})
+    reference (`find_order_ids`), then read in one batched Order GET."""
     keys = {rma.pk: (rma.order_id, rma.order_name) for rma in rmas}
-    pending = sorted({key for key in keys.values() if key not in memo})
-    memo.update(_orders_by_name(client, pending))
-    for key in pending:
-        if key not in memo:
-            memo[key] = _search_sales_order(client, *key)
-    order_ids = {pk: memo[key] for pk, key in keys.items()}
+    order_ids = dict(zip(keys, find_order_ids(ctx, keys.values()), strict=True))
     wanted = sorted({oid for oid in order_ids.values() if oid})
     orders_cache: dict[int, dict] = ctx.cache.setdefault("orders", {})
     missing = [oid for oid in wanted if oid not in orders_cache]
     if missing:
-        for order in client.get_orders(missing):
+        for order in ctx.client.get_orders(missing):
             orders_cache[int(order["id"])] = order
     return {pk: orders_cache.get(oid) if oid else None for pk, oid in order_ids.items()}
+
+
+def find_order_ids(ctx: SyncContext, keys: Iterable[tuple[str, str]]) -> list[int | None]:
+    """The sales order ID of each (platform order ID, order name), None when Brightpearl has no
+    such order, in the order given. Found by Brightpearl externalRef = platform order ID, else
+    customer reference = order name (how shop connectors usually import orders; UNCONFIRMED per
+    shop connector, so both are tried and compared exactly). Every order is looked up at once —
+    one sales-order search by all the order names (200 a call) — and only an order that search
+    does not settle is searched for on its own. Remembered for the run (`ctx.cache`), so the
+    credit step, reconciliation and backfill each pay for a reference once."""
+    keys = list(keys)
+    memo: dict[tuple[str, str], int | None] = ctx.cache.setdefault("order_lookup", {})
+    pending = sorted({key for key in keys if key not in memo})
+    memo.update(_orders_by_name(ctx.client, pending))
+    for key in pending:
+        if key not in memo:
+            memo[key] = _search_sales_order(ctx.client, *key)
+    return [memo[key] for key in keys]
 
 
 def _orders_by_name(client, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
@@ -256,13 +274,30 @@ def plan_for(ctx: SyncContext, rma: Rma, order: dict, binding: SalesCredit) -> C
 
 
 # --- the step ------------------------------------------------------------------------------
+# Returns credited per batch: one batched order search, Order GET and search of the credits on
+# those orders each (200 IDs a call), and the batch's orders let go after it — so a run's
+# memory follows the batch, not the backlog.
+CREDIT_BATCH = MAX_IDS_PER_CALL
+
+
 def create_credits(ctx: SyncContext, rmas: list[Rma] | None = None) -> None:
-    """Make the missing credits; every RMA ends with a recorded event."""
+    """Make the missing credits, a batch at a time; every RMA ends with a recorded event."""
     if not ctx.connection.create_credits:
         return
-    rmas = credit_candidates(ctx.connection) if rmas is None else rmas
-    if not rmas:
-        return
+    if rmas is None:
+        ids = credit_candidate_ids(ctx.connection)
+        batches: Iterable[list[Rma]] = (
+            credit_candidates(ctx.connection, ids[i : i + CREDIT_BATCH])
+            for i in range(0, len(ids), CREDIT_BATCH)
+        )
+    else:
+        batches = (rmas[i : i + CREDIT_BATCH] for i in range(0, len(rmas), CREDIT_BATCH))
+    for batch in batches:
+        if batch:
+            _credit_batch(ctx, batch)
+
+
+def _credit_batch(ctx: SyncContext, rmas: list[Rma]) -> None:
     orders = find_original_orders(ctx, rmas)
     if not ctx.dry_run:
         parents = {int(o["id"]) for o in orders.values() if o}
@@ -279,6 +314,11 @@ def create_credits(ctx: SyncContext, rmas: list[Rma] | None = None) -> None:
         if binding is not None and binding.state == BindingState.CREATED and not binding.row_map:
             made.append(binding)
     capture_credit_rows(ctx, made)
+    cached = ctx.cache.get("orders", {})
+    for order in orders.values():
+        if order:
+            cached.pop(int(order["id"]), None)
+    gc.collect()  # the batch's objects refer to each other: see sync.release_garbage
 
 
 def create_credit(ctx: SyncContext, rma: Rma, order: dict | None) -> SalesCredit | None:

@@ -48,10 +48,10 @@ from returns.platforms.errors import PlatformError
 from ..models import BindingState, Connection, SalesCredit, Treatment
 from .context import SyncContext
 from .credits import (
-    _search_sales_order,
     credits_on_parents,
     customer_ref_for,
     external_ref_for,
+    find_order_ids,
 )
 from .refunds import PAID_STATUSES, transaction_ref_for
 
@@ -299,19 +299,17 @@ def platform_returns(ctx: SyncContext, start: datetime, end: datetime) -> tuple[
 # --- the Brightpearl side ----------------------------------------------------------------------
 def parent_orders(ctx: SyncContext, rets: list[PlatformReturn], bindings: dict) -> list:
     """Each return's original order ID: the binding's when there is one, else found the way
-    the credit step finds it (one search per distinct order reference)."""
-    memo: dict[tuple[str, str], int | None] = {}
-    parents = []
+    the credit step finds it — one batched sales-order search for all the others
+    (`credits.find_order_ids`), not a search per return."""
+    known = []
     for ret in rets:
         binding = bindings.get((ret.platform, ret.external_id))
-        if binding is not None and binding.parent_order_id:
-            parents.append(int(binding.parent_order_id))
-            continue
-        key = (ret.order_id, ret.order_name)
-        if key not in memo:
-            memo[key] = _search_sales_order(ctx.client, ret.order_id, ret.order_name)
-        parents.append(memo[key])
-    return parents
+        known.append(int(binding.parent_order_id) if binding and binding.parent_order_id else None)
+    unknown = [i for i, parent in enumerate(known) if parent is None]
+    found = find_order_ids(ctx, [(rets[i].order_id, rets[i].order_name) for i in unknown])
+    for i, parent in zip(unknown, found, strict=True):
+        known[i] = parent
+    return known
 
 
 def _payments_on(ctx: SyncContext, credit_ids: list[int]) -> dict[int, list[dict]]:

@@ -12,7 +12,7 @@ import json
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from brightpearl import (
@@ -44,17 +44,27 @@ def transaction_ref_for(connection, refund: Refund) -> str:
 
 
 def refund_candidates(connection) -> list[Refund]:
+    """Refunds to record: those no run has taken on yet (not `bound`: a partial index holds
+    only these), and those whose payment is still pending or being attempted. Found as two
+    small sets of IDs, then read — not as a join over every refund ever recorded, whose time
+    grew with the history."""
+    in_flight = RefundPayment.objects.filter(
+        connection=connection, state__in=[BindingState.PENDING, BindingState.ATTEMPTING]
+    ).values_list("refund_id", flat=True)
+    # A refund bound before its flag was set (or by a test writing bindings directly) is
+    # left out by `payment__isnull`; one bound and in flight is in `in_flight`.
+    new = Refund.objects.filter(
+        rma__connection=connection, bound=False, amount__gt=0, payment__isnull=True
+    ).values_list("pk", flat=True)
+    ids = {*in_flight, *new}
+    if not ids:
+        return []
     return list(
         Refund.objects.filter(
+            pk__in=sorted(ids),
             rma__connection=connection,
             rma__sales_credit__state=BindingState.CREATED,
             amount__gt=0,
-        )
-        # Not yet recorded: no payment binding, or one still pending/attempting (a join, not a
-        # NOT IN over every refund ever recorded).
-        .filter(
-            Q(payment__isnull=True)
-            | Q(payment__state__in=[BindingState.PENDING, BindingState.ATTEMPTING])
         )
         .select_related("rma", "rma__sales_credit")
         .order_by("pk")
@@ -308,15 +318,21 @@ def _find_payment(ctx: SyncContext, payment: RefundPayment, credit_id: int) -> i
 
 
 def _payment_binding(ctx: SyncContext, refund: Refund, binding: SalesCredit) -> RefundPayment:
-    payment, _ = RefundPayment.objects.get_or_create(
-        refund=refund,
-        defaults={
-            "connection": ctx.connection,
-            "account_key": ctx.connection.brightpearl_account_key,
-            "sales_credit": binding,
-            "transaction_ref": transaction_ref_for(ctx.connection, refund),
-        },
-    )
+    """The refund's binding, made on first sight, and the refund marked `bound` with it: from
+    now on the binding's state is what brings it back (see `refund_candidates`)."""
+    with transaction.atomic():
+        payment, _ = RefundPayment.objects.get_or_create(
+            refund=refund,
+            defaults={
+                "connection": ctx.connection,
+                "account_key": ctx.connection.brightpearl_account_key,
+                "sales_credit": binding,
+                "transaction_ref": transaction_ref_for(ctx.connection, refund),
+            },
+        )
+        if not refund.bound:
+            Refund.objects.filter(pk=refund.pk).update(bound=True)
+            refund.bound = True
     return payment
 
 

@@ -8,6 +8,7 @@ items as SyncEvents; the run records its counts and the Brightpearl requests it 
 
 from __future__ import annotations
 
+import gc
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -262,6 +263,7 @@ def _close_run(run: SyncRun, ctx: SyncContext, error: str, passes: int) -> None:
 def _run_steps(ctx: SyncContext) -> str:
     """Run the steps; a step that fails as a whole stops the run with a clear message."""
     for name, step in STEPS:
+        recorded = sum(ctx.counts.values())
         try:
             step(ctx)
         except AuthError as exc:
@@ -283,4 +285,16 @@ def _run_steps(ctx: SyncContext) -> str:
                 logger.warning("connection %s: platform pull failed: %s", ctx.connection.pk, exc)
                 continue  # the rest can still run on what we already have
             return f"Returns platform error during {name}: {exc}"
+        finally:
+            if sum(ctx.counts.values()) > recorded:
+                release_garbage()
     return ""
+
+
+def release_garbage() -> None:
+    """Free what a step that did work left behind. Each return's objects refer to each other
+    (an RMA and its credit binding, their cached relations and raw JSON), so they are freed
+    only by a full collection, which a long-lived process runs rarely: without this a run's
+    memory grew by tens of KB per return it handled (bench/memory.py). Steps with nothing to
+    do skip it, so a quiet poll does not pay for it."""
+    gc.collect()

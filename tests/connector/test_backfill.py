@@ -81,7 +81,12 @@ def test_dry_run_writes_nothing_and_says_what_it_would_do(world: World, history)
     assert not Rma.objects.filter(connection=world.connection).exists()
     assert not SalesCredit.objects.exists()
     assert [r for r in world.bp.control.requests() if r["method"] != "GET"] == []
-    assert job.brightpearl_requests > 0
+    # The two returns due a credit: their orders in one batched sales-order search and the
+    # credits already on those orders in one search — two requests, not two per return.
+    paths = [r["path"] for r in world.bp.control.requests()]
+    assert sum(p.endswith("/sales-order-search") for p in paths) == 1
+    assert sum(p.endswith("/order-search") for p in paths) == 1
+    assert job.brightpearl_requests == len(paths) == 2
 
 
 def test_backfill_adopts_the_existing_credit_instead_of_posting(world: World, history):

@@ -13,8 +13,8 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from connector.intake_api.authentication import issue_intake_token
-from connector.models import SalesCredit, SyncRun, WebhookEvent
-from returns.models import Rma
+from connector.models import BindingState, SalesCredit, SyncRun, WebhookEvent
+from returns.models import Refund, Rma
 from tests.connector.factories import ConnectionFactory
 from tests.support.history import as_if_an_hour_passed, seed_history
 
@@ -94,6 +94,24 @@ def test_a_quiet_sync_costs_the_same_whatever_the_history(world):
     assert queries_large == queries_small  # O(1): 20× the history, not one query more
     assert requests_small <= 1 and requests_large <= 1
     assert figures[0][2] == figures[1][2]  # the run's own bookkeeping, not per return
+
+
+def test_a_refund_that_arrives_after_the_first_one_was_paid_is_paid_too(world):
+    """The refund step no longer re-reads refunds already taken on (`bound`): a later refund on
+    the same return, and a payment staff sent back to pending, must still be found."""
+    sku = "CUP-" + world.bp.code
+    ret = world.loop_return(world.sale([(sku, 2, "10.00", "2.00")]), [{"sku": sku}] * 2)
+    world.loop.add_refund(ret["id"], "6.00")
+    world.sync()
+    first = Refund.objects.get(rma__external_id=str(ret["id"]))
+    assert first.bound and first.payment.state == BindingState.CREATED
+
+    world.loop.add_refund(ret["id"], "6.00")  # more of it, refunded a day later
+    world.sync()
+
+    refunds = Refund.objects.filter(rma__external_id=str(ret["id"])).order_by("pk")
+    assert [r.payment.state for r in refunds] == [BindingState.CREATED] * 2
+    assert all(r.bound for r in refunds)
 
 
 # --- 3. ReturnGO: one read and two writes per return over its life ------------------------

@@ -117,11 +117,30 @@ def test_brightpearl_is_read_in_batches_not_per_return(world: World, books):
     reconcile.reconcile(world.connection, *_window())
     paths = [r["path"] for r in world.bp.control.requests()]
     # Seven returns: one credit search, one credit GET, one payment search (all batched), and
-    # one order search for the return never credited (the others' orders are known).
-    assert sum("/order-service/order-search" in p for p in paths) == 2
+    # one sales-order search for the return never credited (the others' orders are known).
+    assert sum("/order-service/order-search" in p for p in paths) == 1
+    assert sum("/order-service/sales-order-search" in p for p in paths) == 1
     assert sum("/order-service/sales-credit/" in p for p in paths) == 1
     assert sum("customer-payment-search" in p for p in paths) == 1
     assert not [r for r in world.bp.control.requests() if r["method"] != "GET"]
+
+
+def test_original_orders_of_returns_never_credited_are_found_in_one_search(world: World):
+    """Five returns the connector never saw: their orders are found the way the credit step
+    finds them — one batched sales-order search by order name — not one search per return."""
+    made = [_sale_and_return(world) for _ in range(5)]
+    world.bp.control.clear_requests()
+
+    report = reconcile.reconcile(world.connection, *_window())
+
+    missing = _by_return(report, reconcile.MISSING_CREDIT)
+    assert set(missing) == {str(ret["id"]) for _, ret in made}
+    for sale, ret in made:  # each return's own order was found
+        assert f"on order {sale.order_id}." in missing[str(ret["id"])].message
+    paths = [r["path"] for r in world.bp.control.requests()]
+    assert sum("/order-service/sales-order-search" in p for p in paths) == 1
+    assert sum("/order-service/order-search" in p for p in paths) == 1  # their credits, batched
+    assert len(paths) <= 3  # + one payment search at most; no read per return
 
 
 def test_csv_lists_every_difference_with_both_amounts(world: World, books):

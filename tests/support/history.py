@@ -57,7 +57,13 @@ def seed_history(connection: Connection, size: int, offset: int) -> None:
         for i, rma in enumerate(rmas)
     )
     refunds = Refund.objects.bulk_create(
-        Refund(rma=rma, external_id=f"r-{rma.external_id}", amount=Decimal("12.00"), status="")
+        Refund(
+            rma=rma,
+            external_id=f"r-{rma.external_id}",
+            amount=Decimal("12.00"),
+            status="",
+            bound=True,  # its payment binding below
+        )
         for rma in rmas
     )
     RefundPayment.objects.bulk_create(
