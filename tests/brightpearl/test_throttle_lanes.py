@@ -201,10 +201,10 @@ def test_with_a_reserve_a_low_remaining_paces_bulk_work_only():
     assert store.acquire("k", 200, WINDOW) == 9000
 
 
-def test_the_pause_of_a_bulk_lane_is_shared_through_redis(redis_store):
-    redis_store.pause("acct", 5_000, bulk_only=True)
-    assert 4_000 < redis_store.acquire("acct", 200, WINDOW, **bulk()) <= 5_000
-    assert redis_store.acquire("acct", 200, WINDOW) == 0
+def test_the_pause_of_a_bulk_lane_is_shared_through_redis(lanes_store):
+    lanes_store.pause("acct", 5_000, bulk_only=True)
+    assert 4_000 < lanes_store.acquire("acct", 200, WINDOW, **bulk()) <= 5_000
+    assert lanes_store.acquire("acct", 200, WINDOW) == 0
 
 
 def test_throttle_sends_its_lane_to_the_store():
@@ -235,7 +235,7 @@ def test_throttle_sends_its_lane_to_the_store():
 
 
 @pytest.fixture
-def redis_store(redis_url):
+def lanes_store(redis_url):
     import redis
 
     client = redis.Redis.from_url(redis_url)
@@ -245,25 +245,25 @@ def redis_store(redis_url):
         client.delete(key)
 
 
-def test_redis_bulk_leaves_the_reserve_to_interactive(redis_store):
-    taken, wait = take_all(redis_store, "acct", 20, **bulk(budget=20, reserve=5, burst=100))
+def test_redis_bulk_leaves_the_reserve_to_interactive(lanes_store):
+    taken, wait = take_all(lanes_store, "acct", 20, **bulk(budget=20, reserve=5, burst=100))
     assert taken == 15 and WINDOW - 5_000 < wait <= WINDOW
-    interactive, wait = take_all(redis_store, "acct", 20)
+    interactive, wait = take_all(lanes_store, "acct", 20)
     assert interactive == 5 and 0 < wait <= WINDOW
-    assert redis_store.acquire("other", 20, WINDOW, **bulk(budget=20, reserve=5)) == 0
+    assert lanes_store.acquire("other", 20, WINDOW, **bulk(budget=20, reserve=5)) == 0
 
 
-def test_redis_bulk_is_spread_after_its_burst(redis_store):
+def test_redis_bulk_is_spread_after_its_burst(lanes_store):
     lane = bulk(budget=200, reserve=6, burst=3)
-    taken, wait = take_all(redis_store, "acct", 200, **lane)
+    taken, wait = take_all(lanes_store, "acct", 200, **lane)
     assert taken == 3
     assert 0 < wait <= WINDOW / 191 + 2  # one spacing (~314 ms), not the window
-    assert redis_store.acquire("acct", 200, WINDOW) == 0  # interactive is not spread
+    assert lanes_store.acquire("acct", 200, WINDOW) == 0  # interactive is not spread
 
 
-def test_redis_pause_holds_both_lanes(redis_store):
-    redis_store.pause("acct", 5_000)
-    assert 4_000 < redis_store.acquire("acct", 200, WINDOW, **bulk()) <= 5_000
-    assert 4_000 < redis_store.acquire("acct", 200, WINDOW) <= 5_000
-    redis_store.reset("acct")
-    assert redis_store.acquire("acct", 200, WINDOW, **bulk()) == 0
+def test_redis_pause_holds_both_lanes(lanes_store):
+    lanes_store.pause("acct", 5_000)
+    assert 4_000 < lanes_store.acquire("acct", 200, WINDOW, **bulk()) <= 5_000
+    assert 4_000 < lanes_store.acquire("acct", 200, WINDOW) <= 5_000
+    lanes_store.reset("acct")
+    assert lanes_store.acquire("acct", 200, WINDOW, **bulk()) == 0
