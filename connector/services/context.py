@@ -23,6 +23,11 @@ from .platforms import adapter_for
 
 logger = logging.getLogger("connector.sync")
 
+# A full collection costs ~70-100 ms in a worker: worth it after a step that handled many
+# returns (its memory), not after a small sync (its latency: a webhook- or intake-driven run
+# handles a few, and three collections tripled its time in bench/multi_merchant.py).
+GARBAGE_AFTER_ITEMS = 100
+
 
 @dataclass
 class SyncContext:

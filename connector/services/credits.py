@@ -38,7 +38,7 @@ from returns.models import Rma
 
 from ..models import BindingState, RefundPayment, SalesCredit, SyncEvent
 from . import exactly_once
-from .context import SyncContext
+from .context import GARBAGE_AFTER_ITEMS, SyncContext
 from .credit_plan import Credited, CreditPlan, plan_credit
 from .credit_rows import capture_credit_rows
 from .receipts import flag_rma
@@ -318,7 +318,8 @@ def _credit_batch(ctx: SyncContext, rmas: list[Rma]) -> None:
     for order in orders.values():
         if order:
             cached.pop(int(order["id"]), None)
-    gc.collect()  # the batch's objects refer to each other: see sync.release_garbage
+    if len(rmas) >= GARBAGE_AFTER_ITEMS:
+        gc.collect()  # the batch's objects refer to each other: see sync.release_garbage
 
 
 def create_credit(ctx: SyncContext, rma: Rma, order: dict | None) -> SalesCredit | None:

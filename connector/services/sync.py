@@ -31,7 +31,7 @@ from returns.platforms.errors import PlatformError
 
 from ..models import Connection, SyncEvent, SyncRun
 from .after_credit import settle_changes
-from .context import SyncContext
+from .context import GARBAGE_AFTER_ITEMS, SyncContext
 from .credits import create_credits, release_attempts
 from .duplicates import check_duplicates
 from .leases import (
@@ -286,15 +286,15 @@ def _run_steps(ctx: SyncContext) -> str:
                 continue  # the rest can still run on what we already have
             return f"Returns platform error during {name}: {exc}"
         finally:
-            if sum(ctx.counts.values()) > recorded:
-                release_garbage()
+            release_garbage(sum(ctx.counts.values()) - recorded)
     return ""
 
 
-def release_garbage() -> None:
-    """Free what a step that did work left behind. Each return's objects refer to each other
-    (an RMA and its credit binding, their cached relations and raw JSON), so they are freed
-    only by a full collection, which a long-lived process runs rarely: without this a run's
-    memory grew by tens of KB per return it handled (bench/memory.py). Steps with nothing to
-    do skip it, so a quiet poll does not pay for it."""
-    gc.collect()
+def release_garbage(items: int) -> None:
+    """Free what a step that handled `items` returns left behind. Each return's objects refer
+    to each other (an RMA and its credit binding, their cached relations and raw JSON), so
+    they are freed only by a full collection, which a long-lived process runs rarely: without
+    this a large run's memory grew by tens of KB per return it handled (bench/memory.py).
+    Small steps skip it (Python's own collector frees their garbage in time)."""
+    if items >= GARBAGE_AFTER_ITEMS:
+        gc.collect()
