@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -300,3 +301,25 @@ def wait_for(
             proc.check()
         time.sleep(interval)
     raise SystemExit(f"timed out waiting for {what}")
+
+
+def goods_in_posted_at(bp, note, timeout: float, watch: Iterable[Proc] = ()) -> float:
+    """When the Brightpearl sandbox started POSTing the `goods-in-note.created` webhook of goods
+    note `note` (epoch seconds): its delivery record's time less the delivery's duration."""
+    delivery = wait_for(
+        lambda: next(
+            (
+                d
+                for d in bp.webhook_deliveries()
+                if d["event"] == "goods-in-note.created"
+                and f'"id":"{note}"' in (d["body"] or "")
+                and d["outcome"] == "delivered"
+            ),
+            None,
+        ),
+        timeout,
+        "the delivery record",
+        0.05,
+        watch,
+    )
+    return datetime.fromisoformat(delivery["at"]).timestamp() - delivery["durationMs"] / 1000.0

@@ -39,13 +39,13 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 
 from common import (
     Proc,
     celery_worker,
     free_port,
+    goods_in_posted_at,
     listening,
     loop_connection,
     loopback,
@@ -94,26 +94,6 @@ def seed(bp, loop, contact: int, prefix: str, count: int, fire: bool = False) ->
         )
 
 
-def delivery_start(bp, note, left) -> float:
-    """When the sandbox started POSTing the goods-in webhook of `note` (epoch seconds)."""
-    delivery = wait_for(
-        lambda: next(
-            (
-                d
-                for d in bp.webhook_deliveries()
-                if d["event"] == "goods-in-note.created"
-                and f'"id":"{note}"' in (d["body"] or "")
-                and d["outcome"] == "delivered"
-            ),
-            None,
-        ),
-        min(10, left()),
-        "the delivery record",
-        0.05,
-    )
-    return datetime.fromisoformat(delivery["at"]).timestamp() - delivery["durationMs"] / 1000.0
-
-
 def receive_one(bp, rma, left, children) -> float:
     """Receive one credited return in the sandbox; seconds from the webhook's POST to the RMA
     line showing the received quantity."""
@@ -129,7 +109,7 @@ def receive_one(bp, rma, left, children) -> float:
     done_at = wait_for(
         received, min(PER_DELIVERY_LIMIT, left()), f"goods-in note {note}", 0.01, children
     )
-    return done_at - delivery_start(bp, note, left)
+    return done_at - goods_in_posted_at(bp, note, min(10, left()))
 
 
 def main() -> int:

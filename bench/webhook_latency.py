@@ -27,13 +27,13 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
 from common import (
     Proc,
     celery_worker,
     free_port,
+    goods_in_posted_at,
     listening,
     loop_connection,
     loopback,
@@ -171,25 +171,7 @@ def main() -> int:
             done_at = wait_for(
                 received, min(PER_DELIVERY_LIMIT, left()), f"delivery {index}", 0.002, children
             )
-            delivery = wait_for(
-                lambda note=note: next(
-                    (
-                        d
-                        for d in bp.webhook_deliveries()
-                        if d["event"] == "goods-in-note.created"
-                        and f'"id":"{note}"' in (d["body"] or "")
-                        and d["outcome"] == "delivered"
-                    ),
-                    None,
-                ),
-                min(5, left()),
-                "the delivery record",
-                0.05,
-                children,
-            )
-            posted_at = datetime.fromisoformat(delivery["at"]).timestamp() - (
-                delivery["durationMs"] / 1000.0
-            )
+            posted_at = goods_in_posted_at(bp, note, min(5, left()), children)
             event = WebhookEvent.objects.filter(
                 connection=connection, event="goods-in-note.created", resource_ids=str(note)
             ).first()
