@@ -14,11 +14,16 @@ falls on both alike.
 Each delivery is a distinct `goods-in-note.created` event (its own raisedOn, so none is a
 duplicate). Per phase: answers per second, p50/p99 from the send to the answer, non-202
 answers, and events lost = deliveries sent − rows stored for the connection. The real endpoint
-also queues processing on Redis (a queue of the benchmark's own that no worker reads; removed
-at the end), as in production. Last line: throughput vs the baseline's (target ≥ 0.9×), p99 at
-the steady rate (target < 50 ms), events lost (target 0); exit status 1 when events were lost.
+also wakes its connection's drain as in production: a delivery that finds no drain pending
+queues one on Redis (a queue of the benchmark's own that no worker reads; removed at the end).
+No worker runs, so a drain would never start: the benchmark plays the workers by lowering every
+wake-up marker each `--drain-every` seconds (0.1), as drains starting that often would, and
+prints how many drain tasks the deliveries queued. Last line: throughput vs the baseline's
+(target ≥ 0.9×), p99 at the steady rate (target < 50 ms), events lost (target 0); exit status
+1 when events were lost.
 
     python bench/webhook_throughput.py [--rate 200] [--seconds 10] [--concurrency 8]
+                                       [--conn-max-age 60] [--drain-every 0.1]
 
 Needs PostgreSQL (database recreated: `bench_webhook_throughput` unless --database-url) and
 Redis on loopback; refuses non-loopback URLs.
@@ -225,6 +230,12 @@ def main() -> int:
         default=0,
         help="seconds a worker keeps its database connection (settings default: 0)",
     )
+    parser.add_argument(
+        "--drain-every",
+        type=float,
+        default=0.1,
+        help="seconds between the drains the benchmark plays (lowering the wake-up markers)",
+    )
     args = parser.parse_args()
     loopback(args.database_url)
     loopback(args.redis_url)
@@ -249,13 +260,48 @@ def main() -> int:
     cmd = [sys.executable, "-m", "gunicorn", "config.wsgi:application"]
     cmd += [f"--workers={args.workers}", f"--bind=127.0.0.1:{port}", "--timeout=60"]
     web = Proc("gunicorn", cmd, os.environ.copy(), logs)
+    drains = Drains(args.redis_url, queue, args.drain_every)
     try:
         wait_for(lambda: listening(port), 60, "gunicorn", watch=[web])
+        drains.start()
         figures = measure(args, port, web)
     finally:
+        drains.stop()
         web.stop()
         _drop_queues(args.redis_url, queue)
     return report(args, figures)
+
+
+class Drains(threading.Thread):
+    """Plays the workers: each `every` s, every connection's wake-up marker is lowered, as a
+    drain starting would (connector/services/inbound_wakeup.py), so the next delivery queues
+    the next drain. Counts the drain tasks queued (what the deliveries cost the broker)."""
+
+    def __init__(self, redis_url: str, queue: str, every: float):
+        import redis
+
+        super().__init__(daemon=True)
+        self.client, self.queue, self.every = redis.Redis.from_url(redis_url), queue, every
+        self.done, self.queued = threading.Event(), 0
+
+    def run(self) -> None:
+        while not self.done.wait(self.every):
+            self.lower()
+
+    def lower(self) -> None:
+        for key in self.client.scan_iter(match="*inbound-drain:*", count=1000):
+            self.client.delete(key)
+        for name in self.client.scan_iter(match=f"{self.queue}*"):
+            if self.client.type(name) == b"list":
+                self.queued += self.client.llen(name)
+                self.client.delete(name)
+
+    def stop(self) -> None:
+        self.done.set()
+        if self.is_alive():
+            self.join(timeout=10)
+        self.lower()
+        print(f"drain tasks queued by the deliveries: {self.queued}", flush=True)
 
 
 def _drop_queues(redis_url: str, queue: str) -> None:

@@ -298,6 +298,9 @@ SYNC_PENDING_STALE_SECONDS = env.int("SYNC_PENDING_STALE_SECONDS", default=90)
 
 # Inbound webhooks larger than this are refused (413) and recorded.
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)
+# Seconds a web process keeps the connection a webhook URL names (connector/webhooks/routes.py):
+# disabling a connection or rotating its webhook secret reaches every process within this.
+WEBHOOK_ROUTE_CACHE_SECONDS = env.float("WEBHOOK_ROUTE_CACHE_SECONDS", default=5.0)
 # Inbound events (connector/models/webhooks.py): claims per event before it ends failed; how
 # long a claim lasts unrenewed (a heartbeat renews it every third of that while the event is
 # processed, so a lost host's events go again within it); how long a due event may wait for its

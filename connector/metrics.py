@@ -31,6 +31,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from config.celery_app import app
 
+from . import shared_redis
 from .beat import last_heartbeat
 from .models import Connection, SyncEvent, SyncRun, WebhookEvent
 from .queues import all_queues
@@ -47,6 +48,10 @@ def incr(name: str, *labels: str, amount: int = 1) -> None:
     """Add to a counter shared by every process; never raises."""
     key = _key(name, labels)
     try:
+        shared = shared_redis.client()
+        if shared is not None:  # one command, no client built per call (shared_redis.py)
+            shared.incrby(cache.make_key(key), amount)
+            return
         try:
             cache.incr(key, amount)
         except ValueError:  # not there yet

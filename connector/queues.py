@@ -21,6 +21,7 @@ KINDS = (INBOUND, SYNC, BULK, HOUSEKEEPING)
 # Task name → kind. A sync task's kind depends on why it runs (see route_task).
 TASK_KINDS = {
     "connector.tasks.process_inbound_event": INBOUND,
+    "connector.tasks.drain_inbound_events": INBOUND,
     "connector.tasks.process_webhook_event": INBOUND,
     "connector.tasks.process_platform_event": INBOUND,
     "connector.tasks.sync_connection": SYNC,

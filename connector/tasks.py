@@ -3,6 +3,7 @@ outcome. Enqueue them after commit (`transaction.on_commit`)."""
 
 import logging
 import random
+import time
 from datetime import timedelta
 
 from celery import shared_task
@@ -14,7 +15,8 @@ from .models import Connection, SyncRun
 from .schedules import dispatch_due, recover
 from .services import alerts, backfill
 from .services.brightpearl import never_sleep_for_budget
-from .services.inbound import due_again, process
+from .services.inbound import due_again, due_events, process
+from .services.inbound_wakeup import lower_marker, raise_marker
 from .services.logs import prune
 from .services.pending import (
     BROKER_COUNTDOWN_MAX_SECONDS,
@@ -188,13 +190,66 @@ def process_inbound_event(self, event_id: int) -> str:
     owner = f"task-{self.request.id}" if self.request.id else ""
     with never_sleep_for_budget():  # a spent budget re-queues the event (not an attempt)
         step = process(event_id, owner=owner)
-    if step.retry_at is not None:
-        wait = (step.retry_at - timezone.now()).total_seconds()
-        # A long backoff stays in the database (the event's `next_attempt_at`): housekeeping
-        # queues it once due, so no message waits in Redis past its visibility timeout.
-        if wait <= BROKER_COUNTDOWN_MAX_SECONDS:
-            process_inbound_event.apply_async((event_id,), eta=step.retry_at)
+    _queue_when_due(event_id, step.retry_at)
     return step.status
+
+
+def _queue_when_due(event_id: int, retry_at) -> None:
+    """A long backoff stays in the database (the event's `next_attempt_at`): housekeeping
+    queues it once due, so no message waits in Redis past its visibility timeout."""
+    if retry_at is None:
+        return
+    if (retry_at - timezone.now()).total_seconds() <= BROKER_COUNTDOWN_MAX_SECONDS:
+        process_inbound_event.apply_async((event_id,), eta=retry_at)
+
+
+# One drain works through at most this many events, or this many seconds, then hands the rest
+# to the next drain: a flood from one merchant never holds a worker slot for long.
+DRAIN_MAX_EVENTS = 200
+DRAIN_MAX_SECONDS = 60.0
+
+
+@shared_task(
+    bind=True,
+    name="connector.tasks.drain_inbound_events",
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
+def drain_inbound_events(self, connection_id: int) -> int:
+    """Process every due inbound event of one connection, oldest first (the webhook views
+    queue one drain per connection, not a task per delivery: services/inbound_wakeup.py).
+    The marker is lowered before any event is read, so an event stored from now on queues
+    the next drain. Returns how many events were processed."""
+    connection = Connection.objects.filter(pk=connection_id).only("pk", "created_at").first()
+    if connection is None:
+        return 0
+    lower_marker(connection)
+    owner = f"task-{self.request.id}" if self.request.id else ""
+    deadline = time.monotonic() + DRAIN_MAX_SECONDS
+    handled = 0
+    with never_sleep_for_budget():  # a spent budget pauses the event (not an attempt)
+        for event_id in due_events(connection_id, DRAIN_MAX_EVENTS):
+            _queue_when_due(event_id, process(event_id, owner=owner).retry_at)
+            handled += 1
+            if time.monotonic() > deadline:
+                break
+    if handled and (handled == DRAIN_MAX_EVENTS or time.monotonic() > deadline):
+        wake_inbound(connection)  # more may be waiting: the next drain takes them
+    return handled
+
+
+def wake_inbound(connection: Connection) -> None:
+    """Called once a delivery is stored (committed): queue a drain of the connection's events
+    unless one is pending. If the broker refuses, the marker is lowered again (the next
+    delivery tries) and the error propagates (the view answers 5xx so the sender retries;
+    housekeeping dispatches the stored event once overdue)."""
+    if not raise_marker(connection):
+        return
+    try:
+        drain_inbound_events.delay(connection.pk)
+    except Exception:
+        lower_marker(connection)
+        raise
 
 
 # The names older releases queued; a message already in the broker still finds its task.

@@ -25,6 +25,8 @@ from datetime import datetime
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import DatabaseError, close_old_connections, connection
+from django.db.models import Q
+from django.utils import timezone
 
 from brightpearl import BudgetSpent
 from returns.platforms import registry
@@ -36,7 +38,7 @@ from .brightpearl import interactive_lane
 from .event_outcomes import GiveUp, Outcome, RetryLater
 from .leases import Heartbeat
 
-__all__ = ["GiveUp", "Outcome", "RetryLater", "Step", "process"]
+__all__ = ["GiveUp", "Outcome", "RetryLater", "Step", "due_events", "process"]
 
 logger = logging.getLogger("connector.webhooks")
 # Spread the events of one throttled account that come back together.
@@ -121,6 +123,18 @@ def process(event_id: int, owner: str = "") -> Step:
         event.error,
     )
     return Step(event.status)
+
+
+def due_events(connection_id: int, limit: int) -> list[int]:
+    """The connection's events waiting to be processed now, oldest first (what one drain
+    works through: `connector.tasks.drain_inbound_events`). Events waiting for a retry or for
+    the budget are left to the task queued for their time, or to housekeeping."""
+    waiting = WebhookEvent.objects.filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now()),
+        connection_id=connection_id,
+        status=WebhookEvent.Status.RECEIVED,
+    )
+    return list(waiting.order_by("pk").values_list("pk", flat=True)[:limit])
 
 
 def _retry(event: WebhookEvent, reason: str, retry_after: float | None = None):

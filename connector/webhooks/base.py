@@ -1,7 +1,8 @@
 """The shared webhook view: what every source does the same way.
 
 1. Route by connection ID and an unguessable per-connection secret in the URL, compared in
-   constant time; a wrong secret or unknown connection answers 404 and stores nothing.
+   constant time; a wrong secret or unknown connection answers 404 and stores nothing. What
+   the URL names is kept in the process for a few seconds (routes.py).
 2. Verify and parse (each source says how) — nothing is trusted yet.
 3. Store the raw event (headers, body, remote address) with what verification and parsing
    found, in one INSERT and so one commit per delivery (the view is not wrapped in the request
@@ -9,18 +10,20 @@
    4xx); anything unexpected is stored failed with the error and answered 500 so the sender
    retries; a repeated event is stored as a duplicate of the first delivery.
 4. Answer 2xx fast and process after commit in a Celery task that re-fetches what the event
-   names: the payload is only a hint.
+   names: the payload is only a hint. Not a task per delivery: the delivery wakes its
+   connection's drain unless one is pending (services/inbound_wakeup.py), so a burst costs one
+   INSERT per delivery and one task per connection.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import IntegrityError, transaction
+from django.db import connection as db
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
@@ -31,7 +34,8 @@ from returns.platforms.parsing import UntrustedJsonError, load_untrusted_json
 
 from ..models import Connection, WebhookEvent
 from ..models.webhooks import stuck_after
-from ..tasks import process_inbound_event
+from ..tasks import process_inbound_event, wake_inbound
+from .routes import connection_for
 
 logger = logging.getLogger("connector.webhooks")
 
@@ -69,19 +73,21 @@ class Parsed:
                 raise Rejected("The event names a value with a NUL character.")
 
 
-def secret_matches(connection: Connection, given: str) -> bool:
-    expected = connection.webhook_secret or ""
-    return bool(expected) and hmac.compare_digest(expected.encode(), (given or "").encode())
-
-
 @method_decorator(
     [csrf_exempt, login_not_required, transaction.non_atomic_requests], name="dispatch"
 )
 class WebhookView(View):
     source: str = ""
     http_method_names = ["post"]
+    # The connection's columns the view reads (None: all). Each encrypted column loaded is
+    # decrypted, so a source that needs only the URL secret and a few plain fields says so.
+    connection_fields: tuple[str, ...] | None = None
 
     # --- what a source declares --------------------------------------------------------------
+    def routed(self, connection: Connection) -> bool:
+        """Whether this route serves the connection (else 404, nothing stored)."""
+        return True
+
     def verify(self, request: HttpRequest, connection: Connection, body: bytes) -> None:
         """Raise Rejected when the delivery is not authentic (beyond the URL secret)."""
 
@@ -90,8 +96,8 @@ class WebhookView(View):
 
     # --- the shared flow ---------------------------------------------------------------------
     def post(self, request: HttpRequest, connection_id: int, secret: str) -> HttpResponse:
-        connection = Connection.objects.filter(pk=connection_id).first()
-        if connection is None or not secret_matches(connection, secret):
+        connection = connection_for(connection_id, secret, self.connection_fields)
+        if connection is None or not self.routed(connection):
             return HttpResponse(status=404)
         limit = settings.WEBHOOK_MAX_BODY_BYTES
         declared = _content_length(request)
@@ -125,7 +131,7 @@ class WebhookView(View):
         original = _store_claiming_key(event, parsed)
         if original is not None:
             return JsonResponse({"received": event.pk, "duplicate": True}, status=202)
-        transaction.on_commit(lambda: dispatch(event.pk))
+        transaction.on_commit(lambda: wake(connection, event.pk))
         return JsonResponse({"received": event.pk, "duplicate": False}, status=202)
 
 
@@ -168,7 +174,10 @@ def _store_claiming_key(event: WebhookEvent, parsed: Parsed) -> WebhookEvent | N
     event.resource_ids = parsed.resource_ids
     event.dedupe_key = parsed.dedupe_key[:200]
     try:
-        with transaction.atomic():
+        if db.in_atomic_block:  # a savepoint, so a refused INSERT spoils nothing around it
+            with transaction.atomic():
+                event.save()
+        else:  # autocommit: the INSERT is its own transaction, committed or refused alone
             event.save()
         return None
     except IntegrityError:
@@ -195,18 +204,34 @@ def _store_claiming_key(event: WebhookEvent, parsed: Parsed) -> WebhookEvent | N
     return original
 
 
+def wake(connection: Connection, event_id: int) -> None:
+    """The stored event is processed by its connection's drain: queue one unless one is
+    pending (services/inbound_wakeup.py). If the broker refuses, see `_queue_failed`."""
+    try:
+        wake_inbound(connection)
+    except Exception as exc:  # whatever the broker client raises: recorded, then re-raised
+        _queue_failed(event_id, exc)
+        raise
+
+
 def dispatch(event_id: int) -> None:
-    """Queue processing. If the broker refuses, the event stays `received` and is made overdue
-    (housekeeping dispatches it once the broker is back, and so does a redelivery) and the
-    error propagates: a 5xx, so the sender delivers again."""
+    """Queue processing of one event (a redelivery of an event that never finished). If the
+    broker refuses, see `_queue_failed`."""
     try:
         process_inbound_event.delay(event_id)
     except Exception as exc:  # whatever the broker client raises: recorded, then re-raised
-        WebhookEvent.objects.filter(pk=event_id, status=WebhookEvent.Status.RECEIVED).update(
-            error=f"Could not queue processing: {type(exc).__name__}: {exc}"[:2000],
-            next_attempt_at=timezone.now() - stuck_after(),  # overdue: dispatched again
-        )
+        _queue_failed(event_id, exc)
         raise
+
+
+def _queue_failed(event_id: int, exc: Exception) -> None:
+    """The broker refused: the event stays `received` and is made overdue (housekeeping
+    dispatches it once the broker is back, and so does a redelivery); the caller re-raises,
+    so the view answers 5xx and the sender delivers again."""
+    WebhookEvent.objects.filter(pk=event_id, status=WebhookEvent.Status.RECEIVED).update(
+        error=f"Could not queue processing: {type(exc).__name__}: {exc}"[:2000],
+        next_attempt_at=timezone.now() - stuck_after(),  # overdue: dispatched again
+    )
 
 
 def parse_json_object(body: bytes) -> dict:

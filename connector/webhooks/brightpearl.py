@@ -55,6 +55,9 @@ def parse_brightpearl_body(connection: Connection, body: bytes) -> Parsed:
 
 class BrightpearlWebhookView(WebhookView):
     source = WebhookEvent.Source.BRIGHTPEARL
+    # The URL secret, whether the connection is on, its account code (checked against the
+    # body's) and what the drain's wake-up marker names: one decryption, not every secret's.
+    connection_fields = ("id", "webhook_secret", "enabled", "brightpearl_account", "created_at")
 
     def parse(self, connection: Connection, body: bytes) -> Parsed:
         return parse_brightpearl_body(connection, body)

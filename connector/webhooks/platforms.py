@@ -30,13 +30,11 @@ class PlatformWebhookView(WebhookView):
         spec = registry.find(platform)
         if spec is None or not spec.receives_webhooks:
             return HttpResponse(status=404)
-        stored = (
-            Connection.objects.filter(pk=connection_id).values_list("platform", flat=True).first()
-        )
-        if stored != spec.kind:
-            return HttpResponse(status=404)
         self.spec, self.source = spec, spec.kind
         return super().post(request, connection_id, secret)
+
+    def routed(self, connection: Connection) -> bool:
+        return connection.platform == self.spec.kind
 
     def verify(self, request: HttpRequest, connection: Connection, body: bytes) -> None:
         """A platform that signs (Loop: `X-Loop-Signature` = base64(HMAC-SHA256(signing secret,

@@ -202,7 +202,7 @@ def test_loop_redelivery_of_an_event_stuck_in_received_is_processed(
         lambda ev: handled.append(ev.pk) or inbound.Outcome("processed"),
     )
     # The first delivery is stored but its task never runs (a locked database, a lost message).
-    monkeypatch.setattr("connector.tasks.process_inbound_event.delay", lambda pk: None)
+    monkeypatch.setattr("connector.tasks.drain_inbound_events.delay", lambda pk: None)
     with django_capture_on_commit_callbacks(execute=True):
         first = Client().post(url, body, content_type="application/json", **headers)
     monkeypatch.undo()
@@ -279,7 +279,7 @@ def test_concurrent_identical_deliveries_are_processed_exactly_once(
         with lock:
             queued.append(pk)
 
-    monkeypatch.setattr("connector.tasks.process_inbound_event.delay", record)
+    monkeypatch.setattr("connector.tasks.drain_inbound_events.delay", record)
     answers, barrier = [], threading.Barrier(20)
 
     def deliver():
@@ -305,14 +305,16 @@ def test_concurrent_identical_deliveries_are_processed_exactly_once(
     assert set(events.filter(status="duplicate").values_list("duplicate_of", flat=True)) == {
         original.pk
     }
-    assert queued == [original.pk]
+    # One drain of the connection was queued (no task per delivery), and it finds one event.
+    assert queued == [connection.pk]
+    assert inbound.due_events(connection.pk, 10) == [original.pk]
     handled = []
     module = "brightpearl_events" if source == "brightpearl" else "platform_events"
     monkeypatch.setattr(
         f"connector.services.{module}.handle",
         lambda ev: handled.append(ev.pk) or inbound.Outcome("processed"),
     )
-    for pk in queued:
+    for pk in inbound.due_events(connection.pk, 10):
         inbound.process(pk)
     assert handled == [original.pk]
     assert list(events.filter(status="processed").values_list("pk", flat=True)) == [original.pk]

@@ -17,7 +17,11 @@ from connector.models.webhooks import backoff_delay, max_attempts
 from connector.services import brightpearl_events
 from connector.services.context import SyncContext
 from connector.services.receipts import update_receipts
-from connector.tasks import process_inbound_event, redispatch_inbound_events
+from connector.tasks import (
+    drain_inbound_events,
+    process_inbound_event,
+    redispatch_inbound_events,
+)
 from returns.models import Rma
 from tests.connector.factories import ConnectionFactory
 from tests.connector.webhook_cases import WebhookSecurityCases
@@ -481,14 +485,48 @@ def test_broker_failure_leaves_the_event_due_so_a_redelivery_processes_it(
     def broker_down(*args, **kwargs):
         raise ConnectionError("redis is down")
 
+    monkeypatch.setattr(drain_inbound_events, "delay", broker_down)
     monkeypatch.setattr(process_inbound_event, "delay", broker_down)
     with pytest.raises(ConnectionError):  # the sender sees a 5xx
         post(connection, body, django_capture_on_commit_callbacks)
     event = WebhookEvent.objects.get()
     assert event.status == WebhookEvent.Status.RECEIVED
     assert "Could not queue processing" in event.error
+    # The refused publish left no wake-up marker behind: the next delivery queues a drain.
+    drains = []
+    monkeypatch.setattr(drain_inbound_events, "delay", drains.append)
+    other = event_body(connection, "goods-in-note.created", [6], "2026-11-23T10:00:01.5Z")
+    assert post(connection, other, django_capture_on_commit_callbacks).status_code == 202
+    assert drains == [connection.pk]
     queued = []
     monkeypatch.setattr(process_inbound_event, "delay", queued.append)
     # Brightpearl's redelivery (same body) is a duplicate, and the first delivery runs now.
     assert post(connection, body, django_capture_on_commit_callbacks).json()["duplicate"] is True
     assert queued == [event.pk]
+
+
+# --- the connection a URL names is kept for a few seconds, never past a change saved here -----
+
+
+def test_a_connection_disabled_or_given_a_new_secret_is_refused_at_once():
+    connection = ConnectionFactory()
+    first = event_body(connection, "goods-in-note.created", [7], "2026-11-23T10:00:00.7Z")
+    assert post(connection, first).status_code == 202  # the route is now kept in this process
+    old_secret = connection.webhook_secret
+
+    connection.enabled = False
+    connection.save()
+    second = event_body(connection, "goods-in-note.created", [8], "2026-11-23T10:00:00.8Z")
+    assert post(connection, second).status_code == 409
+
+    connection.enabled, connection.webhook_secret = True, "a-new-secret-" + uuid.uuid4().hex
+    connection.save()
+    third = event_body(connection, "goods-in-note.created", [9], "2026-11-23T10:00:00.9Z")
+    old_url = Client().post(
+        url_for(connection, old_secret), data=third, content_type="application/json"
+    )
+    assert old_url.status_code == 404
+    assert post(connection, third).status_code == 202
+    assert list(
+        WebhookEvent.objects.filter(connection=connection).order_by("pk").values_list("status")
+    ) == [("received",), ("rejected",), ("received",)]
