@@ -12,6 +12,7 @@ from connector.queues import BULK, HOUSEKEEPING, INBOUND, SYNC, all_queues, queu
     ("name", "kwargs", "kind"),
     [
         ("connector.tasks.process_inbound_event", {}, INBOUND),
+        ("connector.tasks.drain_inbound_events", {}, INBOUND),
         ("connector.tasks.process_webhook_event", {}, INBOUND),
         ("connector.tasks.sync_connection", {"trigger": "webhook"}, INBOUND),
         ("connector.tasks.sync_connection", {"trigger": "intake", "pending": True}, INBOUND),
