@@ -145,10 +145,24 @@ def _enqueue_follow_up(connection_id: int, countdown: float | None = None) -> No
     )
 
 
-def enqueue_sync(connection_ids, trigger: str) -> None:
-    """Queue one sync per connection once the current transaction commits."""
-    for pk in connection_ids:
-        transaction.on_commit(lambda pk=pk: sync_connection.delay(pk, trigger=trigger))
+def request_syncs_now(connection_ids, trigger: str) -> tuple[list[int], list[int]]:
+    """Staff (or the demo) ask for a sync of these connections now: at most one pending task
+    per connection however often they ask, as for intake POSTs (services/pending.py). Returns
+    (queued, already pending): a connection whose sync is already pending gets no second task —
+    the waiting one serves this request too, since it reads its work only when it starts.
+
+    The marker is raised at once, so the caller can tell staff which it was; the task is queued
+    once the current transaction commits. Call it after the writes the sync should see have
+    committed (admin actions run in autocommit): a sync already pending could otherwise start
+    before they are visible."""
+    queued, waiting = [], []
+    for pk in dict.fromkeys(connection_ids):
+        if raise_pending(pk):
+            queued.append(pk)
+            transaction.on_commit(lambda pk=pk: _enqueue_raised(pk, trigger))
+        else:
+            waiting.append(pk)
+    return queued, waiting
 
 
 def request_sync_soon(connection_id: int, trigger: str) -> None:
@@ -159,8 +173,12 @@ def request_sync_soon(connection_id: int, trigger: str) -> None:
 
 
 def _queue_if_first(connection_id: int, trigger: str) -> None:
-    if not raise_pending(connection_id):
-        return
+    if raise_pending(connection_id):
+        _enqueue_raised(connection_id, trigger)
+
+
+def _enqueue_raised(connection_id: int, trigger: str) -> None:
+    """Queue the pending task for the marker this caller raised."""
     try:
         _enqueue_pending_sync(connection_id, trigger)
     except Exception:

@@ -10,12 +10,11 @@ from django.utils.html import format_html, format_html_join
 from returns.display import when
 
 from ..forms import CheckedMappingFormSet, ConnectionForm, mapping_form_for
-from ..models import Connection, SyncRun, WarehouseMapping
+from ..models import Connection, WarehouseMapping
 from ..secrets import redact, secret_state
 from ..services.connection_check import check_connection, record_check
 from ..services.platforms import adapter_for
 from ..services.reference import forget_lists
-from ..tasks import enqueue_sync
 from ..wording import counts_in_words
 from .alerts import AlertSettingsInline
 from .backfill import BackfillActions
@@ -23,6 +22,7 @@ from .intake import IntakeTokenActions
 from .permissions import RolePermissionsMixin, requires
 from .reconcile import ReconciliationViews
 from .refund_settings import OutcomeMappingInline, RefundBankAccountInline
+from .sync_now import queue_staff_syncs
 from .webhooks import WebhookSubscriptionActions
 
 
@@ -329,5 +329,4 @@ class ConnectionAdmin(
 
     @admin.action(description="Run sync now", permissions=["operate"])
     def sync_selected_now(self, request, queryset):
-        enqueue_sync([c.pk for c in queryset], SyncRun.Trigger.ADMIN)
-        messages.info(request, f"Sync queued for {queryset.count()} connection(s).")
+        queue_staff_syncs(request, list(queryset.order_by("pk").values_list("pk", flat=True)))

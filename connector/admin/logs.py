@@ -11,11 +11,12 @@ from returns.display import money, shortened, when
 from ..models import CreditChange, RefundPayment, SalesCredit, SyncEvent, SyncRun
 from ..services.retry import retry_items
 from ..services.timeline import brightpearl_order_url
-from ..tasks import enqueue_sync
+from ..tasks import request_syncs_now
 from ..wording import counts_in_words
 from .badges import ConsoleMedia, badge, seconds
 from .permissions import RolePermissionsMixin
 from .records import RUN_TONES, rows_table
+from .sync_now import queue_staff_syncs
 
 
 class ReadOnlyAdmin(RolePermissionsMixin, admin.ModelAdmin):
@@ -120,14 +121,15 @@ class SyncRunAdmin(ConsoleMedia, ReadOnlyAdmin):
     @admin.action(description="Run sync now (for these runs' connections)", permissions=["operate"])
     def run_sync_now(self, request, queryset):
         ids = sorted({run.connection_id for run in queryset})
-        enqueue_sync(ids, SyncRun.Trigger.ADMIN)
-        messages.info(request, f"Sync queued for {len(ids)} connection(s).")
+        queue_staff_syncs(request, ids)
 
 
 def _retry(request, rma_ids, *, clear_flags: bool = False) -> None:
     """Queue the retry, then tell staff which items were queued and which were not, and why."""
     result = retry_items(rma_ids, user=request.user.get_username(), clear_flags=clear_flags)
-    enqueue_sync(result.connection_ids, SyncRun.Trigger.ADMIN)
+    # Coalesced: a sync already waiting for a connection serves the retry too (it reads its
+    # work when it starts, after the retry above has committed).
+    request_syncs_now(sorted(result.connection_ids), SyncRun.Trigger.ADMIN)
     if result.queued:
         messages.success(
             request,

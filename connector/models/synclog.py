@@ -28,6 +28,15 @@ class SyncRun(models.Model):
     # Renewed while the run is alive (connector/services/leases.py): a "running" row whose
     # heartbeat went quiet died with its worker, whatever its trigger.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # A backfill's run: it holds no run lease, so a sync taking the lease must not close it
+    # (services/sync.py); only its lapsed heartbeat says it was lost.
+    backfill_job = models.ForeignKey(
+        "connector.BackfillJob",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="runs",
+    )
     counts = models.JSONField(default=dict, blank=True)
     brightpearl_requests = models.PositiveIntegerField(default=0)
     message = models.TextField(blank=True)

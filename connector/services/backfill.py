@@ -20,6 +20,7 @@ connection existed — and give each the credit it is due, exactly as a sync wou
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -45,6 +46,7 @@ from .credits import (
     match_existing_credit,
     release_attempts,
 )
+from .leases import run_heartbeat
 from .platforms import has_adapter
 
 WINDOW = timedelta(days=7)  # creation dates read (and committed) at a time
@@ -119,10 +121,15 @@ def run_backfill(job_id: int, *, on_progress=None) -> Outcome:
             connection=job.connection,
             trigger=SyncRun.Trigger.ADMIN if job.requested_by else SyncRun.Trigger.COMMAND,
             message=f"Backfill of returns created from {job.since:%Y-%m-%d} (job {job.pk}).",
+            backfill_job=job,
         )
     outcome = Outcome(job)
     try:
-        _run_windows(ctx, job, on_progress)
+        # The run row beats while this execution is alive: a sync of the connection leaves
+        # it alone (a backfill holds no run lease), and once the beat stops (worker lost) the
+        # next sync or the dispatcher closes it as interrupted (leases.stale_runs).
+        with run_heartbeat(ctx.run.pk) if ctx.run else nullcontext():
+            _run_windows(ctx, job, on_progress)
         _finish(job, Status.SUCCEEDED, _summary(job))
     except (BudgetSpent, RateLimited, ThrottledError, TransportError) as exc:
         outcome.retry_after = _pause_for(exc)

@@ -126,14 +126,14 @@ class LeaseHeartbeat(Heartbeat):
 
 
 def run_heartbeat(run_id: int) -> LeaseHeartbeat:
-    """Keeps a run that holds no connection lease (a webhook's) visibly alive."""
+    """Keeps a run that holds no connection lease (a webhook's, a backfill's) visibly alive."""
     return LeaseHeartbeat(None, "", run_id=run_id)
 
 
 def stale_runs(connection_id: int | None = None):
     """ "Running" rows whose heartbeat is older than a lease: their worker is gone, since a
-    live run renews it every third of a lease. Rows that never beat (a backfill's, which its
-    job's own heartbeat watches; rows written before heartbeats) are not judged here."""
+    live run renews it every third of a lease — a sync's, a webhook's, a backfill's alike.
+    Rows that never beat (written before heartbeats) are not judged here."""
     cutoff = timezone.now() - run_lease()
     rows = SyncRun.objects.filter(status=SyncRun.Status.RUNNING, heartbeat_at__lt=cutoff)
     return rows if connection_id is None else rows.filter(connection_id=connection_id)

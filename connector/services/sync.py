@@ -201,10 +201,12 @@ def run_sync(
 
 def _mark_interrupted_runs(connection: Connection) -> None:
     """We hold the lease, so a run still marked "running" that takes the lease died with its
-    worker: say so. Webhook-driven runs do not take the lease and may be running alongside:
-    those whose heartbeat went quiet for a lease's length (see leases.stale_runs)."""
+    worker: say so. Webhook-driven runs and backfills do not take the lease and may be running
+    alongside: those whose heartbeat went quiet for a lease's length (see leases.stale_runs)."""
     running = SyncRun.objects.filter(connection=connection, status=SyncRun.Status.RUNNING)
-    close_interrupted(running.exclude(trigger=SyncRun.Trigger.WEBHOOK))
+    close_interrupted(
+        running.exclude(trigger=SyncRun.Trigger.WEBHOOK).filter(backfill_job__isnull=True)
+    )
     close_interrupted(stale_runs(connection.pk))
 
 

@@ -149,3 +149,26 @@ def test_retry_keeps_a_flag_nobody_resolved(admin_client, logs, django_capture_o
     assert not rma.flagged
     assert len(callbacks) == 1
     assert any("flag cleared (Checked by hand: parcel damaged)" in m for m in said), said
+
+
+def test_run_sync_now_on_runs_queues_one_sync_per_connection_and_says_so(
+    admin_client, logs, django_capture_on_commit_callbacks
+):
+    """Clicked twice on runs of two shops: two syncs queued (after commit), then none — the
+    second click is told both are already waiting (tests/connector/test_coalesce.py counts
+    the tasks in a real broker)."""
+    runs = reverse("admin:connector_syncrun_changelist")
+    selected = list(SyncRun.objects.values_list("pk", flat=True))
+
+    def click() -> tuple[list[str], int]:
+        with django_capture_on_commit_callbacks(execute=False) as queued:
+            response = admin_client.post(
+                runs, {"action": "run_sync_now", "_selected_action": selected}, follow=True
+            )
+        assert response.status_code == 200
+        return [str(m) for m in response.context["messages"]], len(queued)
+
+    assert click() == (["Sync queued for Shop A, Shop B."], 2)
+    [said], queued = click()
+    assert queued == 0
+    assert said.startswith("A sync was already queued for Shop A, Shop B: not queued again")

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from connector import queues
-from connector.models import BackfillJob, SalesCredit
+from connector.models import BackfillJob, SalesCredit, SyncRun
 from connector.services import backfill
 from returns.models import Rma
 from tests.support.world import World
@@ -231,3 +231,52 @@ def test_a_job_held_by_a_live_execution_is_not_run_twice_but_one_lost_is_resumed
     resumed = backfill.run_backfill(job.pk)
     assert resumed.job.status == BackfillJob.Status.SUCCEEDED
     assert resumed.job.counts["found"] == 3
+
+
+def test_a_sync_that_starts_mid_backfill_leaves_the_backfill_s_run_running(world: World, history):
+    """A backfill holds no run lease, so a sync of the same connection may start while it
+    runs: the sync must not close the backfill's run row as interrupted (the sync log would
+    show a live backfill as failed until it ends)."""
+    seen = {}
+
+    def sync_once_mid_way(job: BackfillJob) -> None:
+        if seen:
+            return
+        seen["sync"] = world.sync()
+        seen["backfill run"] = SyncRun.objects.exclude(pk=seen["sync"].pk).get()
+
+    job = _run(world, dry_run=False, on_progress=sync_once_mid_way)
+    assert seen["sync"].status == SyncRun.Status.SUCCEEDED
+    mid_way = seen["backfill run"]
+    assert (mid_way.status, mid_way.message) == (
+        SyncRun.Status.RUNNING,
+        f"Backfill of returns created from {job.since:%Y-%m-%d} (job {job.pk}).",
+    )
+    assert mid_way.heartbeat_at is not None  # alive: the dispatcher can tell when it is not
+    assert job.status == BackfillJob.Status.SUCCEEDED
+    mid_way.refresh_from_db()
+    assert mid_way.status == SyncRun.Status.SUCCEEDED
+
+
+def test_a_sync_closes_the_run_of_a_backfill_whose_worker_was_lost(world: World):
+    """Its job still says running, but neither the job nor its run row has beaten for long:
+    the next sync of the connection closes the row as interrupted."""
+    lost = timezone.now() - backfill.STALE - timedelta(minutes=1)
+    job = BackfillJob.objects.create(
+        connection=world.connection,
+        since=_since(),
+        until=timezone.now(),
+        dry_run=False,
+        status=BackfillJob.Status.RUNNING,
+        heartbeat_at=lost,
+    )
+    orphan = SyncRun.objects.create(
+        connection=world.connection,
+        trigger=SyncRun.Trigger.COMMAND,
+        backfill_job=job,
+        heartbeat_at=lost,
+    )
+    assert world.sync().status == SyncRun.Status.SUCCEEDED
+    orphan.refresh_from_db()
+    assert orphan.status == SyncRun.Status.FAILED
+    assert orphan.message.startswith("Interrupted")

@@ -1,5 +1,6 @@
-"""Issue #12: at most one pending sync per connection, however many intake POSTs arrive — and
-no lost wakeup. Real HTTP (a live server), a real Celery worker on Redis, real PostgreSQL."""
+"""Issue #12: at most one pending sync per connection, however many intake POSTs (or staff
+clicks on "Run sync now") arrive — and no lost wakeup. Real HTTP (a live server), a real Celery
+worker on Redis, real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 import requests
+from django.urls import reverse
 
-from connector.models import BindingState, Connection, SalesCredit
-from connector.queues import INBOUND, queue_name
+from connector.models import BindingState, Connection, SalesCredit, SyncRun
+from connector.queues import INBOUND, SYNC, queue_name
 from returns.models import Rma
+from tests.connector.admin_roles import client_for, staff_user
 from tests.support.processes import wait_until
 from tests.support.world import intake_body, make_intake_world
 
@@ -112,3 +115,63 @@ def test_a_return_posted_while_the_run_ends_is_credited(shop, live_server, celer
     assert sync_tasks_received(worker) == 2
     connection = Connection.objects.get(pk=shop.connection.pk)
     assert connection.sync_queued_at is None and not connection.sync_requested
+
+
+def click_sync_now(client, connections) -> list[str]:
+    """Staff select these connections and run "Run sync now": the messages they read."""
+    response = client.post(
+        reverse("admin:connector_connection_changelist"),
+        {"action": "sync_selected_now", "_selected_action": [c.pk for c in connections]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    return [str(m) for m in response.context["messages"]]
+
+
+def test_run_sync_now_clicked_again_and_again_queues_one_sync_per_connection(
+    world, shop, live_server, celery_worker, redis_url
+):
+    """Five clicks on two connections, one of which already had its sync pending (a return
+    just posted through the intake API): one task per connection waits in the broker, staff
+    are told which sync was queued and which already was, and the worker runs one sync each,
+    logged with the trigger that queued it."""
+    broker = redis.Redis.from_url(redis_url)
+    sku = f"KETTLE-{world.bp.code}"
+    loop_sale = world.sale([(sku, 1, "30.00", "6.00")])
+    world.loop_return(loop_sale, [{"sku": sku}])
+    assert post_returns(live_server, shop, ["POSTED"]) == [201]  # its sync is now pending
+    loop_shop, intake_shop = sorted([world.connection, shop.connection], key=lambda c: c.pk)
+    already = "A sync was already queued for {}: not queued again"
+    staff = client_for(staff_user("superuser"))
+
+    queued, waiting = click_sync_now(staff, [loop_shop, intake_shop])
+    assert queued == f"Sync queued for {world.connection.name}."
+    assert waiting.startswith(already.format(shop.connection.name))
+    for _ in range(4):
+        [message] = click_sync_now(staff, [loop_shop, intake_shop])
+        assert message.startswith(already.format(f"{loop_shop.name}, {intake_shop.name}"))
+    # No worker yet: the staff sync of the Loop shop, and the intake shop's (its POST's).
+    assert broker.llen(queue_name(SYNC)) == 1
+    assert broker.llen(queue_name(INBOUND)) == 1
+
+    worker = celery_worker()
+    credited_once(shop, 1)
+    wait_until(
+        lambda: [c["parentOrderId"] for c in world.credits()] == [loop_sale.order_id],
+        timeout=120,
+    )
+    wait_until(
+        lambda: (
+            SyncRun.objects.filter(connection=world.connection).exists()
+            and not SyncRun.objects.filter(status=SyncRun.Status.RUNNING).exists()
+        ),
+        timeout=60,
+    )
+    assert list(
+        SyncRun.objects.filter(connection=world.connection).values_list("trigger", "status")
+    ) == [(SyncRun.Trigger.ADMIN, SyncRun.Status.SUCCEEDED)]
+    assert list(
+        SyncRun.objects.filter(connection=shop.connection).values_list("trigger", "status")
+    ) == [(SyncRun.Trigger.INTAKE, SyncRun.Status.SUCCEEDED)]
+    assert sync_tasks_received(worker) == 2
+    assert not Connection.objects.filter(sync_queued_at__isnull=False).exists()

@@ -11,7 +11,14 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from connector.models import BindingState, Connection, SalesCredit, SyncRun, WebhookEvent
+from connector.models import (
+    BackfillJob,
+    BindingState,
+    Connection,
+    SalesCredit,
+    SyncRun,
+    WebhookEvent,
+)
 from connector.schedules import recover
 from connector.services.leases import Heartbeat, LeaseHeartbeat, acquire_run_lease
 from connector.services.pending import raise_pending
@@ -102,14 +109,26 @@ def test_orphaned_running_rows_are_closed_whatever_their_trigger(tick):
     live = SyncRun.objects.create(
         connection=connection, trigger=SyncRun.Trigger.WEBHOOK, heartbeat_at=_ago(5)
     )
-    # A row that never beat (a backfill's: its job has its own heartbeat) is not judged here.
-    backfill = SyncRun.objects.create(connection=connection, trigger=SyncRun.Trigger.COMMAND)
-    SyncRun.objects.filter(pk=backfill.pk).update(started_at=_ago(3600))
+    # A backfill's row beats like any run: lost once the beat stops, alive while it goes on.
+    job = BackfillJob.objects.create(connection=connection, since=_ago(86400), until=_ago(0))
+    backfills = [
+        SyncRun.objects.create(
+            connection=connection,
+            trigger=SyncRun.Trigger.ADMIN,
+            backfill_job=job,
+            heartbeat_at=_ago(seconds),
+        )
+        for seconds in (600, 5)
+    ]
+    orphans.append(backfills[0])
+    # A row that never beat (written before heartbeats) is not judged here.
+    old = SyncRun.objects.create(connection=connection, trigger=SyncRun.Trigger.COMMAND)
+    SyncRun.objects.filter(pk=old.pk).update(started_at=_ago(3600))
     tick()
     for run in orphans:
         run.refresh_from_db()
         assert run.status == SyncRun.Status.FAILED and run.message.startswith("Interrupted")
-    for run in (live, backfill):
+    for run in (live, backfills[1], old):
         run.refresh_from_db()
         assert run.status == SyncRun.Status.RUNNING
 

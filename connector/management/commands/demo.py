@@ -34,7 +34,7 @@ from brightpearl.sandbox.control_api import seed_account
 from brightpearl.sandbox.demo import DEMO_DATA
 from connector.models import Connection, SalesCredit, SyncEvent, SyncRun
 from connector.services import subscriptions
-from connector.tasks import sync_connection
+from connector.tasks import request_syncs_now
 from returns.platforms.loop.sandbox import LoopSandbox
 
 ACCOUNT = "demo-store"
@@ -338,7 +338,7 @@ class Command(BaseCommand):
     def story(self, connection, bp, returns, procs, exit_after, exit_when_done) -> None:
         started = time.monotonic()
         self.say("Asking the worker for a first sync…")
-        sync_connection.delay(connection.pk, trigger=SyncRun.Trigger.ADMIN)
+        request_syncs_now([connection.pk], SyncRun.Trigger.ADMIN)
         shown: set[int] = set()
         received, refunded = False, set()
         while True:
@@ -359,7 +359,7 @@ class Command(BaseCommand):
                         "Loop processed the return and refunded the customer; syncing "
                         "again to record the refund…"
                     )
-                    sync_connection.delay(connection.pk, trigger=SyncRun.Trigger.ADMIN)
+                    request_syncs_now([connection.pk], SyncRun.Trigger.ADMIN)
             if not received:
                 credit = self._credit_for(connection, returns["received"])
                 # Receive once the first sync is over, so it is Brightpearl's webhook (not that
@@ -426,7 +426,7 @@ class Command(BaseCommand):
             done.add(name)
             self.say(words.format(id=returns[name]["id"], credit=credit))
             act(returns[name])
-            sync_connection.delay(connection.pk, trigger=SyncRun.Trigger.ADMIN)
+            request_syncs_now([connection.pk], SyncRun.Trigger.ADMIN)
 
     @staticmethod
     def _refunds_recorded(connection, rma_numbers: set) -> bool:
