@@ -277,8 +277,10 @@ WEBHOOKS_ENABLED = env.bool("WEBHOOKS_ENABLED", default=True)
 # How long a write to Brightpearl (credit or payment POST) whose answer we did not get may still
 # be executing there: no second write of that record is sent before this has passed since the
 # first was sent, whoever sent it. Must exceed BRIGHTPEARL_TIMEOUT plus Brightpearl's slowest
-# answer (a system check refuses less than the timeout + 60 s).
-CREDIT_ATTEMPT_LEASE_SECONDS = env.int("CREDIT_ATTEMPT_LEASE_SECONDS", default=300)
+# answer (a system check refuses less than the timeout + 60 s). 120 s: four times the client's
+# 30 s timeout, twice the 60 s after which common gateways cut a request; a lost host's
+# in-flight credit is then retried within ~2 minutes of the kill (docs/reliability.md F6).
+CREDIT_ATTEMPT_LEASE_SECONDS = env.int("CREDIT_ATTEMPT_LEASE_SECONDS", default=120)
 
 # Brightpearl reference data (locations, payment methods) is cached per account this long.
 REFERENCE_DATA_TTL_SECONDS = env.int("REFERENCE_DATA_TTL_SECONDS", default=3600)

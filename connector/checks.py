@@ -89,7 +89,7 @@ def write_lease_outlives_the_timeout(app_configs, **kwargs):
             f"CREDIT_ATTEMPT_LEASE_SECONDS ({lease}) must be at least BRIGHTPEARL_TIMEOUT "
             f"({timeout:g}) + 60 s: a credit or payment POST that timed out could otherwise "
             "be sent again while Brightpearl is still executing the first one.",
-            hint="Raise CREDIT_ATTEMPT_LEASE_SECONDS (default 300) or lower BRIGHTPEARL_TIMEOUT.",
+            hint="Raise CREDIT_ATTEMPT_LEASE_SECONDS (default 120) or lower BRIGHTPEARL_TIMEOUT.",
             id="connector.E010",
         )
     ]
