@@ -249,8 +249,7 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
         missing = expected - len(credited)
         print(f"credited {len(credited)}/{expected} in {finished - started:.1f}s")
         if killed_at is not None:
-            last = max(credited.values(), default=killed_at)
-            print(f"last credit {last - killed_at:.1f}s after the kill")
+            after_kill(credited, kinds, killed_at, finished)
         print(f"duplicates {duplicates}")
         print(f"cross-account requests {cross}")
         print(f"not credited {missing}")
@@ -265,6 +264,25 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
 
         connections.close_all()
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def after_kill(credited: dict, kinds: dict, killed_at: float, finished: float) -> None:
+    """Recovery after the kill, per group: the last credit after it and the longest stretch
+    in which the group got no credit at all (a stalled merchant; for the backlog merchant,
+    its drain stopping), counted from the kill."""
+    last = max(credited.values(), default=killed_at)
+    print(f"last credit {last - killed_at:.1f}s after the kill")
+    for kind in ("normal", "throttled", "backlog"):
+        stamps = sorted(at for key, at in credited.items() if kinds[key[0]] == kind)
+        if not stamps:
+            continue
+        later = [at for at in stamps if at >= killed_at]
+        points = [killed_at, *later] + ([finished] if kind == "backlog" else [])
+        stall = max((b - a for a, b in zip(points, points[1:], strict=False)), default=0.0)
+        print(
+            f"after the kill, {kind:9}: last credit +{max(stamps[-1] - killed_at, 0):6.1f}s, "
+            f"longest stretch with no credit {stall:6.1f}s ({len(later)} credited after it)"
+        )
 
 
 if __name__ == "__main__":
