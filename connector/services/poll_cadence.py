@@ -86,7 +86,7 @@ def plan_poll(connection: Connection, trigger: str | None, now: datetime | None 
         return PollPlan(
             False,
             f"{spec.label} list poll deferred: {reads_left} of the day's "
-            f"{spec.daily_call_limit} calls are left for reads, kept for the returns its "
+            f"{spec.daily_call_limit:,} calls are left for reads, kept for the returns its "
             f"webhooks name (last processed {heard:%H:%M} UTC); the next poll after 00:00 UTC, "
             "when the allowance resets.",
             midnight,
@@ -99,7 +99,7 @@ def plan_poll(connection: Connection, trigger: str | None, now: datetime | None 
         f"its webhooks are arriving (last processed {heard:%H:%M} UTC), so it runs every "
         f"{minutes} min as the safety net"
         if heard
-        else f"only {reads_left} of the day's {spec.daily_call_limit} calls are left for "
+        else f"only {reads_left} of the day's {spec.daily_call_limit:,} calls are left for "
         f"reads, so it runs every {minutes} min until the allowance resets"
     )
     next_at = last + interval

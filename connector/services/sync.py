@@ -2,6 +2,8 @@
 (returns ended or edited on the platform, see after_credit.py) → receipts → refunds →
 duplicate check (see duplicates.py).
 
+The pull (listing the platform's changes) is the safety net beside the platform's webhooks: a
+scheduled run skips it when poll_cadence.py says it is not due (ReturnGO's daily allowance).
 Pushes to the platform (process / flag) happen inside the receipt step. Each step records its
 items as SyncEvents; the run records its counts and the Brightpearl requests it used.
 """
@@ -105,7 +107,7 @@ def _poll_deferred(ctx: SyncContext) -> bool:
     plan = plan_poll(ctx.connection, ctx.run.trigger if ctx.run else None)
     if plan.due:
         return False
-    if not ctx.cache.get("polled") and plan.reason not in ctx.notes:
+    if not ctx.cache.get("polled") and not ctx.counts["poll_deferred"]:
         ctx.counts["poll_deferred"] = 1
         ctx.notes.append(plan.reason)
     return True

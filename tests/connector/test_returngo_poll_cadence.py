@@ -143,7 +143,7 @@ def test_when_the_days_reads_run_low_the_poll_leaves_them_to_the_webhooks(rg_wor
     scheduled_sync(world)  # no webhooks: it polls, but only hourly from now on
     run = scheduled_sync(world)
     assert calls_since(rg, start)[("GET", "/rmas")] == 1
-    assert "only 198 of the day's 2000 calls are left for reads" in run.message
+    assert "only 198 of the day's 2,000 calls are left for reads" in run.message
     assert "runs every 60 min until the allowance resets" in run.message
 
     a_webhook_was_just_processed(world)
