@@ -287,6 +287,11 @@ REFERENCE_DATA_TTL_SECONDS = env.int("REFERENCE_DATA_TTL_SECONDS", default=3600)
 # Per platform kind: (calls, seconds) instead of the registry's documented limit (a key with a
 # raised limit; tests use short windows). The client paces below it and waits 429s out.
 PLATFORM_RATE_LIMITS: dict[str, tuple[int, float]] = {}
+# Per platform kind: minutes between safety-net list polls while the platform's webhooks are
+# arriving, instead of the registry's `webhook_poll_minutes` (connector/services/poll_cadence.py).
+PLATFORM_WEBHOOK_POLL_MINUTES: dict[str, int] = env.dict(
+    "PLATFORM_WEBHOOK_POLL_MINUTES", cast={"value": int}, default={}
+)
 
 # A sync run's lease on its connection: renewed every third of this while the run is alive, so
 # a run whose worker (or host) died frees the connection within this time (issue #12: "within

@@ -281,6 +281,14 @@ class Connection(models.Model):
         editable=False,
         help_text="Newest platform update seen; the next poll starts a little before it.",
     )
+    platform_polled_at = models.DateTimeField(
+        "platform last listed",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When a scheduled sync last listed the platform's changes (the safety-net "
+        "poll, hourly while the platform's webhooks arrive).",
+    )
     sync_lease_owner = models.CharField(max_length=64, blank=True, editable=False)
     sync_lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Set by every sync request; cleared by the run that serves it. A request that finds a run

@@ -48,6 +48,8 @@ class SyncContext:
     _platform: Any = None
     platform_loaded: bool = False
     printed: list[str] = field(default_factory=list)
+    # What the run's message should tell staff besides its outcome (a poll deferred, and why).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def client(self) -> BrightpearlClient:

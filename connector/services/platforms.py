@@ -31,12 +31,7 @@ def adapter_for(connection: Connection, **options) -> ReturnsPlatform | None:
     if rate_limit:
         options.setdefault("rate_limit", tuple(rate_limit))
     if spec.daily_call_limit and "budget" not in options:
-        options["budget"] = SharedDailyCallBudget(
-            budget_key(connection.platform, connection.platform_api_key or ""),
-            limit=spec.daily_call_limit,
-            write_reserve=spec.daily_write_reserve,
-            label=spec.label,
-        )
+        options["budget"] = call_budget_for(connection)
     for setting in spec.optional_settings:
         options.setdefault(setting, getattr(connection, setting))
     return get_platform(
@@ -46,4 +41,18 @@ def adapter_for(connection: Connection, **options) -> ReturnsPlatform | None:
         base_url=connection.platform_api_url,
         webhook_secret=connection.platform_webhook_secret or "",
         **options,
+    )
+
+
+def call_budget_for(connection: Connection) -> SharedDailyCallBudget | None:
+    """The daily call budget the connection's API key shares (None: the platform has no daily
+    limit). Reading `remaining` spends nothing."""
+    spec = registry.find(connection.platform)
+    if spec is None or not spec.daily_call_limit:
+        return None
+    return SharedDailyCallBudget(
+        budget_key(connection.platform, connection.platform_api_key or ""),
+        limit=spec.daily_call_limit,
+        write_reserve=spec.daily_write_reserve,
+        label=spec.label,
     )

@@ -2,6 +2,8 @@
 (returns ended or edited on the platform, see after_credit.py) → receipts → refunds →
 duplicate check (see duplicates.py).
 
+The pull (listing the platform's changes) is the safety net beside the platform's webhooks: a
+scheduled run skips it when poll_cadence.py says it is not due (ReturnGO's daily allowance).
 Pushes to the platform (process / flag) happen inside the receipt step. Each step records its
 items as SyncEvents; the run records its counts and the Brightpearl requests it used.
 """
@@ -42,6 +44,7 @@ from .leases import (
     release_run_lease,
     stale_runs,
 )
+from .poll_cadence import plan_poll, poll_interval
 from .receipts import update_receipts
 from .refunds import record_refunds
 
@@ -56,9 +59,10 @@ CLOCK_SKEW = timedelta(minutes=15)
 
 def pull_from_platform(ctx: SyncContext) -> None:
     platform = ctx.platform
-    if platform is None:
+    if platform is None or _poll_deferred(ctx):
         return
     connection = ctx.connection
+    started = timezone.now()
     since = connection.platform_watermark or timezone.now() - FIRST_POLL_WINDOW
     since -= WATERMARK_OVERLAP
     keys = platform.held_raw_keys
@@ -86,9 +90,27 @@ def pull_from_platform(ctx: SyncContext) -> None:
                 rma.problems or f"New return from {connection.get_platform_display()}.",
                 rma=rma,
             )
-    if feed.max_updated_at:
-        Connection.objects.filter(pk=connection.pk).update(platform_watermark=feed.max_updated_at)
-        connection.platform_watermark = feed.max_updated_at
+    stamps = {"platform_watermark": feed.max_updated_at} if feed.max_updated_at else {}
+    if poll_interval(connection.platform):  # the poll's cadence counts from here
+        stamps["platform_polled_at"] = started
+    if stamps:
+        Connection.objects.filter(pk=connection.pk).update(**stamps)
+        for name, value in stamps.items():
+            setattr(connection, name, value)
+    ctx.cache["polled"] = True
+
+
+def _poll_deferred(ctx: SyncContext) -> bool:
+    """A scheduled run of a connection whose platform's webhooks are arriving, or whose daily
+    allowance is low, lists its changes only as often as poll_cadence.py says; the run says
+    so in its message (once, and not after it polled in an earlier pass)."""
+    plan = plan_poll(ctx.connection, ctx.run.trigger if ctx.run else None)
+    if plan.due:
+        return False
+    if not ctx.cache.get("polled") and not ctx.counts["poll_deferred"]:
+        ctx.counts["poll_deferred"] = 1
+        ctx.notes.append(plan.reason)
+    return True
 
 
 def held_copies(
@@ -253,6 +275,8 @@ def _close_run(run: SyncRun, ctx: SyncContext, error: str, passes: int) -> None:
         )
     else:
         run.status = SyncRun.Status.SUCCEEDED
+    if ctx.notes:
+        run.message = " ".join([run.message, *ctx.notes]).strip()
     if passes > 1:
         extra = f"{passes} passes: new work arrived while it ran."
         run.message = f"{run.message} {extra}".strip()

@@ -44,6 +44,12 @@ class PlatformSpec:
     # writes (process, flag): the connector keeps one shared budget per key.
     daily_call_limit: int | None = None
     daily_write_reserve: int = 0
+    # The scheduled list poll is only a safety net while the platform's webhooks are arriving:
+    # then it runs at most once per this many minutes (None = on every scheduled run), and —
+    # for a platform with a daily call limit — never while the day's reads left are down to
+    # `daily_poll_reserve`: those are kept for the returns the webhooks name.
+    webhook_poll_minutes: int | None = None
+    daily_poll_reserve: int = 0
     # The documented request limit (calls, seconds): the client paces below it and waits 429s
     # out (None = not documented; 429s are retried a few times with backoff).
     rate_limit: tuple[int, float] | None = None
