@@ -319,7 +319,7 @@ def _credit_batch(ctx: SyncContext, rmas: list[Rma]) -> None:
         if order:
             cached.pop(int(order["id"]), None)
     if len(rmas) >= GARBAGE_AFTER_ITEMS:
-        gc.collect()  # the batch's objects refer to each other: see sync.release_garbage
+        gc.collect()  # the batch's objects refer to each other: see chunks.release_garbage
 
 
 def create_credit(ctx: SyncContext, rma: Rma, order: dict | None) -> SalesCredit | None:
