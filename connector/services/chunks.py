@@ -3,8 +3,8 @@ the number of records it handles (issue #11, bench/memory.py).
 
 A step that read every credit still open at once held them all (with their returns, lines and
 raw JSON) until it ended: a run handling 1,000 returns peaked at ~40 MB. `each_chunk` reads
-`STEP_BATCH` rows at a time in primary-key order and lets each chunk go before the next is
-read; the Brightpearl reads stay batched per chunk (200 IDs a call, as before), so the
+`STEP_BATCH` rows at a time in primary-key order and lets each chunk go (collected) before the
+next is read; the Brightpearl reads stay batched per chunk (200 IDs a call, as before), so the
 requests per return do not grow.
 """
 
@@ -29,19 +29,22 @@ def each_chunk(query: QuerySet, handle: Callable[[list[Any]], None]) -> int:
     """Call `handle` with the query's rows, `STEP_BATCH` at a time in primary-key order, and
     return how many rows it was given. Keyset paging (each chunk starts after the last key of
     the one before): a row that leaves the query while an earlier chunk is handled (a credit
-    processed) makes no later row skipped or seen twice. Each chunk is let go before the next
-    is read."""
-    size, last, total = STEP_BATCH, 0, 0
+    processed) makes no later row skipped or seen twice.
+
+    Each chunk is let go, and its garbage collected, before the next is read. A step of one
+    chunk (most connections: up to 200 open credits) pays no collection here; its garbage goes
+    with the step's (`sync._run_steps`) or with Python's own collector — one chunk's worth."""
+    size, last, total, previous = STEP_BATCH, 0, 0, 0
     while True:
+        release_garbage(previous)  # the previous chunk's, before the next is read
         chunk = list(query.filter(pk__gt=last).order_by("pk")[:size])
         if not chunk:
             return total
         handle(chunk)
-        last, items = chunk[-1].pk, len(chunk)
+        last, previous = chunk[-1].pk, len(chunk)
         del chunk  # nothing else refers to the chunk now: its garbage can go
-        total += items
-        release_garbage(items)
-        if items < size:
+        total += previous
+        if previous < size:
             return total
 
 

@@ -285,21 +285,21 @@ def create_credits(ctx: SyncContext, rmas: list[Rma] | None = None) -> None:
 
     A batch's RMAs are read inside the call that credits them and nothing here keeps a name
     for them, so when the call returns the whole batch is garbage and is collected before the
-    next is read: keeping the previous batch alive meanwhile made a 1,000-return run peak at
-    1.5x a 200-return one (bench/memory.py --mode new --steps)."""
+    next is read (the last batch's with the step's, `sync._run_steps`): keeping the previous
+    batch alive meanwhile made a 1,000-return run peak at 1.5x a 200-return one
+    (bench/memory.py --mode new --steps)."""
     if not ctx.connection.create_credits:
         return
     if rmas is None:
         ids = credit_candidate_ids(ctx.connection)
         for start in range(0, len(ids), CREDIT_BATCH):
-            batch_ids = ids[start : start + CREDIT_BATCH]
-            _credit_batch(ctx, credit_candidates(ctx.connection, batch_ids))
-            release_garbage(len(batch_ids))
+            release_garbage(start and CREDIT_BATCH)  # the previous batch's (the last: the step's)
+            _credit_batch(ctx, credit_candidates(ctx.connection, ids[start : start + CREDIT_BATCH]))
         return
     for start in range(0, len(rmas), CREDIT_BATCH):
+        # The caller's RMAs stay theirs; the previous batch's bindings, plans and orders go.
+        release_garbage(start and CREDIT_BATCH)
         _credit_batch(ctx, rmas[start : start + CREDIT_BATCH])
-        # The caller's RMAs stay theirs; the batch's bindings, plans and orders go.
-        release_garbage(min(CREDIT_BATCH, len(rmas) - start))
 
 
 def _credit_batch(ctx: SyncContext, rmas: list[Rma]) -> None:

@@ -76,11 +76,11 @@ def _check_credits(ctx: SyncContext, since: str) -> None:
     search pages as before): each chunk's rows are held only with the bindings of their
     parent orders, so a look after a large run holds a chunk, not every credit it made."""
     rows = ctx.client.search_orders(orderTypeId=ORDER_TYPE_SALES_CREDIT, createdOn=since)
+    previous = 0
     while chunk := list(islice(rows, chunks.STEP_BATCH)):
+        chunks.release_garbage(previous)  # the previous chunk's bindings (one chunk: none)
         _check_credit_rows(ctx, chunk)
-        items = len(chunk)
-        del chunk  # let the chunk's bindings and rows go before the next is read
-        chunks.release_garbage(items)
+        previous = len(chunk)
 
 
 def _check_credit_rows(ctx: SyncContext, rows: list[dict]) -> None:
