@@ -18,6 +18,7 @@ from connector.services import chunks
 from returns.models import Refund, Rma
 from tests.connector.factories import ConnectionFactory
 from tests.support.history import as_if_an_hour_passed, seed_history
+from tests.support.world import approved_returngo_rma
 
 pytestmark = pytest.mark.django_db
 
@@ -128,16 +129,7 @@ def test_returngo_costs_three_calls_per_return_over_its_life(rg_world, mark_ship
     sku = "SCARF-" + world.bp.code
     numbers = []
     for _ in range(4):
-        sale = world.sale([(sku, 1, "50.00", "10.00")])
-        record = rg.add_rma(
-            items=[{"sku": sku, "price": "50.00", "tax": "10.00"}],
-            order_name=sale.order_name,
-            order_id=sale.shop_order_id,
-            currency="GBP",
-            status="Approved",
-            fire=False,
-        )
-        numbers.append(record["rmaSummary"]["rmaId"])
+        numbers.append(approved_returngo_rma(world, sku))
     start = len(rg.requests_seen)
     world.sync()  # credits
     for credit in world.credits():
@@ -282,7 +274,9 @@ def salescredit_rows_per_query(queries: list) -> list[int]:
     ]
 
 
-def test_the_open_credits_are_read_a_chunk_at_a_time_and_each_handled_once(world, monkeypatch):
+def test_the_open_credits_are_read_a_chunk_at_a_time_and_each_handled_once(
+    world, monkeypatch, postgres
+):
     """The receipt step, the changes after the credit and the duplicate check read the credits
     still open (or created since the last look) STEP_BATCH rows at a time — reading them all at
     once made a run's memory grow with every return it handled (bench/memory.py) — and still

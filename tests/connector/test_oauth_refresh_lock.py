@@ -47,7 +47,8 @@ def test_a_worker_holding_old_tokens_adopts_the_pair_another_host_stored(sandbox
     assert connection.brightpearl_refresh_token == stored
 
 
-def test_two_workers_refreshing_at_once_both_go_on(sandbox_account):
+def test_two_workers_refreshing_at_once_both_go_on(sandbox_account, postgres):
+    """Two threads (two workers) race on the refresh: the row lock needs a real database."""
     oauth = sandbox_account.oauth
     connection = oauth_connection(sandbox_account)
     sandbox_account.control.expire_oauth()

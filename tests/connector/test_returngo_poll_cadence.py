@@ -16,6 +16,7 @@ from django.utils import timezone
 from connector.models import Connection, PlatformCallBudget, SyncRun, WebhookEvent
 from connector.services.call_budget import budget_key
 from connector.services.sync import run_sync
+from tests.support.world import approved_returngo_rma
 
 pytestmark = pytest.mark.django_db
 
@@ -38,16 +39,7 @@ def polled_minutes_ago(world, minutes: int) -> None:
 
 
 def new_rma(world, sku: str) -> str:
-    sale = world.sale([(sku, 1, "50.00", "10.00")])
-    record = world.returngo.add_rma(
-        items=[{"sku": sku, "price": "50.00", "tax": "10.00"}],
-        order_name=sale.order_name,
-        order_id=sale.shop_order_id,
-        currency="GBP",
-        status="Approved",
-        fire=False,
-    )
-    return record["rmaSummary"]["rmaId"]
+    return approved_returngo_rma(world, sku)
 
 
 def deliver(world, number: str, event_name: str, capture) -> WebhookEvent:

@@ -158,3 +158,18 @@ def intake_body(world: World, sale: Sale, external_id: str) -> dict:
             for n, sku in enumerate(sale.skus)
         ],
     }
+
+
+def approved_returngo_rma(world: World, sku: str) -> str:
+    """A new sale of one `sku` (50.00 + 10.00 tax) and an Approved ReturnGO RMA for it, not
+    announced by webhook (a poll finds it): the RMA's ID."""
+    sale = world.sale([(sku, 1, "50.00", "10.00")])
+    record = world.returngo.add_rma(
+        items=[{"sku": sku, "price": "50.00", "tax": "10.00"}],
+        order_name=sale.order_name,
+        order_id=sale.shop_order_id,
+        currency="GBP",
+        status="Approved",
+        fire=False,
+    )
+    return record["rmaSummary"]["rmaId"]
