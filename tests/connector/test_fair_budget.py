@@ -86,8 +86,11 @@ def test_a_goods_in_webhook_is_processed_while_a_backlog_has_spent_the_minute(
 
     redis = store._redis
     slots = f"{store.prefix}{key}:slots"
-    # The sync has spent every request the bulk lane may use this minute.
-    wait_until(lambda: redis.zcard(slots) >= budget - reserve, timeout=60, interval=0.1)
+    # The sync has spent (all but at most two of) the requests the bulk lane may use this
+    # minute: when Brightpearl's "requests remaining" runs low the client paces the bulk lane's
+    # last slot or two over the rest of the period, and the first slots may leave the window
+    # before those are taken. Either way the minute is spent for the backlog.
+    wait_until(lambda: redis.zcard(slots) >= budget - reserve - 2, timeout=60, interval=0.1)
     first_slot_ms = float(redis.zrange(slots, 0, 0, withscores=True)[0][1])
 
     world.bp.control.receive(target.sales_credit.credit_id)
