@@ -15,11 +15,13 @@ Per run: the tracemalloc peak above what was allocated when it started (every Py
 allocation of this process: the sync, Django, the HTTP clients), what is still allocated
 after it (kept), the process's peak RSS during it (VmHWM, reset before the run; it includes
 tracemalloc's own bookkeeping and never falls below what seeding the history left), and the
-seconds it took. Last line: the peak at
+seconds it took; with ``--steps``, each sync step's peak above the run's start and what was
+already held when the step began (MB). Last line: the peak at
 the largest size against the smallest (target ≤ 1.10x).
 
     python bench/memory.py [H ...] [--new 50]        SQLite in a temp dir unless DATABASE_URL
     python bench/memory.py --mode new [N ...]        is set; loopback only
+    python bench/memory.py --mode new --steps 200 1000   (which step the peak comes from)
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from django.db import connection as db  # noqa: E402
 
 from brightpearl.sandbox import SandboxServer  # noqa: E402
 from connector.models import Connection, SyncRun  # noqa: E402
+from connector.services import sync  # noqa: E402
 from connector.services.sync import run_sync  # noqa: E402
 from returns.platforms.loop.sandbox import LoopSandbox  # noqa: E402
 from tests.support.history import as_if_an_hour_passed, seed_history  # noqa: E402
@@ -109,16 +112,63 @@ def peak_rss_mb() -> float:
     return 0.0
 
 
+class StepPeaks:
+    """Each sync step's tracemalloc peak above the run's start (`--steps`): which step the
+    run's peak comes from. The run's own peak is the largest of them (and of what lies
+    between steps), so wrapping the steps does not change the figure."""
+
+    def __init__(self):
+        self.start, self.peak, self.steps = 0, 0, {}
+
+    def begin(self, start: int) -> None:
+        self.start, self.peak, self.steps = start, 0, {}
+
+    def _take_peak(self) -> int:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        self.peak = max(self.peak, peak)
+        return peak
+
+    def wrap(self, name: str, step):
+        def measured(ctx, *args, **kwargs):
+            self._take_peak()
+            held, _ = tracemalloc.get_traced_memory()
+            try:
+                return step(ctx, *args, **kwargs)
+            finally:
+                peak = self._take_peak() - self.start
+                before = self.steps.get(name, (0, 0))
+                self.steps[name] = (held - self.start, max(before[1], peak))
+
+        return measured
+
+    def install(self) -> None:
+        sync.STEPS = tuple((name, self.wrap(name, step)) for name, step in sync.STEPS)
+
+    def line(self) -> str:
+        """name peak (held when it started), MB above the run's start."""
+        return "  steps, peak (held at start) MB: " + ", ".join(
+            f"{n} {p / MB:.1f} ({h / MB:.1f})" for n, (h, p) in self.steps.items()
+        )
+
+
+STEP_PEAKS: StepPeaks | None = None
+
+
 def measured_run(connection) -> tuple[float, float, float, float, SyncRun]:
     """(peak above start MB, kept MB, peak RSS MB, seconds, run) of one sync."""
     gc.collect()
     start, _ = tracemalloc.get_traced_memory()
     tracemalloc.reset_peak()
+    if STEP_PEAKS is not None:
+        STEP_PEAKS.begin(start)
     reset_peak_rss()
     started = time.perf_counter()
     run = run_sync(connection, trigger=SyncRun.Trigger.COMMAND).run
     elapsed = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
+    if STEP_PEAKS is not None:
+        peak = max(peak, STEP_PEAKS.peak)
     rss = peak_rss_mb()
     gc.collect()
     kept, _ = tracemalloc.get_traced_memory()
@@ -176,6 +226,8 @@ def main(mode: str, sizes: list[int], new: int) -> None:
             f"{credits:>8}",
             flush=True,
         )
+        if STEP_PEAKS is not None:
+            print(STEP_PEAKS.line(), flush=True)
     tracemalloc.stop()
     sandboxes.stop()
     (h0, n0, p0), (h1, n1, p1) = results[0], results[-1]
@@ -192,6 +244,12 @@ if __name__ == "__main__":
     parser.add_argument("sizes", nargs="*", type=int)
     parser.add_argument("--mode", choices=("history", "new"), default="history")
     parser.add_argument("--new", type=int, default=50, help="new returns per run (history)")
+    parser.add_argument(
+        "--steps", action="store_true", help="also print each step's peak above the run's start"
+    )
     args = parser.parse_args()
+    if args.steps:
+        STEP_PEAKS = StepPeaks()
+        STEP_PEAKS.install()
     default = [1000, 10000] if args.mode == "history" else [100, 1000]
     main(args.mode, args.sizes or default, args.new)

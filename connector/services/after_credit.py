@@ -16,6 +16,9 @@ binding, unique per (credit, key) — a redelivered cancellation or the same edi
 the same change. It is claimed before anything is written; after a lost answer its lease
 keeps every other execution from writing until Brightpearl is read again (the credit's status,
 rows and notes), and what is already there is adopted instead of written twice.
+
+The step looks at the open credits 200 at a time (`chunks.each_chunk`) and keeps only the keys
+of those to change, so its memory follows the chunk, not every credit still open.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import json
 from collections import defaultdict
 from decimal import Decimal
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from brightpearl import (
@@ -41,6 +44,7 @@ from returns.models import Rma
 
 from ..models import BindingState, CreditChange, RefundPayment, SalesCredit, SyncEvent
 from . import exactly_once
+from .chunks import each_chunk
 from .context import SyncContext
 from .credit_rows_edit import planned_with_row_ids, row_operations, row_patch, row_post
 from .credits import find_original_orders, plan_for
@@ -60,8 +64,9 @@ def platform_ended(rma: Rma) -> bool:
     return lifecycle.map_platform_status(rma.platform, rma.platform_status) in ENDINGS
 
 
-def open_credits(connection, rmas: list[Rma] | None = None) -> list[SalesCredit]:
-    """Credits made and not yet processed, whose return has not been settled as ended."""
+def open_credits(connection, rmas: list[Rma] | None = None) -> QuerySet[SalesCredit]:
+    """Credits made and not yet processed, whose return has not been settled as ended (read a
+    chunk at a time: `chunks.each_chunk`)."""
     settled = CreditChange.objects.filter(
         sales_credit=OuterRef("pk"), kind=CreditChange.Kind.CANCEL, state__in=DONE
     )
@@ -77,7 +82,11 @@ def open_credits(connection, rmas: list[Rma] | None = None) -> list[SalesCredit]
     )
     if rmas is not None:
         query = query.filter(rma__in=rmas)
-    return list(query.select_related("rma").prefetch_related("rma__lines").order_by("pk"))
+    return _with_lines(query)
+
+
+def _with_lines(query: QuerySet[SalesCredit]) -> QuerySet[SalesCredit]:
+    return query.select_related("rma").prefetch_related("rma__lines")
 
 
 def line_quantities(binding: SalesCredit) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
@@ -96,13 +105,34 @@ def lines_edited(binding: SalesCredit) -> bool:
 
 
 def settle_changes(ctx: SyncContext, rmas: list[Rma] | None = None) -> list[str]:
-    """The sync step: every open credit whose return ended or was edited on the platform."""
+    """The sync step: every open credit whose return ended or was edited on the platform.
+
+    The open credits are looked at a chunk at a time and only the keys of those to change are
+    kept; then the ended ones are settled, then the edited ones (each in primary-key order, as
+    when every open credit was read at once), read again a chunk at a time."""
     if ctx.dry_run or not ctx.connection.create_credits:
         return []
-    credits = open_credits(ctx.connection, rmas)
-    ended = [b for b in credits if platform_ended(b.rma)]
-    edited = [b for b in credits if not platform_ended(b.rma) and lines_edited(b)]
-    for binding, act in [(b, end_credit) for b in ended] + [(b, adjust_credit) for b in edited]:
+    ended: list[int] = []
+    edited: list[int] = []
+
+    def sort_out(chunk: list[SalesCredit]) -> None:
+        for binding in chunk:
+            if platform_ended(binding.rma):
+                ended.append(binding.pk)
+            elif lines_edited(binding):
+                edited.append(binding.pk)
+
+    if not each_chunk(open_credits(ctx.connection, rmas), sort_out):
+        return []
+    for keys, act in ((ended, end_credit), (edited, adjust_credit)):
+        if keys:
+            query = _with_lines(SalesCredit.objects.filter(pk__in=keys))
+            each_chunk(query, lambda chunk, act=act: _settle(ctx, chunk, act))
+    return [f"{len(ended)} ended and {len(edited)} edited return(s) settled"]
+
+
+def _settle(ctx: SyncContext, bindings: list[SalesCredit], act) -> None:
+    for binding in bindings:
         try:
             act(ctx, binding)
         except AuthError:
@@ -117,7 +147,6 @@ def settle_changes(ctx: SyncContext, rmas: list[Rma] | None = None) -> list[str]
                 credit_id=binding.credit_id,
                 error=exc,
             )
-    return [f"{len(ended)} ended and {len(edited)} edited return(s) settled"] if credits else []
 
 
 # --- what stands in the way ------------------------------------------------------------------

@@ -7,7 +7,9 @@ app "create sales credits from returns"), history from before a fix, a fault nob
 It runs inside every sync but costs requests only when it is due: after credits or payments
 were written (it then looks back a write lease, since a late write can land that long after it
 was sent), and otherwise once an hour. Each look is one paged search of the credits (and, when
-payments were written, the payments) created since the last look.
+payments were written, the payments) created since the last look; the credits' rows are
+compared with ours 200 at a time, so a look after a large run holds a chunk, not every credit
+it made.
 
 A duplicate is recorded as a failed "duplicate" event staff can find by either credit ID. Where
 the connection names a "status for duplicate credits", the extra credit is moved there with a
@@ -18,13 +20,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 
 from django.utils import timezone
 
 from brightpearl import ORDER_TYPE_SALES_CREDIT, BrightpearlError
 
 from ..models import BindingState, Connection, RefundPayment, SalesCredit, SyncEvent
-from . import exactly_once
+from . import chunks, exactly_once
 from .context import SyncContext
 
 Kind, Outcome = SyncEvent.Kind, SyncEvent.Outcome
@@ -69,22 +72,36 @@ def _look_from(credits, last: datetime | None, now: datetime) -> datetime | None
 
 
 def _check_credits(ctx: SyncContext, since: str) -> None:
-    connection = ctx.connection
-    rows = list(ctx.client.search_orders(orderTypeId=ORDER_TYPE_SALES_CREDIT, createdOn=since))
-    if not rows:
-        return
+    """The credits created since `since`, `chunks.STEP_BATCH` search rows at a time (the
+    search pages as before): each chunk's rows are held only with the bindings of their
+    parent orders, so a look after a large run holds a chunk, not every credit it made."""
+    rows = ctx.client.search_orders(orderTypeId=ORDER_TYPE_SALES_CREDIT, createdOn=since)
+    previous = 0
+    while chunk := list(islice(rows, chunks.STEP_BATCH)):
+        chunks.release_garbage(previous)  # the previous chunk's bindings (one chunk: none)
+        _check_credit_rows(ctx, chunk)
+        previous = len(chunk)
+
+
+def _check_credit_rows(ctx: SyncContext, rows: list[dict]) -> None:
+    """Report the credits among `rows` that duplicate one of ours: same parent order, same
+    return (external reference or customer reference), and not bound to a return."""
+    account_key = ctx.connection.brightpearl_account_key
     by_parent: dict[int, list[dict]] = defaultdict(list)
     for row in rows:
         by_parent[int(row.get("parentOrderId") or 0)].append(row)
-    bindings = SalesCredit.objects.filter(
-        account_key=connection.brightpearl_account_key,
-        parent_order_id__in=[p for p in by_parent if p],
-        state=BindingState.CREATED,
-    ).select_related("rma")
+    bindings = (
+        SalesCredit.objects.filter(
+            account_key=account_key,
+            parent_order_id__in=[p for p in by_parent if p],
+            state=BindingState.CREATED,
+        )
+        .select_related("rma")
+        .order_by("pk")
+    )
     bound = set(
         SalesCredit.objects.filter(
-            account_key=connection.brightpearl_account_key,
-            credit_id__in=[int(r["orderId"]) for r in rows],
+            account_key=account_key, credit_id__in=[int(r["orderId"]) for r in rows]
         ).values_list("credit_id", flat=True)
     )
     for binding in bindings:
@@ -94,9 +111,8 @@ def _check_credits(ctx: SyncContext, since: str) -> None:
                 continue
             if not _same_return(binding, row):
                 continue
-            if connection.duplicate_credit_status_id and row.get("orderStatusId") == (
-                connection.duplicate_credit_status_id
-            ):
+            status_id = ctx.connection.duplicate_credit_status_id
+            if status_id and row.get("orderStatusId") == status_id:
                 continue  # already moved aside
             _report_credit(ctx, binding, row)
 
@@ -164,19 +180,20 @@ def _report_credit(ctx: SyncContext, binding: SalesCredit, row: dict) -> None:
 def _check_payments(ctx: SyncContext, since: str) -> None:
     connection = ctx.connection
     prefix = f"rbc-{connection.pk}-"
-    by_ref: dict[str, list[dict]] = defaultdict(list)
+    # Only the payment IDs per reference are kept, not the rows: a look after many refunds
+    # holds a few integers per payment.
+    by_ref: dict[str, list[int]] = defaultdict(list)
     for row in ctx.client.search_customer_payments(createdOn=since):
         ref = str(row.get("transactionRef") or "")
         if ref.startswith(prefix) and row.get("paymentType") == "PAYMENT":
-            by_ref[ref].append(row)
-    twice = {ref: rows for ref, rows in by_ref.items() if len(rows) > 1}
+            by_ref[ref].append(int(row["paymentId"]))
+    twice = {ref: ids for ref, ids in by_ref.items() if len(ids) > 1}
     if not twice:
         return
     for payment in RefundPayment.objects.filter(
         connection=connection, transaction_ref__in=list(twice)
     ).select_related("refund__rma", "sales_credit"):
-        rows = twice[payment.transaction_ref]
-        ids = sorted(int(r["paymentId"]) for r in rows)
+        ids = sorted(twice[payment.transaction_ref])
         extra = [i for i in ids if i != payment.payment_id]
         credit_id = payment.sales_credit.credit_id
         if SyncEvent.objects.filter(
@@ -189,7 +206,7 @@ def _check_payments(ctx: SyncContext, since: str) -> None:
         ctx.record(
             Kind.DUPLICATE,
             Outcome.FAILED,
-            f"Refund {payment.refund.external_id} was recorded {len(rows)} times on credit "
+            f"Refund {payment.refund.external_id} was recorded {len(ids)} times on credit "
             f"{credit_id}: payment {', '.join(str(i) for i in extra)} besides "
             f"{payment.payment_id}. Delete the extra payment in Brightpearl.",
             rma=payment.refund.rma,

@@ -4,17 +4,22 @@ is told about it (process when everything expected is in; flag with the reason o
 One code path for polling and webhooks: both call `update_receipts` with the credits concerned.
 Goods-in movements carry the credit row ID in `purchaseOrderRowId` [Brightpearl docs]; a
 movement into the warehouse's quarantine location is received but not restocked.
+
+Polling reads the credits still waiting 200 at a time (`chunks.each_chunk`): one goods-in note
+read per chunk as before, and each chunk let go before the next, so a run's memory follows the
+chunk, not the credits still open. Quarantine releases follow, for every credit holding units
+there, also a chunk at a time, with one goods-movement search per product and warehouse.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from brightpearl import MAX_IDS_PER_CALL, BrightpearlError
@@ -25,7 +30,8 @@ from returns.platforms.base import ReceiptLine
 from returns.platforms.errors import PlatformError
 
 from ..models import BindingState, SalesCredit, SyncEvent
-from . import reference
+from . import chunks, reference
+from .chunks import each_chunk
 from .context import SyncContext
 from .credit_rows import capture_credit_rows
 
@@ -77,20 +83,39 @@ def tally_receipts(
     return tally
 
 
-def receipt_candidates(connection) -> list[SalesCredit]:
-    return list(
+def receipt_candidates(connection) -> QuerySet[SalesCredit]:
+    """Our credits still waiting for receipts (read a chunk at a time: `chunks.each_chunk`)."""
+    return (
         SalesCredit.objects.filter(
-            connection=connection, state=BindingState.CREATED, processed_at__isnull=True
+            connection=connection,
+            state=BindingState.CREATED,
+            processed_at__isnull=True,
+            credit_id__isnull=False,
         )
         .filter(rma__status__in=OPEN_STATUSES)
         .select_related("rma")
-        .order_by("pk")
     )
 
 
 def update_receipts(ctx: SyncContext, bindings: list[SalesCredit] | None = None) -> None:
-    holders = quarantine_holders(ctx.connection) if bindings is None else None
-    bindings = receipt_candidates(ctx.connection) if bindings is None else bindings
+    """The sync step (every credit still waiting, `chunks.STEP_BATCH` at a time) or a
+    webhook's few credits (`bindings`); then the quarantine releases of the credits holding
+    units there."""
+    if bindings is not None:
+        holding: list[SalesCredit] = []
+        for start in range(0, len(bindings), chunks.STEP_BATCH):
+            done = _receipts_for(ctx, bindings[start : start + chunks.STEP_BATCH])
+            holding += [b for b in done if _holds_quarantine(b)]
+        _releases_or_record(ctx, lambda: apply_quarantine_releases(ctx, holding))
+        return
+    each_chunk(receipt_candidates(ctx.connection), lambda chunk: _receipts_for(ctx, chunk))
+    # After the receipts: a credit that received into quarantine just now holds units there.
+    _releases_or_record(ctx, lambda: release_quarantine_holders(ctx))
+
+
+def _receipts_for(ctx: SyncContext, bindings: list[SalesCredit]) -> list[SalesCredit]:
+    """Read and apply the receipts of up to 200 credits (one goods-in note read, and one Order
+    GET when a "received" status is configured); the credits whose rows are known."""
     bindings = [b for b in bindings if b.credit_id]
     # A credit made by a run that died before reading its rows back has none yet: read them
     # now; one still without them is left for the next run rather than flagged wrongly.
@@ -99,12 +124,13 @@ def update_receipts(ctx: SyncContext, bindings: list[SalesCredit] | None = None)
         mapped = {b.pk for b in capture_credit_rows(ctx, unmapped)}
         bindings = [b for b in bindings if b.row_map or b.pk in mapped]
     _read_receipts(ctx, bindings)
+    return bindings
+
+
+def _releases_or_record(ctx: SyncContext, releases: Callable[[], None]) -> None:
     # Releases from quarantine turn received units into restocked ones, also after processing.
-    by_pk = {b.pk: b for b in bindings}
-    for holder in holders or []:
-        by_pk.setdefault(holder.pk, holder)
     try:
-        apply_quarantine_releases(ctx, [b for b in by_pk.values() if _holds_quarantine(b)])
+        releases()
     except BrightpearlError as exc:
         ctx.record(
             Kind.RECEIPT, Outcome.FAILED, f"Could not read quarantine releases: {exc}", error=exc
@@ -442,22 +468,41 @@ def _holds_quarantine(binding: SalesCredit) -> bool:
     return any(line.quantity_received > line.quantity_restocked for line in binding.rma.lines.all())
 
 
-def quarantine_holders(connection) -> list[SalesCredit]:
-    """Credits (processed or not) with returned units still in a quarantine location."""
+def _holders(connection) -> QuerySet[SalesCredit]:
     # Starts from the few lines still holding units in quarantine (a partial index), so a
     # quiet poll's cost does not grow with every credit that ever received something.
     holding = RmaLine.objects.filter(
         quantity_received__gt=F("quantity_restocked"), rma__connection=connection
     ).values("rma_id")
-    return list(
-        SalesCredit.objects.filter(
-            connection=connection,
-            state=BindingState.CREATED,
-            credit_id__isnull=False,
-            rma_id__in=holding,
-        )
-        .select_related("rma")
-        .prefetch_related("rma__lines")
+    return SalesCredit.objects.filter(
+        connection=connection,
+        state=BindingState.CREATED,
+        credit_id__isnull=False,
+        rma_id__in=holding,
+    )
+
+
+def quarantine_holders(connection) -> list[SalesCredit]:
+    """Credits (processed or not) with returned units still in a quarantine location."""
+    return list(_holders(connection).select_related("rma").prefetch_related("rma__lines"))
+
+
+def release_quarantine_holders(ctx: SyncContext) -> None:
+    """`apply_quarantine_releases` for every credit holding quarantined units, a chunk at a
+    time: a first pass reads only what to search for (warehouse, products), so each product
+    and warehouse is still searched once per run however many chunks hold it."""
+    holders = _holders(ctx.connection)
+    keys: set[tuple[int, int]] = set()
+    found = each_chunk(
+        holders.only("pk", "warehouse_id", "planned_rows"),
+        lambda chunk: keys.update(_quarantine_keys(chunk)),
+    )
+    if not found:
+        return
+    taken = _released_units(ctx, keys)
+    each_chunk(
+        holders.select_related("rma").prefetch_related("rma__lines"),
+        lambda chunk: _apply_releases(ctx, [b for b in chunk if _holds_quarantine(b)], taken),
     )
 
 
@@ -499,17 +544,33 @@ def apply_quarantine_releases(ctx: SyncContext, bindings: list[SalesCredit]) -> 
     product and warehouse concerned (its filters take one value each)."""
     if not bindings:
         return
-    keys: set[tuple[int, int]] = set()
-    for binding in bindings:
-        for row in binding.planned_rows or []:
-            if row.get("productId") and binding.warehouse_id:
-                keys.add((int(binding.warehouse_id), int(row["productId"])))
+    _apply_releases(ctx, bindings, _released_units(ctx, _quarantine_keys(bindings)))
+
+
+def _quarantine_keys(bindings: list[SalesCredit]) -> set[tuple[int, int]]:
+    """(warehouse ID, product ID) of every product these credits hold."""
+    return {
+        (int(binding.warehouse_id), int(row["productId"]))
+        for binding in bindings
+        for row in binding.planned_rows or []
+        if row.get("productId") and binding.warehouse_id
+    }
+
+
+def _released_units(ctx: SyncContext, keys: set[tuple[int, int]]) -> dict[tuple[int, int], int]:
+    """(credit ID, credit row ID) → units released from quarantine, for these products."""
     taken: dict[tuple[int, int], int] = {}
     for warehouse_id, product_id in sorted(keys):
         moves = ctx.client.search_goods_movements(
             productId=product_id, warehouseId=warehouse_id, isQuarantine=True
         )
         taken.update(release_fifo(moves))
+    return taken
+
+
+def _apply_releases(
+    ctx: SyncContext, bindings: list[SalesCredit], taken: dict[tuple[int, int], int]
+) -> None:
     for binding in bindings:
         new = {
             line_id: sum(taken.get((binding.credit_id, int(r)), 0) for r in rows)

@@ -10,7 +10,6 @@ items as SyncEvents; the run records its counts and the Brightpearl requests it 
 
 from __future__ import annotations
 
-import gc
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,7 +32,8 @@ from returns.platforms.errors import PlatformError
 
 from ..models import Connection, SyncEvent, SyncRun
 from .after_credit import settle_changes
-from .context import GARBAGE_AFTER_ITEMS, SyncContext
+from .chunks import release_garbage
+from .context import SyncContext
 from .credits import create_credits, release_attempts
 from .duplicates import check_duplicates
 from .leases import (
@@ -314,13 +314,3 @@ def _run_steps(ctx: SyncContext) -> str:
         finally:
             release_garbage(sum(ctx.counts.values()) - recorded)
     return ""
-
-
-def release_garbage(items: int) -> None:
-    """Free what a step that handled `items` returns left behind. Each return's objects refer
-    to each other (an RMA and its credit binding, their cached relations and raw JSON), so
-    they are freed only by a full collection, which a long-lived process runs rarely: without
-    this a large run's memory grew by tens of KB per return it handled (bench/memory.py).
-    Small steps skip it (Python's own collector frees their garbage in time)."""
-    if items >= GARBAGE_AFTER_ITEMS:
-        gc.collect()

@@ -13,7 +13,8 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from connector.intake_api.authentication import issue_intake_token
-from connector.models import BindingState, SalesCredit, SyncRun, WebhookEvent
+from connector.models import BindingState, SalesCredit, SyncEvent, SyncRun, WebhookEvent
+from connector.services import chunks
 from returns.models import Refund, Rma
 from tests.connector.factories import ConnectionFactory
 from tests.support.history import as_if_an_hour_passed, seed_history
@@ -260,3 +261,65 @@ def test_an_intake_post_commits_once(django_capture_on_commit_callbacks):
     assert response.json()["lines"][0]["quantity"] == 2
     assert committed_writes(queries) == 1
     assert len(queued) == 1  # one sync asked for, after the commit
+
+
+# --- 4. a run's memory follows its chunk, not the credits still open ----------------------
+def salescredit_rows_per_query(queries: list) -> list[int]:
+    """The number of rows each SELECT from the sales-credit table returned."""
+    return [
+        rows
+        for sql, rows in queries
+        if sql.lstrip().upper().startswith("SELECT")
+        and sql.split(" FROM ", 1)[-1].startswith('"connector_salescredit"')
+    ]
+
+
+def test_the_open_credits_are_read_a_chunk_at_a_time_and_each_handled_once(
+    world, monkeypatch, postgres
+):
+    """The receipt step, the changes after the credit and the duplicate check read the credits
+    still open (or created since the last look) STEP_BATCH rows at a time — reading them all at
+    once made a run's memory grow with every return it handled (bench/memory.py) — and still
+    handle every credit once, in order, with one goods-in note read per chunk."""
+    monkeypatch.setattr(chunks, "STEP_BATCH", 3)
+    world.connection.cancelled_credit_status_id = 14  # the sandbox's "Credit cancelled"
+    world.connection.save()
+    sku = "JUG-" + world.bp.code
+    returns = [
+        world.loop_return(world.sale([(sku, 1, "10.00", "2.00")]), [{"sku": sku}]) for _ in range(8)
+    ]
+    world.sync()
+    rmas = [Rma.objects.get(external_id=str(r["id"])) for r in returns]
+    credit_ids = [rma.sales_credit.credit_id for rma in rmas]
+    assert all(credit_ids) and credit_ids == sorted(credit_ids)
+    received = rmas[1:]  # seven credits received in Brightpearl…
+    for rma in received:
+        world.bp.control.receive(rma.sales_credit.credit_id)
+    world.loop.set_state(returns[0]["id"], "cancelled")  # …one return ended on the platform
+    world.bp.control.clear_requests()
+
+    queries: list[tuple[str, int]] = []
+
+    def count_rows(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        queries.append((sql, context["cursor"].rowcount))
+        return result
+
+    with db.execute_wrapper(count_rows):
+        run = world.sync()
+
+    assert run.status == SyncRun.Status.SUCCEEDED, run.message
+    read = salescredit_rows_per_query(queries)
+    # Never every open credit at once (8 open, 8 created since the last look).
+    assert max(read) <= 3, [(sql[:300], rows) for sql, rows in queries if rows > 3]
+    assert sum(1 for rows in read if rows == 3) >= 3  # chunked, not skipped
+    processed = SyncEvent.objects.filter(
+        run=run, kind=SyncEvent.Kind.PROCESS, outcome=SyncEvent.Outcome.SUCCEEDED
+    ).order_by("pk")
+    assert [e.credit_id for e in processed] == credit_ids[1:]  # each once, in order
+    assert all(world.loop.actions_for(r["id"]).count("process") == 1 for r in returns[1:])
+    [ended] = SyncEvent.objects.filter(run=run, kind=SyncEvent.Kind.ENDED)
+    assert ended.credit_id == credit_ids[0] and ended.outcome == SyncEvent.Outcome.SUCCEEDED
+    # One goods-in note read per chunk of credits (200 in production), not one per credit.
+    calls = brightpearl_calls(world)
+    assert calls[("GET", "warehouse-service/order/{ids}/goods-note/goods-in")] == 3
