@@ -32,9 +32,11 @@ from django.utils import timezone
 from brightpearl.sandbox import SandboxControl, SandboxServer
 from brightpearl.sandbox.control_api import seed_account
 from brightpearl.sandbox.demo import DEMO_DATA
-from connector.models import Connection, SalesCredit, SyncEvent, SyncRun
+from connector.models import BindingState, Connection, SalesCredit, SyncEvent, SyncRun
 from connector.services import subscriptions
 from connector.tasks import request_syncs_now
+from returns import outcomes
+from returns.models import Refund
 from returns.platforms.loop.sandbox import LoopSandbox
 
 ACCOUNT = "demo-store"
@@ -392,12 +394,16 @@ class Command(BaseCommand):
 
     @staticmethod
     def played_out(connection, returns) -> bool:
-        """The received return's refund is recorded, and both after-credit cases happened."""
+        """Every refund of the received return is recorded (the bank refund and the store
+        credit, which Loop may report in different syncs), and both after-credit cases
+        happened."""
         done = SyncEvent.objects.filter(connection=connection, outcome=SyncEvent.Outcome.SUCCEEDED)
+        refunds = Refund.objects.filter(
+            rma__connection=connection, rma__external_id=str(returns["received"]["id"])
+        )
         return (
-            done.filter(
-                kind=SyncEvent.Kind.REFUND, rma__external_id=str(returns["received"]["id"])
-            ).exists()
+            refunds.filter(outcome=outcomes.STORE_CREDIT).exists()
+            and not refunds.exclude(payment__state=BindingState.CREATED).exists()
             and done.filter(kind=SyncEvent.Kind.ENDED).exists()
             and done.filter(kind=SyncEvent.Kind.ADJUST).exists()
         )
