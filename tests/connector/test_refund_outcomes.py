@@ -344,8 +344,10 @@ def _waiting_for_a_lock() -> bool:
 
     with db.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM pg_locks WHERE NOT granted AND database = "
-            "(SELECT oid FROM pg_database WHERE datname = current_database())"
+            # A row lock is waited for as a transaction ID, whose lock names no database:
+            # the waiting backend's own database says whose it is.
+            "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE NOT l.granted AND a.datname = current_database()"
         )
         return cursor.fetchone()[0] > 0
 
@@ -417,6 +419,8 @@ def test_two_refunds_of_one_credit_planned_at_once_never_exceed_it(world, postgr
         if _waiting_for_a_lock():
             break
         syncing.join(timeout=0.05)
+    else:
+        pytest.fail("the sync never waited for the credit's lock")
     release.set()
     holder.join(timeout=60)
     syncing.join(timeout=120)
