@@ -237,23 +237,29 @@ def drain_inbound_events(self, connection_id: int) -> int:
     """Process every due inbound event of one connection, oldest first (the webhook views
     queue one drain per connection, not a task per delivery: services/inbound_wakeup.py).
     The marker is lowered before any event is read, so an event stored from now on queues
-    the next drain. Returns how many events were processed."""
+    the next drain; the last read starts once the deliveries that trusted their memory of
+    the marker have stored theirs. Returns how many events were processed."""
     connection = Connection.objects.filter(pk=connection_id).only("pk", "created_at").first()
     if connection is None:
         return 0
-    lower_marker(connection)
+    settled_at = lower_marker(connection)
     owner = f"task-{self.request.id}" if self.request.id else ""
     deadline = time.monotonic() + DRAIN_MAX_SECONDS
     handled = 0
     with never_sleep_for_budget():  # a spent budget pauses the event (not an attempt)
-        for event_id in due_events(connection_id, DRAIN_MAX_EVENTS):
-            _queue_when_due(event_id, process(event_id, owner=owner).retry_at)
-            handled += 1
-            if time.monotonic() > deadline:
-                break
-    if handled and (handled == DRAIN_MAX_EVENTS or time.monotonic() > deadline):
-        wake_inbound(connection)  # more may be waiting: the next drain takes them
-    return handled
+        while True:
+            read_at = time.monotonic()
+            for event_id in due_events(connection_id, DRAIN_MAX_EVENTS - handled):
+                _queue_when_due(event_id, process(event_id, owner=owner).retry_at)
+                handled += 1
+                if time.monotonic() > deadline:
+                    break
+            if handled >= DRAIN_MAX_EVENTS or time.monotonic() > deadline:
+                wake_inbound(connection)  # more may be waiting: the next drain takes them
+                return handled
+            if read_at >= settled_at:
+                return handled
+            time.sleep(max(settled_at - time.monotonic(), 0.0))  # a fraction of a second
 
 
 def wake_inbound(connection: Connection) -> None:

@@ -19,10 +19,21 @@ prefetch, a refused publish) stops coalescing then, and housekeeping
 
 The key names the connection's row and its creation time, so a marker left by a deleted
 connection (or a test database re-created with the same IDs) never silences a new one.
+
+A web process that has just seen the marker raised trusts that for
+`INBOUND_WAKEUP_MEMO_SECONDS` (0.2 s) and does not ask Redis again: in a burst, most
+deliveries make no Redis round trip at all. Still no wake-up is lost: a delivery that trusted
+its memory stored its event less than that long after the marker was last seen raised, so less
+than that long after the drain lowered it. A drain therefore reads the due events once more
+after that much time has passed since it lowered the marker (`settled_at`), and takes them.
 """
 
 from __future__ import annotations
 
+import time
+
+from celery import current_app
+from django.conf import settings
 from django.core.cache import cache
 
 from .. import shared_redis
@@ -35,20 +46,48 @@ def _key(connection: Connection) -> str:
     return f"inbound-drain:{connection.pk}:{created:.6f}"
 
 
+# This process's memory: marker key -> when (monotonic, taken before asking) the marker was
+# last found raised, by this process raising it or finding it up.
+_seen_raised: dict[str, float] = {}
+
+
+def memo_seconds() -> float:
+    """0 when tasks run where they are queued (eager): the drain runs inside the delivery,
+    there is no round trip to save, and its wait for the memory to lapse would hold the
+    request."""
+    if current_app.conf.task_always_eager:
+        return 0.0
+    return max(float(settings.INBOUND_WAKEUP_MEMO_SECONDS), 0.0)
+
+
 def raise_marker(connection: Connection) -> bool:
     """True for the one delivery that raised the marker: it queues the drain; the others are
-    covered by that drain. One `SET NX EX` on Redis (connector/shared_redis.py)."""
+    covered by that drain. One `SET NX EX` on Redis (connector/shared_redis.py), unless this
+    process saw the marker raised less than `memo_seconds()` ago."""
+    key, asked = _key(connection), time.monotonic()
+    if asked - _seen_raised.get(key, float("-inf")) < memo_seconds():
+        return False
     ttl = stuck_after().total_seconds()
     shared = shared_redis.client()
     if shared is None:
-        return bool(cache.add(_key(connection), 1, timeout=ttl))
-    return bool(shared.set(cache.make_key(_key(connection)), 1, nx=True, ex=max(int(ttl), 1)))
+        raised = bool(cache.add(key, 1, timeout=ttl))
+    else:
+        raised = bool(shared.set(cache.make_key(key), 1, nx=True, ex=max(int(ttl), 1)))
+    if len(_seen_raised) > 10_000:  # old connections' entries: forget them all, once
+        _seen_raised.clear()
+    _seen_raised[key] = asked
+    return raised
 
 
-def lower_marker(connection: Connection) -> None:
-    """The drain started (or its publish failed): deliveries from now on queue the next one."""
+def lower_marker(connection: Connection) -> float:
+    """The drain started (or its publish failed): deliveries from now on queue the next one.
+    Returns when (monotonic) every delivery that trusted its memory instead has stored its
+    event: the drain's last read of due events starts no earlier."""
+    key = _key(connection)
+    _seen_raised.pop(key, None)
     shared = shared_redis.client()
     if shared is None:
-        cache.delete(_key(connection))
+        cache.delete(key)
     else:
-        shared.delete(cache.make_key(_key(connection)))
+        shared.delete(cache.make_key(key))
+    return time.monotonic() + memo_seconds()

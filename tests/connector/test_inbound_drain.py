@@ -81,10 +81,14 @@ def test_a_burst_of_deliveries_queues_one_drain_that_processes_them_all(
     assert drains_received(worker) == 1  # that one drain processed all 30
 
 
-def test_an_event_stored_while_the_drain_runs_is_processed(world, live_server, celery_worker):
+def test_an_event_stored_while_the_drain_runs_is_processed(
+    world, live_server, celery_worker, settings
+):
     """The drain has lowered the marker and is busy with the first event (a slow Brightpearl)
-    when the second arrives: that delivery queues the next drain."""
-    worker = celery_worker()
+    when the second arrives: that delivery queues the next drain. (With no memory of the
+    marker in the web process: the next test is about that memory.)"""
+    settings.INBOUND_WAKEUP_MEMO_SECONDS = 0
+    worker = celery_worker(INBOUND_WAKEUP_MEMO_SECONDS=0)
     world.bp.control.add_fault(r"goods-note/goods-in", "delay", method="GET", seconds=2, times=1)
     assert deliver(live_server, world, [1]) == [202]
     first = WebhookEvent.objects.get(connection=world.connection)
@@ -98,3 +102,29 @@ def test_an_event_stored_while_the_drain_runs_is_processed(world, live_server, c
     assert deliver(live_server, world, [2]) == [202]
     all_settled(world, 2)
     assert drains_received(worker) == 2
+
+
+def test_a_delivery_trusting_its_memory_of_the_marker_is_taken_by_the_running_drain(
+    world, live_server, celery_worker, settings, redis_url
+):
+    """The web process saw the marker raised a moment ago and does not ask Redis again. The
+    drain has already lowered it and is busy with the first event when the second arrives:
+    nothing raises the marker again and no drain is queued, yet the running drain takes the
+    second event, because its last read waits for that memory to lapse."""
+    settings.INBOUND_WAKEUP_MEMO_SECONDS = 6
+    worker = celery_worker(INBOUND_WAKEUP_MEMO_SECONDS=6)
+    world.bp.control.add_fault(r"goods-note/goods-in", "delay", method="GET", seconds=1, times=1)
+    assert deliver(live_server, world, [1]) == [202]
+    first = WebhookEvent.objects.get(connection=world.connection)
+    wait_until(
+        lambda: WebhookEvent.objects.filter(
+            pk=first.pk, status=WebhookEvent.Status.PROCESSING
+        ).exists(),
+        timeout=4,  # well inside the web process's 6 s memory of the marker
+        interval=0.02,
+    )
+    assert deliver(live_server, world, [2]) == [202]
+    markers = redis.Redis.from_url(redis_url).keys("*inbound-drain:*")
+    assert markers == []  # lowered by the drain, not raised again: the delivery trusted memory
+    all_settled(world, 2)
+    assert drains_received(worker) == 1
