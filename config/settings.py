@@ -310,8 +310,11 @@ WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)
 WEBHOOK_ROUTE_CACHE_SECONDS = env.float("WEBHOOK_ROUTE_CACHE_SECONDS", default=5.0)
 # Seconds a web process trusts that its connection's drain is pending once it saw the wake-up
 # marker raised, without asking Redis (connector/services/inbound_wakeup.py); every drain ends
-# with a read this long after it started. 0: ask on every delivery.
-INBOUND_WAKEUP_MEMO_SECONDS = env.float("INBOUND_WAKEUP_MEMO_SECONDS", default=0.2)
+# with a read this long after it started. 0: ask on every delivery (and with tasks run
+# eagerly, where the drain runs inside the delivery).
+INBOUND_WAKEUP_MEMO_SECONDS = env.float(
+    "INBOUND_WAKEUP_MEMO_SECONDS", default=0.0 if CELERY_TASK_ALWAYS_EAGER else 0.2
+)
 # Inbound events (connector/models/webhooks.py): claims per event before it ends failed; how
 # long a claim lasts unrenewed (a heartbeat renews it every third of that while the event is
 # processed, so a lost host's events go again within it); how long a due event may wait for its

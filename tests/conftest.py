@@ -230,11 +230,13 @@ def webhook_receiver():
 
 
 @pytest.fixture
-def eager():
+def eager(settings):
     """Run Celery tasks in-process, errors propagated (restored afterwards); the worker tests
-    use a real worker instead."""
+    use a real worker instead. As with CELERY_TASK_ALWAYS_EAGER, a delivery's drain runs
+    inside it, so the web process keeps no memory of the wake-up marker."""
     from config.celery_app import app
 
+    settings.INBOUND_WAKEUP_MEMO_SECONDS = 0
     old = app.conf.task_always_eager, app.conf.task_eager_propagates
     app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
     yield

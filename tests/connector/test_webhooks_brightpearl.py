@@ -88,6 +88,26 @@ def test_accepted_event_is_parsed_and_queued_after_commit(django_capture_on_comm
     assert len(callbacks) == 1  # processing is enqueued only once the row is committed
 
 
+def test_the_event_keeps_the_support_headers_and_never_cookies_or_authorization():
+    connection = ConnectionFactory()
+    response = Client().post(
+        url_for(connection),
+        data=event_body(connection, "goods-in-note.created", "7"),
+        content_type="application/json",
+        HTTP_USER_AGENT="Brightpearl-Webhooks/1.0",
+        HTTP_X_REQUEST_ID="req-42",
+        HTTP_AUTHORIZATION="Bearer not-to-be-kept",
+        HTTP_COOKIE="sessionid=not-to-be-kept",
+    )
+    assert response.status_code == 202
+    headers = WebhookEvent.objects.get().headers
+    assert headers["User-Agent"] == "Brightpearl-Webhooks/1.0"
+    assert headers["X-Request-Id"] == "req-42"
+    assert headers["Content-Type"] == "application/json"
+    assert int(headers["Content-Length"]) > 0
+    assert "not-to-be-kept" not in json.dumps(headers)
+
+
 @pytest.mark.parametrize(
     "change, error",
     [
