@@ -313,7 +313,7 @@ WEBHOOK_ROUTE_CACHE_SECONDS = env.float("WEBHOOK_ROUTE_CACHE_SECONDS", default=5
 # with a read this long after it started. 0: ask on every delivery (and with tasks run
 # eagerly, where the drain runs inside the delivery).
 INBOUND_WAKEUP_MEMO_SECONDS = env.float(
-    "INBOUND_WAKEUP_MEMO_SECONDS", default=0.0 if CELERY_TASK_ALWAYS_EAGER else 0.2
+    "INBOUND_WAKEUP_MEMO_SECONDS", default=0.0 if CELERY_TASK_ALWAYS_EAGER else 0.1
 )
 # Inbound events (connector/models/webhooks.py): claims per event before it ends failed; how
 # long a claim lasts unrenewed (a heartbeat renews it every third of that while the event is

@@ -21,11 +21,19 @@ The key names the connection's row and its creation time, so a marker left by a 
 connection (or a test database re-created with the same IDs) never silences a new one.
 
 A web process that has just seen the marker raised trusts that for
-`INBOUND_WAKEUP_MEMO_SECONDS` (0.2 s) and does not ask Redis again: in a burst, most
+`INBOUND_WAKEUP_MEMO_SECONDS` (0.1 s) and does not ask Redis again: in a burst, most
 deliveries make no Redis round trip at all. Still no wake-up is lost: a delivery that trusted
 its memory stored its event less than that long after the marker was last seen raised, so less
 than that long after the drain lowered it. A drain therefore reads the due events once more
 after that much time has passed since it lowered the marker (`settled_at`), and takes them.
+The price: a drain holds its slot at least that long (0.1 s; an event's own processing usually
+takes longer). Web and worker processes must use the same value.
+
+Where the memory does not cover a delivery, housekeeping does (within `stuck_after()`, 60 s,
+as for a lost drain message): if the drain that lowered the marker dies before its last read
+(its message is redelivered — `acks_late` — and that drain reads them), if another process's
+publish failed and lowered the marker, or if the marker vanished without a drain (expiry,
+Redis restarted) less than 0.1 s after this process saw it.
 """
 
 from __future__ import annotations

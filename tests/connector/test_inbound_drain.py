@@ -81,6 +81,24 @@ def test_a_burst_of_deliveries_queues_one_drain_that_processes_them_all(
     assert drains_received(worker) == 1  # that one drain processed all 30
 
 
+def second_while_the_first_is_processed(world, live_server, slow_seconds, within) -> None:
+    """Deliver event 1 (Brightpearl slow to answer its read), then event 2 once a drain is
+    processing event 1 — so after that drain lowered the marker."""
+    world.bp.control.add_fault(
+        r"goods-note/goods-in", "delay", method="GET", seconds=slow_seconds, times=1
+    )
+    assert deliver(live_server, world, [1]) == [202]
+    first = WebhookEvent.objects.get(connection=world.connection)
+    wait_until(
+        lambda: WebhookEvent.objects.filter(
+            pk=first.pk, status=WebhookEvent.Status.PROCESSING
+        ).exists(),
+        timeout=within,
+        interval=0.02,
+    )
+    assert deliver(live_server, world, [2]) == [202]
+
+
 def test_an_event_stored_while_the_drain_runs_is_processed(
     world, live_server, celery_worker, settings
 ):
@@ -89,17 +107,7 @@ def test_an_event_stored_while_the_drain_runs_is_processed(
     marker in the web process: the next test is about that memory.)"""
     settings.INBOUND_WAKEUP_MEMO_SECONDS = 0
     worker = celery_worker(INBOUND_WAKEUP_MEMO_SECONDS=0)
-    world.bp.control.add_fault(r"goods-note/goods-in", "delay", method="GET", seconds=2, times=1)
-    assert deliver(live_server, world, [1]) == [202]
-    first = WebhookEvent.objects.get(connection=world.connection)
-    wait_until(
-        lambda: WebhookEvent.objects.filter(
-            pk=first.pk, status=WebhookEvent.Status.PROCESSING
-        ).exists(),
-        timeout=60,
-        interval=0.02,
-    )
-    assert deliver(live_server, world, [2]) == [202]
+    second_while_the_first_is_processed(world, live_server, slow_seconds=2, within=60)
     all_settled(world, 2)
     assert drains_received(worker) == 2
 
@@ -113,17 +121,8 @@ def test_a_delivery_trusting_its_memory_of_the_marker_is_taken_by_the_running_dr
     second event, because its last read waits for that memory to lapse."""
     settings.INBOUND_WAKEUP_MEMO_SECONDS = 6
     worker = celery_worker(INBOUND_WAKEUP_MEMO_SECONDS=6)
-    world.bp.control.add_fault(r"goods-note/goods-in", "delay", method="GET", seconds=1, times=1)
-    assert deliver(live_server, world, [1]) == [202]
-    first = WebhookEvent.objects.get(connection=world.connection)
-    wait_until(
-        lambda: WebhookEvent.objects.filter(
-            pk=first.pk, status=WebhookEvent.Status.PROCESSING
-        ).exists(),
-        timeout=4,  # well inside the web process's 6 s memory of the marker
-        interval=0.02,
-    )
-    assert deliver(live_server, world, [2]) == [202]
+    # Within 4 s: well inside the web process's 6 s memory of the marker.
+    second_while_the_first_is_processed(world, live_server, slow_seconds=1, within=4)
     markers = redis.Redis.from_url(redis_url).keys("*inbound-drain:*")
     assert markers == []  # lowered by the drain, not raised again: the delivery trusted memory
     all_settled(world, 2)
