@@ -96,3 +96,11 @@ def lower_marker(connection: Connection) -> float:
     else:
         shared.delete(cache.make_key(key))
     return time.monotonic() + memo_seconds()
+
+
+def marker_raised(connection: Connection) -> bool:
+    """Whether the connection's marker is up (a drain is pending), as Redis says."""
+    shared = shared_redis.client()
+    if shared is None:
+        return cache.get(_key(connection)) is not None
+    return bool(shared.exists(cache.make_key(_key(connection))))
