@@ -25,6 +25,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.db import IntegrityError, transaction
 from django.db import connection as db
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.request import HttpHeaders
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -149,14 +150,9 @@ def _content_length(request: HttpRequest) -> int:
         return 0
 
 
-def _meta_key(header: str) -> str:
-    key = header.upper().replace("-", "_")
-    return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"
-
-
 # (name as stored, WSGI environ key): read straight from the environ, not through
 # `request.headers`, which parses every header of the request (a tenth of a delivery's time).
-_KEPT_META = tuple((name.title(), _meta_key(name)) for name in KEPT_HEADERS)
+_KEPT_META = tuple((name.title(), HttpHeaders.to_wsgi_name(name)) for name in KEPT_HEADERS)
 
 
 def _kept_headers(request: HttpRequest) -> dict:

@@ -20,6 +20,7 @@ from connector.services import brightpearl_events, inbound
 from connector.tasks import redispatch_inbound_events
 from returns.platforms.loop.adapter import signature
 from tests.connector.factories import ConnectionFactory
+from tests.support.migrations import run_data_migration
 from tests.support.processes import wait_until
 
 LOOP_SECRET = "loop-signing-secret-for-pipeline-tests"
@@ -147,16 +148,10 @@ def test_housekeeping_dispatches_what_was_never_picked_up_or_abandoned(eager):
 
 @pytest.mark.django_db
 def test_housekeeping_is_scheduled_by_beat():
-    """Migration 0008 schedules it. Run again here (it is idempotent): under xdist a
-    transactional test may have flushed this worker's tables before, migration rows too."""
-    import importlib
-
-    from django.apps import apps
+    """Migration 0008 schedules it (run again here, twice: still one entry)."""
     from django_celery_beat.models import PeriodicTask
 
-    migration = importlib.import_module("connector.migrations.0008_inbound_event_lifecycle")
-    for _ in range(2):  # twice: still one entry
-        migration.forwards(apps, None)
+    run_data_migration("0008_inbound_event_lifecycle")
     task = PeriodicTask.objects.get(task="connector.tasks.redispatch_inbound_events")
     assert task.enabled and task.interval.every == 60
 

@@ -1,17 +1,16 @@
 """Scheduled syncs go through one dispatcher (issue #12): due connections are queued spread over
 the interval, each on its own interval, never all in the same second, never twice per slot."""
 
-import importlib
 from collections import Counter
 from datetime import timedelta
 
 import pytest
-from django.apps import apps
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from connector.models import Connection
 from connector.schedules import DISPATCH_EVERY_SECONDS, DISPATCHER_NAME, dispatch_due
+from tests.support.migrations import run_data_migration
 
 from .factories import ConnectionFactory
 
@@ -32,11 +31,7 @@ def run_dispatch(django_capture_on_commit_callbacks):
 
 
 def test_one_beat_entry_dispatches_every_connection():
-    # Migration 0010 makes the entry. Run again here (it is idempotent): under xdist a
-    # transactional test may have flushed this worker's tables before, migration rows too.
-    migration = importlib.import_module("connector.migrations.0010_sync_dispatcher")
-    for _ in range(2):  # twice: still one entry
-        migration.forwards(apps, None)
+    run_data_migration("0010_sync_dispatcher")  # makes the entry (twice: still one)
     assert (
         PeriodicTask.objects.get(name=DISPATCHER_NAME).task == "connector.tasks.dispatch_due_syncs"
     )
