@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/memory.py 100 1000 --new 20
 	$(BIN)/python bench/webhook_throughput.py --seconds 4 --rounds 2
 	$(BIN)/python bench/multi_merchant.py --merchants 12 --backlog 50 --returns 3
+	$(BIN)/python bench/multi_merchant.py --merchants 12 --backlog 50 --returns 3 --kill-after 15
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -25,6 +25,7 @@ The exit status is non-zero when a return is not credited, or anything is duplic
 from __future__ import annotations
 
 import argparse
+import re
 import secrets
 import signal
 import tempfile
@@ -250,6 +251,7 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
         print(f"credited {len(credited)}/{expected} in {finished - started:.1f}s")
         if killed_at is not None:
             after_kill(credited, kinds, killed_at, finished)
+        sync_work(logs, SyncRun, kinds)
         print(f"duplicates {duplicates}")
         print(f"cross-account requests {cross}")
         print(f"not credited {missing}")
@@ -264,6 +266,26 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
 
         connections.close_all()
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def sync_work(logs: Path, run_model, kinds: dict) -> None:
+    """What the syncs cost the workers: tasks received (from the workers' logs) and rows the
+    runs stored, per group; "paused" rows are runs stopped by a spent budget, "handed on" ones
+    runs whose turn on the inbound queue ended (both go on in another task)."""
+    received = sum(
+        len(re.findall(r"Task connector\.tasks\.sync_connection\[[^\]]+\] received", text))
+        for text in (f.read_text(errors="replace") for f in logs.glob("*.log"))
+    )
+    print(f"sync tasks received by the workers {received}")
+    for kind in ("normal", "throttled", "backlog"):
+        group = [pk for pk, k in kinds.items() if k == kind]
+        rows = run_model.objects.filter(connection_id__in=group)
+        if rows.exists():
+            print(
+                f"sync runs stored, {kind:9}: {rows.count()} "
+                f"(paused {rows.filter(message__startswith='Paused').count()}, "
+                f"handed on {rows.filter(message__startswith='Handed on').count()})"
+            )
 
 
 def after_kill(credited: dict, kinds: dict, killed_at: float, finished: float) -> None:

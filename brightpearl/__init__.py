@@ -35,6 +35,7 @@ from .throttle import (
     RedisThrottleStore,
     Throttle,
     ThrottleStore,
+    TurnOver,
 )
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "AuthError",
     "BrightpearlClient",
     "BudgetSpent",
+    "TurnOver",
     "BrightpearlError",
     "MalformedResponseError",
     "Lane",

@@ -65,6 +65,20 @@ class BudgetSpent(Exception):  # noqa: N818 - a condition, not a failure of the 
         self.retry_after = retry_after
 
 
+class TurnOver(BudgetSpent):
+    """The caller's own time limit for this client's work is reached (``Throttle(stop_at=...)``):
+    raised *before* sending the next request, exactly like :class:`BudgetSpent` (nothing of
+    that request reached Brightpearl), so everything that stops cleanly on a spent budget stops
+    cleanly here. The budget may well be there: the caller chose to hand the rest of its work
+    on (a sync on a queue kept for quick work, issue #12), so ``retry_after`` is 0."""
+
+    def __init__(self, key: str, seconds: float) -> None:
+        Exception.__init__(self, f"its {seconds:g} s turn is over (requests to {key})")
+        self.key = key
+        self.retry_after = 0.0
+        self.seconds = seconds
+
+
 INTERACTIVE = "interactive"  # someone waits: webhook-driven work, staff actions
 BULK = "bulk"  # syncs, backlogs, backfills
 LANES = (INTERACTIVE, BULK)
@@ -356,7 +370,8 @@ class Throttle:
     ``max_wait`` caps any single sleep so tests with tiny caps stay fast; the waiting loop
     itself is bounded by ``max_acquire_seconds``. With ``max_block_seconds`` set, a wait longer
     than that is not slept at all: :class:`BudgetSpent` is raised with the time to come back
-    (a worker slot is never spent sleeping for budget).
+    (a worker slot is never spent sleeping for budget). With ``stop_at`` (a
+    ``time.monotonic()`` instant) set, no request starts after it: :class:`TurnOver` is raised.
 
     ``lane``: :class:`Lane` — interactive by default (the whole budget, unpaced); a bulk lane
     takes at most ``budget - reserve`` slots of the window, spread over it once it holds
@@ -378,6 +393,7 @@ class Throttle:
         max_block_seconds: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
         lane: Lane = Lane(),
+        stop_at: tuple[float, float] | None = None,
     ) -> None:
         self.store = store
         self.key = key
@@ -389,6 +405,7 @@ class Throttle:
         self.jitter = jitter
         self.max_acquire_seconds = max_acquire_seconds
         self.max_block_seconds = max_block_seconds
+        self.stop_at = stop_at  # (monotonic instant, the turn's length in seconds) or None
         self._sleep = sleep
         self.waited_seconds = 0.0
         self.lane = lane
@@ -402,7 +419,10 @@ class Throttle:
             self._sleep(seconds)
 
     def before_request(self) -> None:
-        """Block until the shared budget allows one more request (or raise BudgetSpent)."""
+        """Block until the shared budget allows one more request (or raise BudgetSpent, or
+        TurnOver once the caller's turn is over)."""
+        if self.stop_at is not None and time.monotonic() >= self.stop_at[0]:
+            raise TurnOver(self.key, self.stop_at[1])
         deadline = time.monotonic() + self.max_acquire_seconds
         while True:
             wait_ms = self.store.acquire(self.key, self.budget, self.window_ms, **self._lane_args)

@@ -299,9 +299,13 @@ PLATFORM_WEBHOOK_POLL_MINUTES: dict[str, int] = env.dict(
 RUN_LEASE_SECONDS = env.int("RUN_LEASE_SECONDS", default=60)
 # An intake/webhook sync task queued but not started after this long (its message was lost,
 # e.g. with a dead host's prefetch) is replaced by the dispatcher (connector/services/pending.py).
-# A task merely waiting in a busy queue that long gets a twin: harmless (the run lease lets one
-# run at a time; the other ends at once, unrecorded).
+# A task merely waiting in a busy queue that long finds, when it starts, that its marker was
+# renewed for the replacement, and leaves the work to it (counted "superseded").
 SYNC_PENDING_STALE_SECONDS = env.int("SYNC_PENDING_STALE_SECONDS", default=90)
+# A sync on the inbound queue (asked for by an intake POST or a webhook) starts no Brightpearl
+# request after this long: the rest goes on in a follow-up on the bulk queue, so one merchant's
+# backlog never holds the inbound slots kept for webhooks and new returns (0: no limit).
+INBOUND_SYNC_TURN_SECONDS = env.float("INBOUND_SYNC_TURN_SECONDS", default=30.0)
 
 # Inbound webhooks larger than this are refused (413) and recorded.
 WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)

@@ -11,10 +11,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from . import metrics
 from .models import Connection, SyncRun
+from .queues import INBOUND, sync_kind
 from .schedules import dispatch_due, recover
 from .services import alerts, backfill
-from .services.brightpearl import never_sleep_for_budget
+from .services.brightpearl import never_sleep_for_budget, one_turn
 from .services.inbound import due_again, due_events, process
 from .services.inbound_wakeup import lower_marker, raise_marker
 from .services.logs import prune
@@ -23,6 +25,7 @@ from .services.pending import (
     ask_for_run_at,
     clear_pending,
     raise_pending,
+    take_pending,
 )
 from .services.sync import run_sync
 
@@ -44,38 +47,43 @@ def sync_connection(
     trigger: str = SyncRun.Trigger.BEAT,
     follow_up: bool = False,
     pending: bool = False,
+    pending_token: str | None = None,
 ) -> int | None:
     """Scheduled (or requested) sync of one connection. ``follow_up`` only routes the task
     (a backlog's further passes go to the bulk queue, see connector/queues.py). ``pending``:
     the connection's one pending task (`request_sync_soon`); it clears the marker before it
-    reads any work, so a request from now on queues the next one.
+    reads any work, so a request from now on queues the next one. ``pending_token``: the
+    marker it was queued for; a task whose marker was since renewed by the dispatcher (it
+    waited so long that a replacement was queued) leaves the work to that replacement.
+
+    A sync on the inbound queue (asked for by an intake POST or a webhook) has a turn of
+    INBOUND_SYNC_TURN_SECONDS: a backlog's rest is handed to a follow-up on the bulk queue, so
+    one merchant's backlog never holds the slots kept for webhooks and new returns.
 
     The run lease is owned by this task's ID, which a redelivered task keeps: after a worker
-    crash the redelivery resumes at once, while an overlapping run records "skipped".
+    crash the redelivery resumes at once, while an overlapping run is counted "skipped".
     """
-    if pending:
-        clear_pending(connection_id)
+    if pending and not clear_pending(connection_id, pending_token):
+        metrics.incr("sync_runs", trigger, metrics.SUPERSEDED)  # its replacement does the work
+        return None
     connection = Connection.objects.filter(pk=connection_id).first()
     if connection is None:
         return None
     if not connection.enabled:
-        run = SyncRun.objects.create(
-            connection=connection,
-            trigger=trigger,
-            status=SyncRun.Status.SKIPPED,
-            message="Skipped: the connection is disabled.",
-        )
-        return run.pk
+        # Counted, not stored: the dispatcher queues no disabled connection, so this is a
+        # task queued just before staff disabled it (the connection's page says it is off).
+        metrics.incr("sync_runs", trigger, SyncRun.Status.SKIPPED)
+        return None
     owner = f"task-{self.request.id}" if self.request.id else None
-    with never_sleep_for_budget():
+    turn = settings.INBOUND_SYNC_TURN_SECONDS if sync_kind(trigger, follow_up) == INBOUND else 0
+    with never_sleep_for_budget(), one_turn(turn):
         result = run_sync(connection, trigger=trigger, owner=owner)
     if result.budget_retry_after is not None:
-        # The account's budget is spent: free this slot for other merchants and come back
-        # when the throttle says the budget is there again (not a retry: nothing failed).
+        # The account's budget is spent (or the run's turn on the inbound queue is over):
+        # free this slot for other merchants and come back when the throttle says the budget
+        # is there again (not a retry: nothing failed).
         delay = result.budget_retry_after + random.uniform(0, BUDGET_JITTER_SECONDS)
-        sync_connection.apply_async(
-            (connection_id,), {"trigger": trigger, "follow_up": follow_up}, countdown=delay
-        )
+        _come_back(connection_id, trigger, follow_up or result.turn_over, delay)
         return result.run.pk
     after_sync(result)
     if result.transient and self.request.retries < SYNC_MAX_RETRIES:
@@ -89,15 +97,42 @@ def sync_connection(
     return result.run.pk
 
 
+def _come_back(connection_id: int, trigger: str, follow_up: bool, delay: float) -> None:
+    """A paused run comes back as the connection's one pending task: the marker is set for it
+    (dated when the task is due, so the dispatcher does not take the countdown for a lost
+    task), so intake POSTs and webhooks meanwhile queue nothing, and a task one of them queued
+    before leaves the work to it — a backlog handed to the bulk queue stays there, instead of
+    going on in the next POST's task on the inbound queue."""
+    token = take_pending(connection_id, timezone.now() + timedelta(seconds=delay))
+    try:
+        sync_connection.apply_async(
+            (connection_id,),
+            {
+                "trigger": trigger,
+                "follow_up": follow_up,
+                "pending": True,
+                "pending_token": token.isoformat(),
+            },
+            countdown=delay,
+        )
+    except Exception:
+        clear_pending(connection_id)  # the broker refused it: the next request queues one
+        raise
+
+
 @shared_task(name="connector.tasks.dispatch_due_syncs")
 def dispatch_due_syncs() -> int:
     """Beat (every minute): queue the scheduled syncs that are due, spread over the minute
     (see connector/schedules.py). Replaces one beat entry per connection. The same tick
     queues runs asked for later and recovers what a lost worker or host left behind."""
-    recovered = recover(enqueue_pending=_enqueue_pending_sync, enqueue_run=_enqueue_follow_up)
+    recovered = recover(enqueue_pending=_enqueue_replacement, enqueue_run=_enqueue_follow_up)
     if any(recovered.values()):
         logger.info("dispatcher: %s", recovered)
     return len(dispatch_due(enqueue=_enqueue_scheduled_sync))
+
+
+def _enqueue_replacement(connection_id: int, token) -> None:
+    _enqueue_pending_sync(connection_id, SyncRun.Trigger.INTAKE, token)
 
 
 def _enqueue_scheduled_sync(connection_id: int, countdown: float) -> None:
@@ -157,9 +192,10 @@ def request_syncs_now(connection_ids, trigger: str) -> tuple[list[int], list[int
     before they are visible."""
     queued, waiting = [], []
     for pk in dict.fromkeys(connection_ids):
-        if raise_pending(pk):
+        token = raise_pending(pk)
+        if token is not None:
             queued.append(pk)
-            transaction.on_commit(lambda pk=pk: _enqueue_raised(pk, trigger))
+            transaction.on_commit(lambda pk=pk, token=token: _enqueue_raised(pk, trigger, token))
         else:
             waiting.append(pk)
     return queued, waiting
@@ -173,21 +209,27 @@ def request_sync_soon(connection_id: int, trigger: str) -> None:
 
 
 def _queue_if_first(connection_id: int, trigger: str) -> None:
-    if raise_pending(connection_id):
-        _enqueue_raised(connection_id, trigger)
+    token = raise_pending(connection_id)
+    if token is not None:
+        _enqueue_raised(connection_id, trigger, token)
 
 
-def _enqueue_raised(connection_id: int, trigger: str) -> None:
+def _enqueue_raised(connection_id: int, trigger: str, token) -> None:
     """Queue the pending task for the marker this caller raised."""
     try:
-        _enqueue_pending_sync(connection_id, trigger)
+        _enqueue_pending_sync(connection_id, trigger, token)
     except Exception:
         clear_pending(connection_id)  # the broker refused it: let the next request try
         raise
 
 
-def _enqueue_pending_sync(connection_id: int, trigger: str = SyncRun.Trigger.INTAKE) -> None:
-    sync_connection.apply_async((connection_id,), {"trigger": trigger, "pending": True})
+def _enqueue_pending_sync(
+    connection_id: int, trigger: str = SyncRun.Trigger.INTAKE, token=None
+) -> None:
+    kwargs = {"trigger": trigger, "pending": True}
+    if token is not None:
+        kwargs["pending_token"] = token.isoformat()
+    sync_connection.apply_async((connection_id,), kwargs)
 
 
 # --- inbound events: one task for every source -------------------------------------------------

@@ -41,6 +41,8 @@ class SyncContext:
     transient: bool = False
     # The account's request budget ran out: seconds until the run can go on (not slept).
     budget_retry_after: float | None = None
+    # The task's turn ended (brightpearl.TurnOver): the rest is handed on, not waited for.
+    turn_over: bool = False
     dry_run: bool = False
     counts: Counter = field(default_factory=Counter)
     cache: dict[str, Any] = field(default_factory=dict)

@@ -14,6 +14,7 @@ from returns.models import Rma
 from ..models import BindingState, Connection, SalesCredit, SyncRun
 from .context import SyncContext
 from .credits import create_credits, release_attempts
+from .leases import run_heartbeat
 from .reconcile import (
     CREDIT_EXPECTED,
     FIX_CREDIT,
@@ -74,7 +75,8 @@ def fix(
     )
     status, message = SyncRun.Status.SUCCEEDED, ctx.run.message
     try:
-        _fix(ctx, kind, external_id, refund_id)
+        with run_heartbeat(ctx.run.pk):  # a fix whose worker dies is closed as interrupted
+            _fix(ctx, kind, external_id, refund_id)
     except NotFixable as exc:
         status, message = SyncRun.Status.SKIPPED, f"{message} Not fixed: {exc}"
         raise

@@ -24,12 +24,14 @@ from brightpearl import (
     ServerError,
     ThrottledError,
     TransportError,
+    TurnOver,
 )
 from returns import lifecycle
 from returns.intake import upsert_rma
 from returns.models import Rma
 from returns.platforms.errors import PlatformError
 
+from .. import metrics
 from ..models import Connection, SyncEvent, SyncRun
 from .after_credit import settle_changes
 from .chunks import release_garbage
@@ -165,6 +167,9 @@ class SyncResult:
     # The account's Brightpearl budget is spent: seconds until it is back (the task re-queues
     # itself then instead of sleeping in a worker slot).
     budget_retry_after: float | None = None
+    # The run's turn on its queue ended (`tasks.sync_connection` gives a sync on the inbound
+    # queue INBOUND_SYNC_TURN_SECONDS): the rest goes on in a follow-up on the bulk queue.
+    turn_over: bool = False
 
 
 def preview_sync(connection: Connection) -> SyncContext:
@@ -200,6 +205,7 @@ def run_sync(
             "another pass for this request.",
             finished_at=timezone.now(),
         )
+        metrics.incr("sync_runs", trigger, SyncRun.Status.SKIPPED)  # counted, not stored
         expires = lease_expires_at(connection.pk) if first_request else None
         return SyncResult(skipped, follow_up_at=expires)
     _mark_interrupted_runs(connection)
@@ -218,6 +224,7 @@ def run_sync(
         transient=ctx.transient,
         follow_up_at=ctx.retry_at,
         budget_retry_after=ctx.budget_retry_after,
+        turn_over=ctx.turn_over,
     )
 
 
@@ -294,6 +301,13 @@ def _run_steps(ctx: SyncContext) -> str:
             step(ctx)
         except AuthError as exc:
             return f"Brightpearl refused the credentials during {name}: {exc}"
+        except TurnOver as exc:
+            # Nothing was sent (as for a spent budget): the rest is handed on at once.
+            ctx.transient, ctx.budget_retry_after, ctx.turn_over = True, 0.0, True
+            return (
+                f"Handed on during {name}: {exc}; the rest goes on in a follow-up run on the "
+                "bulk queue, so this queue stays free for webhooks and new returns."
+            )
         except BudgetSpent as exc:
             # Nothing was sent; the task re-queues itself for when the budget is back.
             ctx.transient, ctx.budget_retry_after = True, exc.retry_after

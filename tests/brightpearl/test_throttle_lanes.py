@@ -267,3 +267,23 @@ def test_redis_pause_holds_both_lanes(lanes_store):
     assert 4_000 < lanes_store.acquire("acct", 200, WINDOW) <= 5_000
     lanes_store.reset("acct")
     assert lanes_store.acquire("acct", 200, WINDOW, **bulk()) == 0
+
+
+def test_no_request_starts_after_the_callers_turn_and_the_refused_one_takes_no_slot():
+    """A caller with a turn (a sync on the inbound queue) stops before a request, as on a spent
+    budget: TurnOver is a BudgetSpent with nothing to wait for, and it takes no slot."""
+    import time
+
+    from brightpearl.throttle import TurnOver
+
+    store = MemoryThrottleStore()
+    throttle = Throttle(store, "acct", budget=3, stop_at=(time.monotonic() + 0.2, 0.2))
+    throttle.before_request()  # within the turn
+    time.sleep(0.25)
+    with pytest.raises(TurnOver) as raised:
+        throttle.before_request()
+    assert isinstance(raised.value, BudgetSpent) and raised.value.retry_after == 0
+    assert "0.2 s turn is over" in str(raised.value)
+    # Two of the three slots are still free: the refused request took none.
+    taken, _wait = take_all(store, "acct", 3)
+    assert taken == 2

@@ -5,12 +5,14 @@ worker on Redis, real PostgreSQL."""
 from __future__ import annotations
 
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
 import requests
 from django.urls import reverse
+from django.utils import timezone
 
 from connector.models import BindingState, Connection, SalesCredit, SyncRun
 from connector.queues import INBOUND, SYNC, queue_name
@@ -175,3 +177,40 @@ def test_run_sync_now_clicked_again_and_again_queues_one_sync_per_connection(
     ) == [(SyncRun.Trigger.INTAKE, SyncRun.Status.SUCCEEDED)]
     assert sync_tasks_received(worker) == 2
     assert not Connection.objects.filter(sync_queued_at__isnull=False).exists()
+
+
+def test_a_throttled_merchants_posts_while_its_sync_waits_for_budget_queue_nothing_more(
+    shop, live_server, celery_worker, sandbox, redis_url
+):
+    """The account has no budget for 20 s: the first POST's sync stops at once ("Paused"),
+    frees its slot and comes back as the connection's one pending task. Twenty more POSTs
+    while it waits queue nothing: the one task credits all 21 once the budget is back. (Before,
+    every POST after the pause queued a task of its own, and each stored a paused run.)"""
+    from brightpearl import RedisThrottleStore
+
+    worker = celery_worker(BRIGHTPEARL_MAX_BLOCK_SECONDS=2)
+    host = sandbox.api_url_template.split("://", 1)[1].split("/", 1)[0]
+    RedisThrottleStore(redis_url).pause(f"{host}:{shop.bp.code}", 20_000)
+    paused_at = time.monotonic()
+    assert post_returns(live_server, shop, ["FIRST"]) == [201]
+    wait_until(
+        lambda: SyncRun.objects.filter(
+            connection=shop.connection, status=SyncRun.Status.PARTIAL
+        ).exists(),
+        timeout=60,
+        interval=0.1,
+    )
+    # The marker is up again, dated when the paused run comes back (not taken for lost).
+    marker = Connection.objects.get(pk=shop.connection.pk).sync_queued_at
+    assert marker is not None and marker > timezone.now()
+
+    assert post_returns(live_server, shop, [f"WAIT-{n}" for n in range(20)]) == [201] * 20
+    assert time.monotonic() - paused_at < 19, "the POSTs should land while the sync waits"
+    assert not shop.credits()
+    credited_once(shop, 21)
+    runs = SyncRun.objects.filter(connection=shop.connection).order_by("pk")
+    wait_until(lambda: not runs.filter(status=SyncRun.Status.RUNNING).exists(), timeout=60)
+    assert sync_tasks_received(worker) == 2  # the first, and the same sync coming back
+    assert [r.status for r in runs] == [SyncRun.Status.PARTIAL, SyncRun.Status.SUCCEEDED]
+    assert "budget" in runs[0].message
+    assert Connection.objects.get(pk=shop.connection.pk).sync_queued_at is None

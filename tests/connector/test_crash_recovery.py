@@ -40,7 +40,7 @@ def tick(django_capture_on_commit_callbacks):
         queued: list[tuple[str, int]] = []
         with django_capture_on_commit_callbacks(execute=True):
             recover(
-                enqueue_pending=lambda pk: queued.append(("pending", pk)),
+                enqueue_pending=lambda pk, token: queued.append(("pending", pk)),
                 enqueue_run=lambda pk: queued.append(("run", pk)),
             )
         return queued
@@ -206,7 +206,7 @@ def test_a_lost_worker_host_s_merchants_are_finished_by_the_other_host(
         shop, shop.token = make_intake_world(sandbox, loop_server, settings, customer)
         shop.bp.control.set_latency(0.1)  # runs take seconds: the kill lands mid-run
         shops.append(shop)
-    # Short leases so the test is short; production's are 90 s for a run and 300 s for a
+    # Short leases so the test is short; production's are 60 s for a run and 120 s for a
     # credit POST that was in flight when its worker died (no second POST before that: it
     # may still be executing at Brightpearl), figures in docs/reliability.md.
     env = {

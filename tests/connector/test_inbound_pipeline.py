@@ -159,9 +159,11 @@ def test_housekeeping_is_scheduled_by_beat():
 def test_thirty_lost_tasks_are_processed_by_a_real_worker_after_housekeeping(
     celery_worker, monkeypatch
 ):
-    """Redis restarted without persistence: 30 stored events lost their queued tasks."""
+    """Redis restarted without persistence: 30 stored events lost their queued tasks (the
+    drain each delivery woke, and any single-event task)."""
     connection = ConnectionFactory()
     monkeypatch.setattr("connector.tasks.process_inbound_event.delay", lambda pk: None)
+    monkeypatch.setattr("connector.webhooks.base.wake_inbound", lambda connection: None)
     client = Client()
     for n in range(30):
         body = bp_body(connection, ids=str(1000 + n), raised_on=f"2026-12-01T09:00:{n:02d}.0Z")

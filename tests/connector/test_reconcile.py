@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from connector.models import SalesCredit
+from connector.models import SalesCredit, SyncRun
 from connector.services import reconcile, reconcile_fix
 from returns.models import Rma
 from tests.support.world import World
@@ -167,6 +167,10 @@ def test_fix_creates_exactly_one_credit_even_when_run_twice(world: World, books)
     for _ in range(2):
         reconcile_fix.fix(world.connection, reconcile.FIX_CREDIT, books["missing"])
     assert len(world.credits()) == before + 1
+    # Each fix is a run that beats while it works: one whose worker dies is closed as
+    # interrupted by the dispatcher (leases.stale_runs), not left "running".
+    fixes = SyncRun.objects.filter(message__startswith="Reconciliation fix")
+    assert fixes.count() == 2 and all(run.heartbeat_at for run in fixes)
     after = reconcile.reconcile(world.connection, *_window())
     assert books["missing"] not in _by_return(after, reconcile.MISSING_CREDIT)
 
