@@ -36,6 +36,9 @@ from .throttle import (
     Throttle,
     ThrottleStore,
     TurnOver,
+    check_turn,
+    finishing,
+    one_turn,
 )
 
 __all__ = [
@@ -49,6 +52,9 @@ __all__ = [
     "BrightpearlClient",
     "BudgetSpent",
     "TurnOver",
+    "check_turn",
+    "finishing",
+    "one_turn",
     "BrightpearlError",
     "MalformedResponseError",
     "Lane",

@@ -38,7 +38,9 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -65,18 +67,60 @@ class BudgetSpent(Exception):  # noqa: N818 - a condition, not a failure of the 
         self.retry_after = retry_after
 
 
-class TurnOver(BudgetSpent):
-    """The caller's own time limit for this client's work is reached (``Throttle(stop_at=...)``):
-    raised *before* sending the next request, exactly like :class:`BudgetSpent` (nothing of
-    that request reached Brightpearl), so everything that stops cleanly on a spent budget stops
-    cleanly here. The budget may well be there: the caller chose to hand the rest of its work
-    on (a sync on a queue kept for quick work, issue #12), so ``retry_after`` is 0."""
+# A caller's turn (`one_turn`): when it ends (time.monotonic()) and its length; and how many
+# `finishing()` blocks the current context is in. Context variables, not client state: the
+# turn is the caller's (a Celery task's), whatever clients it builds.
+_turn: ContextVar[tuple[float, float] | None] = ContextVar("brightpearl_turn", default=None)
+_finishing: ContextVar[int] = ContextVar("brightpearl_finishing", default=0)
 
-    def __init__(self, key: str, seconds: float) -> None:
-        Exception.__init__(self, f"its {seconds:g} s turn is over (requests to {key})")
-        self.key = key
+
+class TurnOver(BudgetSpent):
+    """The caller's turn (:func:`one_turn`) is over: raised *before* a request or before a unit
+    of work begins, exactly like :class:`BudgetSpent` (nothing of it reached Brightpearl), so
+    everything that stops cleanly on a spent budget stops cleanly here. The budget may well be
+    there: the caller chose to hand the rest of its work on (a sync on a queue kept for quick
+    work, issue #12), so ``retry_after`` is 0."""
+
+    def __init__(self, seconds: float) -> None:
+        Exception.__init__(self, f"its {seconds:g} s turn is over")
+        self.key = ""
         self.retry_after = 0.0
         self.seconds = seconds
+
+
+@contextmanager
+def one_turn(seconds: float | None) -> Iterator[None]:
+    """Within this block, no Brightpearl request and no unit of work (:func:`finishing` with
+    ``begins=True``) starts after ``seconds`` from now: :class:`TurnOver` is raised instead.
+    None, 0 or less: no limit."""
+    token = _turn.set((time.monotonic() + seconds, seconds) if seconds and seconds > 0 else None)
+    try:
+        yield
+    finally:
+        _turn.reset(token)
+
+
+def check_turn() -> None:
+    """Raise :class:`TurnOver` if the caller's turn is over, unless a unit of work that began
+    is being finished."""
+    turn = _turn.get()
+    if turn is not None and not _finishing.get() and time.monotonic() >= turn[0]:
+        raise TurnOver(turn[1])
+
+
+@contextmanager
+def finishing(*, begins: bool = False) -> Iterator[None]:
+    """A unit of work (a claimed write, the search after its lost answer, the note that goes
+    with it) runs to its end: within this block the caller's turn does not end, and it ends
+    between units. ``begins``: this block starts a new unit, which does not start once the
+    turn is over. A spent budget still stops a unit."""
+    if begins:
+        check_turn()
+    token = _finishing.set(_finishing.get() + 1)
+    try:
+        yield
+    finally:
+        _finishing.reset(token)
 
 
 INTERACTIVE = "interactive"  # someone waits: webhook-driven work, staff actions
@@ -370,8 +414,9 @@ class Throttle:
     ``max_wait`` caps any single sleep so tests with tiny caps stay fast; the waiting loop
     itself is bounded by ``max_acquire_seconds``. With ``max_block_seconds`` set, a wait longer
     than that is not slept at all: :class:`BudgetSpent` is raised with the time to come back
-    (a worker slot is never spent sleeping for budget). With ``stop_at`` (a
-    ``time.monotonic()`` instant) set, no request starts after it: :class:`TurnOver` is raised.
+    (a worker slot is never spent sleeping for budget). Within the caller's turn
+    (:func:`one_turn`), no request starts after it outside a :func:`finishing` block:
+    :class:`TurnOver` is raised.
 
     ``lane``: :class:`Lane` — interactive by default (the whole budget, unpaced); a bulk lane
     takes at most ``budget - reserve`` slots of the window, spread over it once it holds
@@ -393,7 +438,6 @@ class Throttle:
         max_block_seconds: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
         lane: Lane = Lane(),
-        stop_at: tuple[float, float] | None = None,
     ) -> None:
         self.store = store
         self.key = key
@@ -405,7 +449,6 @@ class Throttle:
         self.jitter = jitter
         self.max_acquire_seconds = max_acquire_seconds
         self.max_block_seconds = max_block_seconds
-        self.stop_at = stop_at  # (monotonic instant, the turn's length in seconds) or None
         self._sleep = sleep
         self.waited_seconds = 0.0
         self.lane = lane
@@ -421,8 +464,7 @@ class Throttle:
     def before_request(self) -> None:
         """Block until the shared budget allows one more request (or raise BudgetSpent, or
         TurnOver once the caller's turn is over)."""
-        if self.stop_at is not None and time.monotonic() >= self.stop_at[0]:
-            raise TurnOver(self.key, self.stop_at[1])
+        check_turn()
         deadline = time.monotonic() + self.max_acquire_seconds
         while True:
             wait_ms = self.store.acquire(self.key, self.budget, self.window_ms, **self._lane_args)

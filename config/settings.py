@@ -299,8 +299,8 @@ PLATFORM_WEBHOOK_POLL_MINUTES: dict[str, int] = env.dict(
 RUN_LEASE_SECONDS = env.int("RUN_LEASE_SECONDS", default=60)
 # An intake/webhook sync task queued but not started after this long (its message was lost,
 # e.g. with a dead host's prefetch) is replaced by the dispatcher (connector/services/pending.py).
-# A task merely waiting in a busy queue that long finds, when it starts, that its marker was
-# renewed for the replacement, and leaves the work to it (counted "superseded").
+# A task merely waiting in a busy queue that long gets a twin: harmless (the run lease lets one
+# run at a time; the other ends at once, counted "skipped", unrecorded).
 SYNC_PENDING_STALE_SECONDS = env.int("SYNC_PENDING_STALE_SECONDS", default=90)
 # A sync on the inbound queue (asked for by an intake POST or a webhook) starts no Brightpearl
 # request after this long: the rest goes on in a follow-up on the bulk queue, so one merchant's

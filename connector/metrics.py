@@ -40,10 +40,6 @@ logger = logging.getLogger("connector.metrics")
 
 
 # --- counters in the shared cache ----------------------------------------------------------
-# A pending sync task that found its marker renewed for a replacement, which did the work.
-SUPERSEDED = "superseded"
-
-
 def _key(name: str, labels: Sequence[str]) -> str:
     return "metric:" + name + ":" + "|".join(labels)
 
@@ -86,11 +82,11 @@ def shared_counters() -> list[tuple[str, str, list[str], str, list[tuple[str, ..
     return [
         (
             "connector_sync_runs",
-            "Sync runs finished, by trigger and final status (skipped and superseded runs "
-            "are counted here only, never stored as rows).",
+            "Sync runs finished, by trigger and final status (a sync skipped because another "
+            "run held its connection, or its connection was disabled, is counted here only).",
             ["trigger", "status"],
             "sync_runs",
-            list(product(SyncRun.Trigger.values, [*SyncRun.Status.values, SUPERSEDED])),
+            list(product(SyncRun.Trigger.values, SyncRun.Status.values)),
         ),
         (
             "connector_sync_items",

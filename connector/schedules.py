@@ -79,9 +79,7 @@ def reschedule(connection) -> None:
 
 
 def recover(
-    *,
-    enqueue_pending: Callable[[int, datetime], None],
-    enqueue_run: Callable[[int], None],
+    *, enqueue_pending: Callable[[int], None], enqueue_run: Callable[[int], None]
 ) -> dict[str, int]:
     """What a lost worker or host left, and runs asked for later, each tick (after commit):
 
@@ -95,7 +93,7 @@ def recover(
     due, lapsed, stale = take_due_runs(), lapsed_leases(), stale_pending()
     for pk in dict.fromkeys([*due, *lapsed]):
         transaction.on_commit(lambda pk=pk: enqueue_run(pk))
-    for pk, token in stale:
-        transaction.on_commit(lambda pk=pk, token=token: enqueue_pending(pk, token))
+    for pk in stale:
+        transaction.on_commit(lambda pk=pk: enqueue_pending(pk))
     closed = close_interrupted(stale_runs())
     return {"due": len(due), "lapsed": len(lapsed), "stale_pending": len(stale), "closed": closed}

@@ -11,12 +11,14 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from brightpearl import one_turn
+
 from . import metrics
 from .models import Connection, SyncRun
 from .queues import INBOUND, sync_kind
 from .schedules import dispatch_due, recover
 from .services import alerts, backfill
-from .services.brightpearl import never_sleep_for_budget, one_turn
+from .services.brightpearl import never_sleep_for_budget
 from .services.inbound import due_again, due_events, process
 from .services.inbound_wakeup import lower_marker, raise_marker
 from .services.logs import prune
@@ -25,7 +27,6 @@ from .services.pending import (
     ask_for_run_at,
     clear_pending,
     raise_pending,
-    take_pending,
 )
 from .services.sync import run_sync
 
@@ -47,14 +48,11 @@ def sync_connection(
     trigger: str = SyncRun.Trigger.BEAT,
     follow_up: bool = False,
     pending: bool = False,
-    pending_token: str | None = None,
 ) -> int | None:
     """Scheduled (or requested) sync of one connection. ``follow_up`` only routes the task
     (a backlog's further passes go to the bulk queue, see connector/queues.py). ``pending``:
     the connection's one pending task (`request_sync_soon`); it clears the marker before it
-    reads any work, so a request from now on queues the next one. ``pending_token``: the
-    marker it was queued for; a task whose marker was since renewed by the dispatcher (it
-    waited so long that a replacement was queued) leaves the work to that replacement.
+    reads any work, so a request from now on queues the next one.
 
     A sync on the inbound queue (asked for by an intake POST or a webhook) has a turn of
     INBOUND_SYNC_TURN_SECONDS: a backlog's rest is handed to a follow-up on the bulk queue, so
@@ -63,9 +61,8 @@ def sync_connection(
     The run lease is owned by this task's ID, which a redelivered task keeps: after a worker
     crash the redelivery resumes at once, while an overlapping run is counted "skipped".
     """
-    if pending and not clear_pending(connection_id, pending_token):
-        metrics.incr("sync_runs", trigger, metrics.SUPERSEDED)  # its replacement does the work
-        return None
+    if pending:
+        clear_pending(connection_id)
     connection = Connection.objects.filter(pk=connection_id).first()
     if connection is None:
         return None
@@ -83,7 +80,12 @@ def sync_connection(
         # free this slot for other merchants and come back when the throttle says the budget
         # is there again (not a retry: nothing failed).
         delay = result.budget_retry_after + random.uniform(0, BUDGET_JITTER_SECONDS)
-        _come_back(connection_id, trigger, follow_up or result.turn_over, delay)
+        if result.turn_over:  # the backlog goes on in the bulk queue, whatever is pending
+            sync_connection.apply_async(
+                (connection_id,), {"trigger": trigger, "follow_up": True}, countdown=delay
+            )
+        else:
+            _come_back(connection_id, trigger, follow_up, delay)
         return result.run.pk
     after_sync(result)
     if result.transient and self.request.retries < SYNC_MAX_RETRIES:
@@ -98,21 +100,16 @@ def sync_connection(
 
 
 def _come_back(connection_id: int, trigger: str, follow_up: bool, delay: float) -> None:
-    """A paused run comes back as the connection's one pending task: the marker is set for it
-    (dated when the task is due, so the dispatcher does not take the countdown for a lost
-    task), so intake POSTs and webhooks meanwhile queue nothing, and a task one of them queued
-    before leaves the work to it — a backlog handed to the bulk queue stays there, instead of
-    going on in the next POST's task on the inbound queue."""
-    token = take_pending(connection_id, timezone.now() + timedelta(seconds=delay))
+    """A run paused for budget comes back as the connection's pending task: the marker is
+    raised, dated when the task is due (so the dispatcher does not take the countdown for a
+    lost task), and intake POSTs and webhooks meanwhile find it raised and queue nothing. If a
+    request raised it first, that request's task does the work: nothing more to queue."""
+    if not raise_pending(connection_id, at=timezone.now() + timedelta(seconds=delay)):
+        return
     try:
         sync_connection.apply_async(
             (connection_id,),
-            {
-                "trigger": trigger,
-                "follow_up": follow_up,
-                "pending": True,
-                "pending_token": token.isoformat(),
-            },
+            {"trigger": trigger, "follow_up": follow_up, "pending": True},
             countdown=delay,
         )
     except Exception:
@@ -125,14 +122,10 @@ def dispatch_due_syncs() -> int:
     """Beat (every minute): queue the scheduled syncs that are due, spread over the minute
     (see connector/schedules.py). Replaces one beat entry per connection. The same tick
     queues runs asked for later and recovers what a lost worker or host left behind."""
-    recovered = recover(enqueue_pending=_enqueue_replacement, enqueue_run=_enqueue_follow_up)
+    recovered = recover(enqueue_pending=_enqueue_pending_sync, enqueue_run=_enqueue_follow_up)
     if any(recovered.values()):
         logger.info("dispatcher: %s", recovered)
     return len(dispatch_due(enqueue=_enqueue_scheduled_sync))
-
-
-def _enqueue_replacement(connection_id: int, token) -> None:
-    _enqueue_pending_sync(connection_id, SyncRun.Trigger.INTAKE, token)
 
 
 def _enqueue_scheduled_sync(connection_id: int, countdown: float) -> None:
@@ -192,10 +185,9 @@ def request_syncs_now(connection_ids, trigger: str) -> tuple[list[int], list[int
     before they are visible."""
     queued, waiting = [], []
     for pk in dict.fromkeys(connection_ids):
-        token = raise_pending(pk)
-        if token is not None:
+        if raise_pending(pk):
             queued.append(pk)
-            transaction.on_commit(lambda pk=pk, token=token: _enqueue_raised(pk, trigger, token))
+            transaction.on_commit(lambda pk=pk: _enqueue_raised(pk, trigger))
         else:
             waiting.append(pk)
     return queued, waiting
@@ -209,27 +201,21 @@ def request_sync_soon(connection_id: int, trigger: str) -> None:
 
 
 def _queue_if_first(connection_id: int, trigger: str) -> None:
-    token = raise_pending(connection_id)
-    if token is not None:
-        _enqueue_raised(connection_id, trigger, token)
+    if raise_pending(connection_id):
+        _enqueue_raised(connection_id, trigger)
 
 
-def _enqueue_raised(connection_id: int, trigger: str, token) -> None:
+def _enqueue_raised(connection_id: int, trigger: str) -> None:
     """Queue the pending task for the marker this caller raised."""
     try:
-        _enqueue_pending_sync(connection_id, trigger, token)
+        _enqueue_pending_sync(connection_id, trigger)
     except Exception:
         clear_pending(connection_id)  # the broker refused it: let the next request try
         raise
 
 
-def _enqueue_pending_sync(
-    connection_id: int, trigger: str = SyncRun.Trigger.INTAKE, token=None
-) -> None:
-    kwargs = {"trigger": trigger, "pending": True}
-    if token is not None:
-        kwargs["pending_token"] = token.isoformat()
-    sync_connection.apply_async((connection_id,), kwargs)
+def _enqueue_pending_sync(connection_id: int, trigger: str = SyncRun.Trigger.INTAKE) -> None:
+    sync_connection.apply_async((connection_id,), {"trigger": trigger, "pending": True})
 
 
 # --- inbound events: one task for every source -------------------------------------------------

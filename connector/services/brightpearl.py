@@ -11,7 +11,6 @@ and every admin view (connector/admin_site.py) — which may use the whole budge
 a staff action never waits for a large sync's minute to turn over.
 """
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -50,22 +49,6 @@ def never_sleep_for_budget(seconds: float | None = None) -> Iterator[None]:
         yield
     finally:
         _max_block.reset(token)
-
-
-# The end of the current task's turn (time.monotonic(), its length) — see `one_turn`.
-_turn_ends: ContextVar[tuple[float, float] | None] = ContextVar("brightpearl_turn", default=None)
-
-
-@contextmanager
-def one_turn(seconds: float | None) -> Iterator[None]:
-    """Within this block, clients start no request after ``seconds`` from now: they raise
-    :class:`brightpearl.TurnOver` (a BudgetSpent with nothing to wait for), so the work stops
-    as cleanly as on a spent budget and the task hands the rest on. None or 0: no limit."""
-    token = _turn_ends.set((time.monotonic() + seconds, seconds) if seconds else None)
-    try:
-        yield
-    finally:
-        _turn_ends.reset(token)
 
 
 # Which lane clients built now spend from (see the module docstring). Separate from `_max_block`:
@@ -168,12 +151,6 @@ def _persist_tokens(connection_id: int):
 
 
 def client_for(connection: Connection, *, timeout: float | None = None) -> BrightpearlClient:
-    client = _client(connection, timeout)
-    client.throttle.stop_at = _turn_ends.get()  # the task's turn (`one_turn`), if it has one
-    return client
-
-
-def _client(connection: Connection, timeout: float | None) -> BrightpearlClient:
     return BrightpearlClient(
         account=connection.brightpearl_account,
         datacentre=connection.brightpearl_datacentre,

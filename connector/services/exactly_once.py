@@ -40,7 +40,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from brightpearl import BudgetSpent, ServerError, ThrottledError, TransportError
+from brightpearl import BudgetSpent, ServerError, ThrottledError, TransportError, finishing
 
 from ..models import BindingState
 
@@ -173,9 +173,12 @@ def unsent(binding, *, sent_before: bool) -> None:
 def budget_pause(binding, *, sent_before: bool) -> Iterator[None]:
     """Around the reads and the write of one claimed attempt, up to the write's answer: a
     `BudgetSpent` raised inside leaves the record as `unsent` says, and goes on up (the run
-    pauses and its task comes back when the budget is there)."""
+    pauses and its task comes back when the budget is there). It is a unit of work
+    (`brightpearl.finishing`): it does not begin once the task's turn is over (TurnOver, undone
+    like a spent budget), and once begun the turn does not end inside it."""
     try:
-        yield
+        with finishing(begins=True):
+            yield
     except BudgetSpent:
         unsent(binding, sent_before=sent_before)
         raise

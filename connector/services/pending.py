@@ -13,14 +13,15 @@ clears the marker when it starts, before it reads any work (`clear_pending`), so
   very end of a run either: the marker was cleared at its start.
 
 A marker older than `SYNC_PENDING_STALE_SECONDS` belongs to a task that never started (its
-message was lost with a dead host's prefetch, or the broker refused it): the dispatcher renews
-the marker and queues a replacement (`stale_pending`), so a lost message costs minutes, not the
-next schedule. Each task carries its marker's value as a token: should the old task start after
-all (it was only waiting in a long queue), it finds the marker renewed and leaves the work to the
-replacement. A run paused for budget (or whose turn on the inbound queue is over) comes back
-the same way, as the one pending task (`take_pending`), its marker dated when it is due
-(`tasks._come_back`): a throttled merchant's intake POSTs queue nothing more while it waits,
-and a task one of them queued before leaves the work to it.
+message was lost with a dead host's prefetch, or the broker refused it): the dispatcher queues
+a replacement (`stale_pending`), so a lost message costs minutes, not the next schedule. (A
+task merely waiting that long in a busy queue gets a twin: the run lease lets one run at a
+time, and the other is counted "skipped".)
+
+A run paused because its account's budget is spent comes back as the connection's pending
+task (`tasks._come_back`), its marker dated when it is due: a throttled merchant's intake POSTs
+while it waits queue nothing more. Should a request have raised the marker first, that
+request's task does the work (and pauses in turn if the budget is still spent).
 
 Later runs. A run asked for further ahead than a broker countdown should carry (a follow-up
 after an attempt in flight, a retry's backoff) is stored in `Connection.sync_due_at`
@@ -48,43 +49,25 @@ def pending_stale_after() -> timedelta:
     return timedelta(seconds=settings.SYNC_PENDING_STALE_SECONDS)
 
 
-def raise_pending(connection_id: int, at: datetime | None = None) -> datetime | None:
-    """The marker's value (the token its task carries) for the one request that raised it: it
-    queues the task; None for the others, covered by that task. ``at``: when the task is due
-    (a countdown), so the dispatcher does not take the wait for a lost task."""
-    when = at or timezone.now()
-    raised = Connection.objects.filter(pk=connection_id, sync_queued_at__isnull=True).update(
-        sync_queued_at=when
+def raise_pending(connection_id: int, at: datetime | None = None) -> bool:
+    """True for the one request that raised the marker: it queues the task; the others are
+    covered by that task. ``at``: when the task is due (a countdown), so the dispatcher does
+    not take the wait for a lost task."""
+    return bool(
+        Connection.objects.filter(pk=connection_id, sync_queued_at__isnull=True).update(
+            sync_queued_at=at or timezone.now()
+        )
     )
-    return when if raised else None
 
 
-def take_pending(connection_id: int, at: datetime) -> datetime:
-    """Make the task about to be queued the connection's one pending task, whatever the marker
-    held: a task queued for an older marker (an intake POST's, waiting behind) finds it renewed
-    when it starts and leaves the work to this one, which reads all the work when it starts."""
-    Connection.objects.filter(pk=connection_id).update(sync_queued_at=at)
-    return at
+def clear_pending(connection_id: int) -> None:
+    """The pending task started: requests from now on queue the next one."""
+    Connection.objects.filter(pk=connection_id).update(sync_queued_at=None)
 
 
-def clear_pending(connection_id: int, token: str | None = None) -> bool:
-    """The pending task started: requests from now on queue the next one. With the task's
-    ``token`` (its marker, ISO format): False when the marker now holds another token — the
-    dispatcher took this task for lost and queued a replacement, which does the work."""
-    rows = Connection.objects.filter(pk=connection_id)
-    if token is None:  # a task queued before tokens, or by a caller that has none
-        rows.update(sync_queued_at=None)
-        return True
-    if rows.filter(sync_queued_at=datetime.fromisoformat(token)).update(sync_queued_at=None):
-        return True
-    return rows.filter(sync_queued_at__isnull=False).count() == 0  # nobody else pending: run
-
-
-def stale_pending(now: datetime | None = None, limit: int = 500) -> list[tuple[int, datetime]]:
+def stale_pending(now: datetime | None = None, limit: int = 500) -> list[int]:
     """Connections whose pending task never started: the marker is renewed (conditionally, so
-    two dispatchers never both take one) and (ID, new marker) returned to queue a replacement.
-    Should the old task start after all, it finds the marker renewed and leaves the work to the
-    replacement (`clear_pending`): still one sync per marker."""
+    two dispatchers never both take one) and their IDs returned to queue a replacement."""
     now = now or timezone.now()
     cutoff = now - pending_stale_after()
     taken = []
@@ -92,7 +75,7 @@ def stale_pending(now: datetime | None = None, limit: int = 500) -> list[tuple[i
         "pk", "sync_queued_at"
     )[:limit]:
         if Connection.objects.filter(pk=pk, sync_queued_at=when).update(sync_queued_at=now):
-            taken.append((pk, now))
+            taken.append(pk)
     return taken
 
 

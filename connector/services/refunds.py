@@ -22,6 +22,7 @@ from brightpearl import (
     PaymentMethodNotFoundError,
     ThrottledError,
     TransportError,
+    finishing,
 )
 from returns import lifecycle, outcomes
 from returns.models import Refund
@@ -163,7 +164,8 @@ def _record_payment(ctx, refund: Refund, payment, binding: SalesCredit, plan, fa
         note = outcomes_plan.note_text(
             refund.external_id, refund.rma.rma_number, facts, plan, refund.reference
         )
-        _note_quietly(ctx, refund, binding, note)
+        with finishing():  # the note belongs to the payment: a task's turn ends after it
+            _note_quietly(ctx, refund, binding, note)
 
 
 def _credit_money(ctx: SyncContext, credit_ids: list[int]) -> dict[int, tuple[Decimal, str]]:

@@ -271,19 +271,26 @@ def test_redis_pause_holds_both_lanes(lanes_store):
 
 def test_no_request_starts_after_the_callers_turn_and_the_refused_one_takes_no_slot():
     """A caller with a turn (a sync on the inbound queue) stops before a request, as on a spent
-    budget: TurnOver is a BudgetSpent with nothing to wait for, and it takes no slot."""
+    budget: TurnOver is a BudgetSpent with nothing to wait for, and it takes no slot. Inside a
+    unit of work already begun the turn does not end; a new unit does not begin."""
     import time
 
-    from brightpearl.throttle import TurnOver
+    from brightpearl.throttle import TurnOver, finishing, one_turn
 
     store = MemoryThrottleStore()
-    throttle = Throttle(store, "acct", budget=3, stop_at=(time.monotonic() + 0.2, 0.2))
-    throttle.before_request()  # within the turn
-    time.sleep(0.25)
-    with pytest.raises(TurnOver) as raised:
-        throttle.before_request()
+    throttle = Throttle(store, "acct", budget=5)
+    with one_turn(0.2):
+        throttle.before_request()  # within the turn
+        time.sleep(0.25)
+        with pytest.raises(TurnOver) as raised:
+            throttle.before_request()
+        with finishing():  # the note of a payment made within the turn
+            throttle.before_request()
+        with pytest.raises(TurnOver), finishing(begins=True):
+            throttle.before_request()  # never reached: the unit does not begin
+    throttle.before_request()  # no turn outside the block
     assert isinstance(raised.value, BudgetSpent) and raised.value.retry_after == 0
     assert "0.2 s turn is over" in str(raised.value)
-    # Two of the three slots are still free: the refused request took none.
-    taken, _wait = take_all(store, "acct", 3)
+    # Three slots taken (before, in the unit begun, after): the refused requests took none.
+    taken, _wait = take_all(store, "acct", 5)
     assert taken == 2

@@ -133,20 +133,25 @@ def refunded_on_loop(world, settings, redis_url, sale):
     settings.BRIGHTPEARL_REQUESTS_PER_MINUTE = 200
 
 
+def refunds_to_record(world, settings, redis_url):
+    """Two returns of one order credited, processed and refunded on Loop; their refunds are
+    recorded by the next run."""
+    sale = two_returns_of_one_order(world)
+    world.connection.record_refunds = False
+    world.connection.save(update_fields=["record_refunds"])
+    refunded_on_loop(world, settings, redis_url, sale)
+    world.connection.record_refunds = True
+    world.connection.save(update_fields=["record_refunds"])
+    return sale
+
+
 # Requests of the refund step: the credits' totals, the bank's currency and payment method
 # (cached afterwards), then per refund a payment POST and a note about the bonus; the close.
 @pytest.mark.parametrize("budget", range(1, 14))
 def test_a_budget_spent_anywhere_in_the_refund_list_pays_each_refund_once(
     world, settings, redis_url, budget
 ):
-    sale = two_returns_of_one_order(world)
-    # Processed and refunded on Loop; its refunds are recorded by the next run.
-    world.connection.record_refunds = False
-    world.connection.save(update_fields=["record_refunds"])
-    refunded_on_loop(world, settings, redis_url, sale)
-    world.connection.record_refunds = True
-    world.connection.save(update_fields=["record_refunds"])
-
+    sale = refunds_to_record(world, settings, redis_url)
     sync_with_budget(world, settings, redis_url, budget)
     assert_nothing_half_done()
     done = sync_with_budget(world, settings, redis_url, None)
@@ -205,3 +210,91 @@ def test_a_credit_found_after_a_pause_keeps_the_amounts_it_was_sent_with(
     ]
     assert sum(r.net for r in rows) == Decimal("10.00")
     assert sum(r.tax for r in rows) == Decimal("2.00")
+
+
+# --- a sync's turn on the inbound queue ending (issue #12) ---------------------------------------
+# A sync on the inbound queue starts no new unit of work after its turn
+# (INBOUND_SYNC_TURN_SECONDS): `brightpearl.TurnOver`, a BudgetSpent raised before a request.
+# Here the turn ends right after the run's N-th request, for every N the steps make. Unlike a
+# spent budget, a unit of work already begun (a claimed write, the search after its lost answer,
+# a payment's note) runs to its end: the turn leaves no write lease and no failure behind.
+
+
+def sync_with_turn_ending_after(world, monkeypatch, requests: int) -> SyncRun:
+    """A sync task's run on the inbound queue whose 30 s turn is over right after its N-th
+    request (the turn's end moved to the past when that request's answer comes)."""
+    from brightpearl import throttle
+    from connector.services import context
+
+    real = context.client_for
+
+    def client_for(connection, **kwargs):
+        client = real(connection, **kwargs)
+        answers = []
+
+        def count(response, *args, **kw):
+            answers.append(response.status_code)
+            if len(answers) == requests:
+                throttle._turn.set((float("-inf"), 30.0))  # the turn is over
+
+        client._transport.session.hooks["response"].append(count)
+        return client
+
+    monkeypatch.setattr(context, "client_for", client_for)
+    try:
+        with never_sleep_for_budget(2), throttle.one_turn(3600):
+            return world.sync()
+    finally:
+        monkeypatch.setattr(context, "client_for", real)
+
+
+def assert_handed_on_cleanly(run: SyncRun) -> None:
+    if run.status == SyncRun.Status.PARTIAL:
+        assert run.message.startswith("Handed on during "), run.message
+    else:
+        assert run.status == SyncRun.Status.SUCCEEDED, run.message
+    assert not [k for k, v in run.counts.items() if k.endswith("_failed") and v], run.counts
+    assert_nothing_half_done()
+
+
+@pytest.mark.parametrize("requests", range(1, 9))
+def test_a_turn_ending_anywhere_in_the_credit_step_is_finished_by_the_next_run(
+    world, monkeypatch, requests
+):
+    sale = two_returns_of_one_order(world)
+    assert_handed_on_cleanly(sync_with_turn_ending_after(world, monkeypatch, requests))
+    done = world.sync()
+    assert done.status == SyncRun.Status.SUCCEEDED, done.message
+    assert_credited_once_to_the_cent(world, sale)
+
+
+def test_a_turn_ending_on_a_lost_credit_answer_still_searches_for_it(world, monkeypatch):
+    """The first credit's POST lands but its answer is lost, and the turn is over with it. The
+    search that belongs to that POST still goes out: the credit is adopted at once, with no
+    write lease (a spent budget there would leave one, see above); the second return waits
+    for the next run."""
+    sale = two_returns_of_one_order(world)
+    world.bp.control.add_fault(CREDIT_POST, "drop", method="POST", times=1)
+    # Order search, order GET, credits on it, then the first POST: the turn ends with it.
+    handed = sync_with_turn_ending_after(world, monkeypatch, 4)
+    assert handed.message.startswith("Handed on during credits"), handed.message
+    assert_handed_on_cleanly(handed)
+    first, second = SalesCredit.objects.order_by("pk")
+    assert first.state == BindingState.CREATED and first.credit_id
+    assert second.state == BindingState.PENDING
+    world.sync()
+    assert_credited_once_to_the_cent(world, sale)
+
+
+@pytest.mark.parametrize("requests", range(1, 14))
+def test_a_turn_ending_anywhere_in_the_refund_list_pays_each_refund_once(
+    world, settings, redis_url, monkeypatch, requests
+):
+    sale = refunds_to_record(world, settings, redis_url)
+    assert_handed_on_cleanly(sync_with_turn_ending_after(world, monkeypatch, requests))
+    done = world.sync()
+    assert done.status == SyncRun.Status.SUCCEEDED, done.message
+    credit_ids = set(SalesCredit.objects.values_list("credit_id", flat=True))
+    payments = [p for p in world.payments() if p["orderId"] in credit_ids]
+    assert sorted(p["orderId"] for p in payments) == sorted(credit_ids)  # one each
+    assert_credited_once_to_the_cent(world, sale)

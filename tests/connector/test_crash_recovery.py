@@ -40,7 +40,7 @@ def tick(django_capture_on_commit_callbacks):
         queued: list[tuple[str, int]] = []
         with django_capture_on_commit_callbacks(execute=True):
             recover(
-                enqueue_pending=lambda pk, token: queued.append(("pending", pk)),
+                enqueue_pending=lambda pk: queued.append(("pending", pk)),
                 enqueue_run=lambda pk: queued.append(("run", pk)),
             )
         return queued
