@@ -302,9 +302,10 @@ RUN_LEASE_SECONDS = env.int("RUN_LEASE_SECONDS", default=60)
 # A task merely waiting in a busy queue that long gets a twin: harmless (the run lease lets one
 # run at a time; the other ends at once, counted "skipped", unrecorded).
 SYNC_PENDING_STALE_SECONDS = env.int("SYNC_PENDING_STALE_SECONDS", default=90)
-# A sync on the inbound queue (asked for by an intake POST or a webhook) starts no Brightpearl
-# request after this long: the rest goes on in a follow-up on the bulk queue, so one merchant's
-# backlog never holds the inbound slots kept for webhooks and new returns (0: no limit).
+# A sync on the inbound queue (asked for by an intake POST) begins no new unit of work (a credit,
+# a payment; one begun runs to its end) after this long: the rest goes on in a follow-up on the
+# bulk queue, so one merchant's backlog never holds the inbound slots kept for webhooks and new
+# returns (0 or less: no limit).
 INBOUND_SYNC_TURN_SECONDS = env.float("INBOUND_SYNC_TURN_SECONDS", default=30.0)
 
 # Inbound webhooks larger than this are refused (413) and recorded.

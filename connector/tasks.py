@@ -81,9 +81,7 @@ def sync_connection(
         # is there again (not a retry: nothing failed).
         delay = result.budget_retry_after + random.uniform(0, BUDGET_JITTER_SECONDS)
         if result.turn_over:  # the backlog goes on in the bulk queue, whatever is pending
-            sync_connection.apply_async(
-                (connection_id,), {"trigger": trigger, "follow_up": True}, countdown=delay
-            )
+            _hand_on(connection_id, trigger, delay)
         else:
             _come_back(connection_id, trigger, follow_up, delay)
         return result.run.pk
@@ -97,6 +95,19 @@ def sync_connection(
             return result.run.pk
         raise self.retry(countdown=delay)
     return result.run.pk
+
+
+def _hand_on(connection_id: int, trigger: str, delay: float) -> None:
+    """The rest of a backlog whose turn on the inbound queue is over, on the bulk queue. At
+    most one such follow-up per turn (a turn is INBOUND_SYNC_TURN_SECONDS of work); should the
+    broker refuse it, the run is asked for in the database and the dispatcher queues it."""
+    try:
+        sync_connection.apply_async(
+            (connection_id,), {"trigger": trigger, "follow_up": True}, countdown=delay
+        )
+    except Exception:
+        logger.exception("connection %s: the backlog's follow-up was not queued", connection_id)
+        ask_for_run_at(connection_id, timezone.now())
 
 
 def _come_back(connection_id: int, trigger: str, follow_up: bool, delay: float) -> None:

@@ -46,6 +46,7 @@ from ..models import BindingState, CreditChange, RefundPayment, SalesCredit, Syn
 from . import exactly_once
 from .chunks import each_chunk
 from .context import SyncContext
+from .credit_rows import capture_credit_rows
 from .credit_rows_edit import planned_with_row_ids, row_operations, row_patch, row_post
 from .credits import find_original_orders, plan_for
 from .receipts import flag_rma
@@ -415,6 +416,13 @@ def adjust_credit(ctx: SyncContext, binding: SalesCredit) -> None:
 
 def _adjust_claimed(ctx: SyncContext, binding: SalesCredit, claimed, edit: str) -> None:
     rma = binding.rma
+    if binding.planned_rows and not binding.row_map:
+        # The run that made the credit stopped before reading its rows back: without them
+        # the edit cannot tell which row is which line, so they are read now (or next run).
+        capture_credit_rows(ctx, [binding])
+        if not binding.row_map:
+            exactly_once.not_written(claimed, "The credit's rows are not read back yet.")
+            return
     order = _order(ctx, binding.credit_id)  # read fresh: the search before every write
     blockers = obstacles(binding, order)
     if not blockers:

@@ -30,6 +30,7 @@ from brightpearl import (
     ThrottledError,
     TransportError,
     ValidationError,
+    finishing,
 )
 from returns import lifecycle
 from returns.intake import advance, clear_flag
@@ -310,21 +311,30 @@ def _credit_batch(ctx: SyncContext, rmas: list[Rma]) -> None:
         parents = {int(o["id"]) for o in orders.values() if o}
         ctx.cache["credits_on_parents"] = credits_on_parents(ctx, parents) if parents else {}
     made: list[SalesCredit] = []
-    for rma in rmas:
-        try:
-            binding = create_credit(ctx, rma, orders.get(rma.pk))
-        except AuthError:
-            raise  # credentials are wrong: the whole run fails, loudly
-        except BrightpearlError as exc:
-            ctx.record(Kind.CREDIT, Outcome.FAILED, f"Brightpearl error: {exc}", rma=rma, error=exc)
-            continue
-        if binding is not None and binding.state == BindingState.CREATED and not binding.row_map:
-            made.append(binding)
-    capture_credit_rows(ctx, made)
+    try:
+        for rma in rmas:
+            binding = _credit_one(ctx, rma, orders.get(rma.pk))
+            if binding and binding.state == BindingState.CREATED and not binding.row_map:
+                made.append(binding)
+    finally:
+        # The rows of the credits made are read back even when the run's turn ended mid-batch
+        # (the read belongs to them): a later edit of a return maps its lines by them.
+        with finishing():
+            capture_credit_rows(ctx, made)
     cached = ctx.cache.get("orders", {})
     for order in orders.values():
         if order:
             cached.pop(int(order["id"]), None)
+
+
+def _credit_one(ctx: SyncContext, rma: Rma, order: dict | None) -> SalesCredit | None:
+    try:
+        return create_credit(ctx, rma, order)
+    except AuthError:
+        raise  # credentials are wrong: the whole run fails, loudly
+    except BrightpearlError as exc:
+        ctx.record(Kind.CREDIT, Outcome.FAILED, f"Brightpearl error: {exc}", rma=rma, error=exc)
+        return None
 
 
 def create_credit(ctx: SyncContext, rma: Rma, order: dict | None) -> SalesCredit | None:

@@ -40,7 +40,14 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
-from brightpearl import BudgetSpent, ServerError, ThrottledError, TransportError, finishing
+from brightpearl import (
+    BudgetSpent,
+    ServerError,
+    ThrottledError,
+    TransportError,
+    TurnOver,
+    finishing,
+)
 
 from ..models import BindingState
 
@@ -155,7 +162,7 @@ def not_written(binding, reason: str) -> None:
     )
 
 
-def unsent(binding, *, sent_before: bool) -> None:
+def unsent(binding, *, sent_before: bool, turn_over: bool = False) -> None:
     """The account's budget ran out before this attempt's write was sent (`BudgetSpent`):
     nothing of it may still be executing, so no lease. ``sent_before``: an earlier attempt (the
     claim said search first) or an earlier write of this one may have reached Brightpearl —
@@ -165,7 +172,11 @@ def unsent(binding, *, sent_before: bool) -> None:
         state=BindingState.ATTEMPTING if sent_before else BindingState.PENDING,
         attempt_owner="",
         attempt_started_at=None,
-        last_error="Paused: the account's request budget was spent; nothing was sent.",
+        last_error=(
+            "Handed on: the task's turn was over; nothing was sent."
+            if turn_over
+            else "Paused: the account's request budget was spent; nothing was sent."
+        ),
     )
 
 
@@ -179,8 +190,8 @@ def budget_pause(binding, *, sent_before: bool) -> Iterator[None]:
     try:
         with finishing(begins=True):
             yield
-    except BudgetSpent:
-        unsent(binding, sent_before=sent_before)
+    except BudgetSpent as exc:
+        unsent(binding, sent_before=sent_before, turn_over=isinstance(exc, TurnOver))
         raise
 
 

@@ -332,3 +332,23 @@ def test_the_check_validates_the_cancelled_status(world, status_id, ok, words):
     ]
     assert item.ok is ok
     assert words in item.message
+
+
+def test_an_edit_of_a_credit_whose_rows_were_never_read_back_reads_them_first(world):
+    """The run that made the credit stopped before reading its rows back (a crash, or its turn
+    or budget ended): the edit reads them before it writes, so the kept line's row is changed
+    in place and the removed one deleted — not a row added beside rows it cannot tell apart."""
+    (a, b, c), loop_return, rma = edit_world(world)
+    SalesCredit.objects.filter(rma=rma).update(row_map={})
+    world.loop.edit_return(loop_return["id"], [{"sku": a}, {"sku": c}])
+
+    world.sync()
+    world.sync()
+
+    rows = credit_rows(world, rma)
+    assert set(rows) == {a, c}
+    assert rows[a][0].startswith("1") and rows[a][1].startswith("20")
+    [event] = events(rma, SyncEvent.Kind.ADJUST)
+    assert "1 row(s) changed, 1 row(s) added, 1 row(s) removed" in event.message
+    assert requests_to(world, "POST", ROW_POST) == 1
+    assert SalesCredit.objects.get(rma=rma).row_map

@@ -255,6 +255,8 @@ def assert_handed_on_cleanly(run: SyncRun) -> None:
         assert run.status == SyncRun.Status.SUCCEEDED, run.message
     assert not [k for k, v in run.counts.items() if k.endswith("_failed") and v], run.counts
     assert_nothing_half_done()
+    # Every credit made has its rows read back, even when the turn ended mid-batch.
+    assert all(b.row_map for b in SalesCredit.objects.filter(state=BindingState.CREATED))
 
 
 @pytest.mark.parametrize("requests", range(1, 9))
