@@ -157,11 +157,17 @@ _KEPT_META = tuple((name.title(), HttpHeaders.to_wsgi_name(name)) for name in KE
 
 def _kept_headers(request: HttpRequest) -> dict:
     meta = request.META
-    return {
-        name: storable_text(str(meta[key]).encode("utf-8", "surrogateescape"))
-        for name, key in _KEPT_META
-        if key in meta
-    }
+    kept = ((name, meta[key]) for name, key in _KEPT_META if key in meta)
+    return {name: storable_text(_header_bytes(value)) for name, value in kept}
+
+
+def _header_bytes(value) -> bytes:
+    """A header as the sender's bytes: a WSGI server hands them over decoded as ISO-8859-1
+    (PEP 3333), so a UTF-8 user agent is stored as it was sent, not as mojibake."""
+    try:
+        return str(value).encode("latin-1")
+    except UnicodeEncodeError:  # not from a WSGI server (a test client given any text)
+        return str(value).encode("utf-8", "surrogateescape")
 
 
 def storable_text(raw: bytes) -> str:

@@ -550,3 +550,25 @@ def test_a_connection_disabled_or_given_a_new_secret_is_refused_at_once():
     assert list(
         WebhookEvent.objects.filter(connection=connection).order_by("pk").values_list("status")
     ) == [("received",), ("rejected",), ("received",)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_non_ascii_header_is_kept_as_the_sender_wrote_it(live_server):
+    """Over real HTTP: a user agent sent as UTF-8 bytes is stored as that text (the WSGI server
+    hands headers over as ISO-8859-1), and bytes that are not UTF-8 are escaped, not lost."""
+    import requests
+
+    connection = ConnectionFactory()
+    for event_id, agent, stored in [
+        ("501", "Lager/2.0 (Zürich, café)".encode(), "Lager/2.0 (Zürich, café)"),
+        ("502", b"Broken/\xff", "Broken/\\xff"),
+    ]:
+        response = requests.post(
+            live_server.url + url_for(connection),
+            data=event_body(connection, "goods-in-note.created", event_id),
+            headers={"Content-Type": "application/json", "User-Agent": agent},
+            timeout=30,
+        )
+        assert response.status_code == 202, response.text
+        event = WebhookEvent.objects.get(pk=response.json()["received"])
+        assert event.headers["User-Agent"] == stored
