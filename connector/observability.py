@@ -26,7 +26,9 @@ def run_saved(sender, instance: SyncRun, created: bool, **kwargs) -> None:
     if created:
         log_context.bind(run=instance.pk, connection=instance.connection_id)
     finished = instance.status != SyncRun.Status.RUNNING
-    if finished and metrics.once(f"run:{instance.pk}:{instance.started_at.timestamp()}"):
+    # Once per finish: a run paused for budget finishes again when it goes on (services/sync.py).
+    when = (instance.finished_at or instance.started_at).timestamp()
+    if finished and metrics.once(f"run:{instance.pk}:{when}"):
         metrics.incr("sync_runs", instance.trigger, instance.status)
 
 

@@ -48,11 +48,13 @@ def sync_connection(
     trigger: str = SyncRun.Trigger.BEAT,
     follow_up: bool = False,
     pending: bool = False,
+    resume_run: int | None = None,
 ) -> int | None:
     """Scheduled (or requested) sync of one connection. ``follow_up`` only routes the task
     (a backlog's further passes go to the bulk queue, see connector/queues.py). ``pending``:
     the connection's one pending task (`request_sync_soon`); it clears the marker before it
-    reads any work, so a request from now on queues the next one.
+    reads any work, so a request from now on queues the next one. ``resume_run``: the run
+    this task continues after a pause for budget (one row for the whole run).
 
     A sync on the inbound queue (asked for by an intake POST or a webhook) has a turn of
     INBOUND_SYNC_TURN_SECONDS: a backlog's rest is handed to a follow-up on the bulk queue, so
@@ -74,7 +76,7 @@ def sync_connection(
     owner = f"task-{self.request.id}" if self.request.id else None
     turn = settings.INBOUND_SYNC_TURN_SECONDS if sync_kind(trigger, follow_up) == INBOUND else 0
     with never_sleep_for_budget(), one_turn(turn):
-        result = run_sync(connection, trigger=trigger, owner=owner)
+        result = run_sync(connection, trigger=trigger, owner=owner, resume_run=resume_run)
     if result.budget_retry_after is not None:
         # The account's budget is spent (or the run's turn on the inbound queue is over):
         # free this slot for other merchants and come back when the throttle says the budget
@@ -83,7 +85,7 @@ def sync_connection(
         if result.turn_over:  # the backlog goes on in the bulk queue, whatever is pending
             _hand_on(connection_id, trigger, delay)
         else:
-            _come_back(connection_id, trigger, follow_up, delay)
+            _come_back(connection_id, trigger, follow_up, delay, result.run.pk)
         return result.run.pk
     after_sync(result)
     if result.transient and self.request.retries < SYNC_MAX_RETRIES:
@@ -110,17 +112,25 @@ def _hand_on(connection_id: int, trigger: str, delay: float) -> None:
         ask_for_run_at(connection_id, timezone.now())
 
 
-def _come_back(connection_id: int, trigger: str, follow_up: bool, delay: float) -> None:
+def _come_back(
+    connection_id: int, trigger: str, follow_up: bool, delay: float, run_id: int
+) -> None:
     """A run paused for budget comes back as the connection's pending task: the marker is
     raised, dated when the task is due (so the dispatcher does not take the countdown for a
     lost task), and intake POSTs and webhooks meanwhile find it raised and queue nothing. If a
-    request raised it first, that request's task does the work: nothing more to queue."""
+    request raised it first, that request's task does the work: nothing more to queue. The
+    task coming back continues the paused run's row (`run_sync(resume_run=...)`)."""
     if not raise_pending(connection_id, at=timezone.now() + timedelta(seconds=delay)):
         return
     try:
         sync_connection.apply_async(
             (connection_id,),
-            {"trigger": trigger, "follow_up": follow_up, "pending": True},
+            {
+                "trigger": trigger,
+                "follow_up": follow_up,
+                "pending": True,
+                "resume_run": run_id,
+            },
             countdown=delay,
         )
     except Exception:

@@ -43,6 +43,8 @@ class SyncContext:
     budget_retry_after: float | None = None
     # The task's turn ended (brightpearl.TurnOver): the rest is handed on, not waited for.
     turn_over: bool = False
+    # Requests of the paused run this one continues (services/sync.py, `_resumed`).
+    earlier_requests: int = 0
     dry_run: bool = False
     counts: Counter = field(default_factory=Counter)
     cache: dict[str, Any] = field(default_factory=dict)

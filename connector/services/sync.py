@@ -186,9 +186,15 @@ def preview_sync(connection: Connection) -> SyncContext:
 
 
 def run_sync(
-    connection: Connection, *, trigger: str = SyncRun.Trigger.BEAT, owner: str | None = None
+    connection: Connection,
+    *,
+    trigger: str = SyncRun.Trigger.BEAT,
+    owner: str | None = None,
+    resume_run: int | None = None,
 ) -> SyncResult:
-    """Run every step, and again while new requests arrived meanwhile."""
+    """Run every step, and again while new requests arrived meanwhile. ``resume_run``: the run
+    this one continues (it was paused for budget): that row goes on, so staff read one run
+    that paused N times, not N rows."""
     ctx = SyncContext(connection=connection)
     lease_owner = owner or ctx.owner
     first_request = request_sync(connection.pk)
@@ -209,7 +215,9 @@ def run_sync(
         expires = lease_expires_at(connection.pk) if first_request else None
         return SyncResult(skipped, follow_up_at=expires)
     _mark_interrupted_runs(connection)
-    run = SyncRun.objects.create(connection=connection, trigger=trigger)
+    run = _resumed(ctx, resume_run)
+    if run is None:
+        run = SyncRun.objects.create(connection=connection, trigger=trigger)
     ctx.run = run
     error, passes = "", 0
     try:
@@ -226,6 +234,32 @@ def run_sync(
         budget_retry_after=ctx.budget_retry_after,
         turn_over=ctx.turn_over,
     )
+
+
+PAUSES = "budget_pauses"  # in a run's counts: how often it paused for budget and went on
+PAUSED = "Paused during "  # how the message of a run paused for budget begins
+
+
+def _resumed(ctx: SyncContext, run_id: int | None) -> SyncRun | None:
+    """The paused run this one continues, running again, with what it had counted (None: it
+    is not paused any more, e.g. pruned or closed meanwhile: a new row then)."""
+    if run_id is None:
+        return None
+    paused = SyncRun.objects.filter(
+        pk=run_id,
+        connection=ctx.connection,
+        status=SyncRun.Status.PARTIAL,
+        message__startswith=PAUSED,
+    )
+    if not paused.update(
+        status=SyncRun.Status.RUNNING, finished_at=None, heartbeat_at=timezone.now()
+    ):
+        return None
+    run = SyncRun.objects.get(pk=run_id)
+    ctx.counts.update(run.counts)
+    ctx.counts[PAUSES] += 1
+    ctx.earlier_requests = run.brightpearl_requests
+    return run
 
 
 def _mark_interrupted_runs(connection: Connection) -> None:
@@ -287,8 +321,11 @@ def _close_run(run: SyncRun, ctx: SyncContext, error: str, passes: int) -> None:
     if passes > 1:
         extra = f"{passes} passes: new work arrived while it ran."
         run.message = f"{run.message} {extra}".strip()
+    if ctx.counts.get(PAUSES):
+        extra = f"It paused {ctx.counts[PAUSES]} time(s) for the account's request budget."
+        run.message = f"{run.message} {extra}".strip()
     run.counts = dict(ctx.counts)
-    run.brightpearl_requests = ctx.requests_made
+    run.brightpearl_requests = ctx.earlier_requests + ctx.requests_made
     run.finished_at = timezone.now()
     run.save()
 
@@ -311,7 +348,7 @@ def _run_steps(ctx: SyncContext) -> str:
         except BudgetSpent as exc:
             # Nothing was sent; the task re-queues itself for when the budget is back.
             ctx.transient, ctx.budget_retry_after = True, exc.retry_after
-            return f"Paused during {name}: the account's {exc}."
+            return f"{PAUSED}{name}: the account's {exc}."
         except (ServerError, ThrottledError, TransportError) as exc:
             ctx.transient = True
             return f"Brightpearl was unavailable during {name}: {exc}"
