@@ -270,8 +270,9 @@ def main() -> int:  # noqa: C901, PLR0915 - one script, read top to bottom
 
 def sync_work(logs: Path, run_model, kinds: dict) -> None:
     """What the syncs cost the workers: tasks received (from the workers' logs) and rows the
-    runs stored, per group; "paused" rows are runs stopped by a spent budget, "handed on" ones
-    runs whose turn on the inbound queue ended (both go on in another task)."""
+    runs stored, per group; "paused" rows are runs still stopped by a spent budget, "pauses"
+    how often runs paused and went on in the same row, "handed on" rows runs whose turn on the
+    inbound queue ended (the rest went on in another run)."""
     received = sum(
         len(re.findall(r"Task connector\.tasks\.sync_connection\[[^\]]+\] received", text))
         for text in (f.read_text(errors="replace") for f in logs.glob("*.log"))
@@ -281,9 +282,10 @@ def sync_work(logs: Path, run_model, kinds: dict) -> None:
         group = [pk for pk, k in kinds.items() if k == kind]
         rows = run_model.objects.filter(connection_id__in=group)
         if rows.exists():
+            pauses = sum(c.get("budget_pauses", 0) for c in rows.values_list("counts", flat=True))
             print(
                 f"sync runs stored, {kind:9}: {rows.count()} "
-                f"(paused {rows.filter(message__startswith='Paused').count()}, "
+                f"(paused {rows.filter(message__startswith='Paused').count()}, pauses {pauses}, "
                 f"handed on {rows.filter(message__startswith='Handed on').count()})"
             )
 
