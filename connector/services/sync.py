@@ -241,8 +241,10 @@ PAUSED = "Paused during "  # how the message of a run paused for budget begins
 
 
 def _resumed(ctx: SyncContext, run_id: int | None) -> SyncRun | None:
-    """The paused run this one continues, running again, with what it had counted (None: it
-    is not paused any more, e.g. pruned or closed meanwhile: a new row then)."""
+    """The paused run this one continues, running again from now (it sorts, and settles the
+    connection's problems, as the run going on now), with what it had counted; its message is
+    written anew when it ends. None: it is not paused any more (pruned or closed meanwhile):
+    a new row then."""
     if run_id is None:
         return None
     paused = SyncRun.objects.filter(
@@ -251,9 +253,9 @@ def _resumed(ctx: SyncContext, run_id: int | None) -> SyncRun | None:
         status=SyncRun.Status.PARTIAL,
         message__startswith=PAUSED,
     )
-    if not paused.update(
-        status=SyncRun.Status.RUNNING, finished_at=None, heartbeat_at=timezone.now()
-    ):
+    now = timezone.now()
+    again = {"status": SyncRun.Status.RUNNING, "finished_at": None, "message": ""}
+    if not paused.update(**again, started_at=now, heartbeat_at=now):
         return None
     run = SyncRun.objects.get(pk=run_id)
     ctx.counts.update(run.counts)
@@ -322,7 +324,7 @@ def _close_run(run: SyncRun, ctx: SyncContext, error: str, passes: int) -> None:
         extra = f"{passes} passes: new work arrived while it ran."
         run.message = f"{run.message} {extra}".strip()
     if ctx.counts.get(PAUSES):
-        extra = f"It paused {ctx.counts[PAUSES]} time(s) for the account's request budget."
+        extra = f"It went on after {ctx.counts[PAUSES]} pause(s) for the account's request budget."
         run.message = f"{run.message} {extra}".strip()
     run.counts = dict(ctx.counts)
     run.brightpearl_requests = ctx.earlier_requests + ctx.requests_made

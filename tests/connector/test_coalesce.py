@@ -214,6 +214,6 @@ def test_a_throttled_merchants_posts_while_its_sync_waits_for_budget_queue_nothi
     assert sync_tasks_received(worker) == 2  # the first, and the same sync coming back
     [run] = runs
     assert run.status == SyncRun.Status.SUCCEEDED
-    assert "It paused 1 time(s) for the account's request budget." in run.message
+    assert run.message == "It went on after 1 pause(s) for the account's request budget."
     assert run.counts["budget_pauses"] == 1 and run.counts["credit_succeeded"] == 21
     assert Connection.objects.get(pk=shop.connection.pk).sync_queued_at is None
