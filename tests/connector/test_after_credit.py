@@ -178,13 +178,8 @@ def credit_rows(world, rma) -> dict[str, tuple[str, str]]:
     }
 
 
-def test_an_edit_before_anything_arrived_adjusts_the_credit_rows(world):
-    (a, b, c), loop_return, rma = edit_world(world)
-    world.loop.edit_return(loop_return["id"], [{"sku": a}, {"sku": c}])
-
-    world.sync()
-    world.sync()
-
+def assert_adjusted_to(world, rma, a: str, c: str) -> None:
+    """The credit holds the rows of lines a (kept, changed) and c (added), b's is gone."""
     rows = credit_rows(world, rma)
     assert set(rows) == {a, c}
     assert rows[a][0].startswith("1") and rows[a][1].startswith("20")
@@ -192,6 +187,15 @@ def test_an_edit_before_anything_arrived_adjusts_the_credit_rows(world):
     [event] = events(rma, SyncEvent.Kind.ADJUST)
     assert "1 row(s) changed, 1 row(s) added, 1 row(s) removed" in event.message
     assert requests_to(world, "POST", ROW_POST) == 1
+
+
+def test_an_edit_before_anything_arrived_adjusts_the_credit_rows(world):
+    (a, b, c), loop_return, rma = edit_world(world)
+    world.loop.edit_return(loop_return["id"], [{"sku": a}, {"sku": c}])
+
+    world.sync()
+    world.sync()
+    assert_adjusted_to(world, rma, a, c)
 
     # The adjusted credit receives like any other: everything in → processed.
     world.bp.control.receive(rma.sales_credit.credit_id)
@@ -344,11 +348,5 @@ def test_an_edit_of_a_credit_whose_rows_were_never_read_back_reads_them_first(wo
 
     world.sync()
     world.sync()
-
-    rows = credit_rows(world, rma)
-    assert set(rows) == {a, c}
-    assert rows[a][0].startswith("1") and rows[a][1].startswith("20")
-    [event] = events(rma, SyncEvent.Kind.ADJUST)
-    assert "1 row(s) changed, 1 row(s) added, 1 row(s) removed" in event.message
-    assert requests_to(world, "POST", ROW_POST) == 1
+    assert_adjusted_to(world, rma, a, c)
     assert SalesCredit.objects.get(rma=rma).row_map
