@@ -36,7 +36,6 @@ from .throttle import (
     Throttle,
     ThrottleStore,
     TurnOver,
-    check_turn,
     finishing,
     one_turn,
 )
@@ -52,7 +51,6 @@ __all__ = [
     "BrightpearlClient",
     "BudgetSpent",
     "TurnOver",
-    "check_turn",
     "finishing",
     "one_turn",
     "BrightpearlError",

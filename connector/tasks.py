@@ -56,7 +56,7 @@ def sync_connection(
     reads any work, so a request from now on queues the next one. ``resume_run``: the run
     this task continues after a pause for budget (one row for the whole run).
 
-    A sync on the inbound queue (asked for by an intake POST or a webhook) has a turn of
+    A sync on the inbound queue (asked for by an intake POST) has a turn of
     INBOUND_SYNC_TURN_SECONDS: a backlog's rest is handed to a follow-up on the bulk queue, so
     one merchant's backlog never holds the slots kept for webhooks and new returns.
 
